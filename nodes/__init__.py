@@ -1,0 +1,20 @@
+"""ComfyUI nodes: thin adapters that convert ComfyUI types and call ``zone_ops``. One module per stage."""
+
+from __future__ import annotations
+
+from . import (
+    attention_to_mask,
+    action_classifier,
+    fft_edge_smoother,
+    fused_sampler,
+    layer_composite,
+    sam_region_iou,
+)
+
+CATEGORY = "ZONE"
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+for _module in (action_classifier, fused_sampler, attention_to_mask, sam_region_iou, fft_edge_smoother, layer_composite):
+    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
+    NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)

@@ -1,0 +1,69 @@
+"""Shared test fixtures.
+
+The pack is imported exactly as ComfyUI imports it: the repository folder loaded as a package from its
+``__init__.py`` (here under the name ``comfyui_zone``), so the nodes' relative imports are exercised for real.
+Tests use real photographs shipped by scikit-image and synthetic cases with known answers. No network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+PACK_NAME = "comfyui_zone"
+
+
+def load_pack():
+    """Import the repository as ComfyUI does and return the package module."""
+    if PACK_NAME in sys.modules:
+        return sys.modules[PACK_NAME]
+    spec = importlib.util.spec_from_file_location(
+        PACK_NAME, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[PACK_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+load_pack()
+
+
+@pytest.fixture(scope="session")
+def pack():
+    return load_pack()
+
+
+def photo(name: str) -> np.ndarray:
+    """A real photograph from ``skimage.data`` as float32 [H, W, 3] in 0..1 (grayscale ones replicated)."""
+    from skimage import data
+
+    img = getattr(data, name)()
+    img = img.astype(np.float32) / 255.0
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3])
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return photo("astronaut")  # 512 x 512
+
+
+@pytest.fixture(scope="session")
+def coffee() -> np.ndarray:
+    return photo("coffee")  # 400 x 600, non-square
+
+
+@pytest.fixture(scope="session")
+def chelsea() -> np.ndarray:
+    return photo("chelsea")  # 300 x 451

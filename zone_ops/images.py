@@ -1,0 +1,106 @@
+"""Image and mask plumbing shared by every stage: validation, channel conversion, resizing, batch rules.
+
+Conventions (ComfyUI's, kept in the library so nodes stay thin):
+- image: float32 numpy [H, W, 3] in 0..1 (grayscale [H, W] / [H, W, 1] and RGBA [H, W, 4] are converted).
+- mask:  float32 or bool numpy [H, W]; float masks are in 0..1.
+Nothing here mutates its input.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+
+
+class ZoneInputError(ValueError):
+    """A bad input the user can fix; the message says what to do."""
+
+
+def to_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Return ``image`` as float32 [H, W, 3] in 0..1.
+
+    Accepts [H, W], [H, W, 1] (grayscale, replicated), [H, W, 3], [H, W, 4] (RGBA: alpha is dropped).
+    Raises ZoneInputError for other shapes, empty images and non-finite values.
+    """
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+        raise ZoneInputError(f"{name} must be [H, W, C] with C in 1, 3 or 4 channels, got shape {tuple(np.shape(image))}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ZoneInputError(f"{name} is empty (shape {tuple(arr.shape)})")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / 255.0
+    else:
+        arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ZoneInputError(f"{name} contains NaN or infinite values; check the node that produced it")
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    return np.clip(arr, 0.0, 1.0) if (arr.min() < 0.0 or arr.max() > 1.0) else arr
+
+
+def to_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
+    """Return ``mask`` as float32 [H, W] in 0..1 (a trailing channel axis of size 1 is squeezed).
+
+    Raises ZoneInputError for other shapes and non-finite values.
+    """
+    arr = np.asarray(mask)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ZoneInputError(f"{name} must be [H, W], got shape {tuple(np.shape(mask))}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.isfinite(arr).all():
+        raise ZoneInputError(f"{name} contains NaN or infinite values")
+    return np.clip(arr, 0.0, 1.0)
+
+
+Interp = Literal["area", "linear", "cubic", "nearest"]
+_CV2_INTERP = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
+
+
+def resize(array: np.ndarray, size: tuple[int, int], interpolation: Interp = "linear") -> np.ndarray:
+    """Resize a float32 [H, W] or [H, W, C] array to ``size`` = (H, W). Returns a new array (a copy if same size).
+
+    "area" is the right choice for shrinking images, "linear"/"cubic" for enlarging, "nearest" for labels.
+    """
+    h, w = int(size[0]), int(size[1])
+    if h < 1 or w < 1:
+        raise ZoneInputError(f"cannot resize to {size}")
+    arr = np.asarray(array, dtype=np.float32)
+    if arr.shape[:2] == (h, w):
+        return arr.copy()
+    out = cv2.resize(arr, (w, h), interpolation=_CV2_INTERP[interpolation])
+    if arr.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel axis
+        out = out[..., None]
+    return out
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a [H, W] mask (bool or float) to ``size`` = (H, W) as float32 in 0..1 (linear; area when shrinking)."""
+    arr = np.asarray(mask, dtype=np.float32)
+    shrink = size[0] < arr.shape[0] or size[1] < arr.shape[1]
+    return np.clip(resize(arr, size, "area" if shrink else "linear"), 0.0, 1.0)
+
+
+def broadcast_batch(**sizes: int) -> int:
+    """The common batch size of several inputs: all equal, or 1 (broadcast). Otherwise a ZoneInputError.
+
+    >>> broadcast_batch(image=4, mask=1)
+    4
+    """
+    real = {name: n for name, n in sizes.items() if n != 1}
+    if len(set(real.values())) > 1:
+        listed = ", ".join(f"{name}={n}" for name, n in sizes.items())
+        raise ZoneInputError(
+            f"batch sizes do not match ({listed}): give every input the same batch size, or a batch of 1 to reuse it"
+        )
+    for name, n in sizes.items():
+        if n < 1:
+            raise ZoneInputError(f"{name} is an empty batch")
+    return max(sizes.values()) if sizes else 1
