@@ -1,14 +1,16 @@
 """ZONE: zero-shot instruction-guided local image editing, as a plain library.
 
-One module per stage (see ``ZONE_SPEC`` section 2):
+One module per stage, named like its node (see ``ZONE_SPEC`` section 2):
 
-- ``classify``   stage 1  ActionClassifier   instruction -> change / add / remove
-- ``sampling``   stage 2  FusedIP2PSampler   fused IP2P + MagicBrush loop (``backends/`` for diffusers, ComfyUI)
-- ``attention``           the cross-attention recorder used by stage 2
-- ``localize``   stage 3  AttentionToMask    averaged attention -> coarse mask
-- ``refine``     stage 4  SAMRegionIoU       SAM segments -> refined mask
-- ``smooth``     stage 5  FFTEdgeSmoother    refined mask + images -> final mask
-- ``composite``  stage 6  LayerComposite     canvas over the ORIGINAL inside the final mask
+- ``action_classifier``  stage 1  instruction -> change / add / remove (ZoneAction)
+- ``fused_sampler``      stage 2  fused IP2P + MagicBrush loop; ``attention_hook`` records cross-attention;
+                                  ``backends/diffusers_backend`` runs it on diffusers models
+                                  (the ComfyUI backend lives in ``nodes/``, since this package imports no ComfyUI)
+- ``attention_to_mask``  stage 3  averaged attention -> coarse mask
+- ``sam_region_iou``     stage 4  SAM segments -> refined mask (``sam_loader`` loads checkpoints)
+- ``fft_edge_smoother``  stage 5  refined mask + images -> final mask
+- ``layer_composite``    stage 6  canvas over the ORIGINAL inside the final mask
+- ``types``, ``images``, ``preview``: what flows between stages, image plumbing, preview pictures
 
 This package never imports a ComfyUI module.
 """
