@@ -1,4 +1,83 @@
-"""(being written)"""
+"""ZoneAttentionToMask: ZONE_ATTENTION -> coarse MASK at the original size (stage 3)."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..zone_ops.attention_to_mask import MIN_REGION, OFFICIAL_THRESHOLD, PAPER_THRESHOLD, RULES, attention_to_mask
+from ..zone_ops.images import ZoneInputError, broadcast_batch
+from ..zone_ops.preview import heatmap, overlay_mask
+from ..zone_ops.types import ZoneAttention
+from .comfy_runtime import check_interrupt
+from .convert import batch_len, image_item, to_image, to_mask
+
+log = logging.getLogger("ZONE")
+
+
+class ZoneAttentionToMask:
+    DESCRIPTION = (
+        "Stage 3 of ZONE: turns the recorded cross-attention into a coarse edit mask at the original image size. "
+        "D = max(first - last, 0) of the start and last instruction token maps (each scaled to 0..255). "
+        "official: edit where D <= 54; paper: edit where first - last < 128. Never returns an empty mask silently: "
+        "it falls back to the lowest-D region and says so in 'note'."
+    )
+    CATEGORY = "ZONE"
+    FUNCTION = "run"
+    RETURN_TYPES = ("MASK", "IMAGE", "STRING")
+    RETURN_NAMES = ("coarse_mask", "preview", "note")
+    OUTPUT_TOOLTIPS = (
+        "Coarse edit region (1 = edit), at the original image size.",
+        "The mask over the image, or a heat map of D when no image is connected.",
+        "Empty when all went well; otherwise what happened (fallback, whole image), one line per batch item.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "attention": ("ZONE_ATTENTION", {"tooltip": "From ZONE Fused IP2P Sampler."}),
+                "rule": (list(RULES), {"default": "official", "tooltip": (
+                    f"official: D <= threshold (default {OFFICIAL_THRESHOLD:g}); "
+                    f"paper: first - last < threshold (default {PAPER_THRESHOLD:g}).")}),
+                "threshold": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 255.0, "step": 1.0, "tooltip": (
+                    "On the 0..255 scale of D. -1 = the rule's own value (54 official, 128 paper). "
+                    "Higher = larger mask.")}),
+                "min_region": ("INT", {"default": MIN_REGION, "min": 0, "max": 1 << 20, "tooltip": (
+                    "Drop connected regions smaller than this many pixels of a 512x512 image "
+                    "(scaled with the image area).")}),
+            },
+            "optional": {
+                "image": ("IMAGE", {"tooltip": "The original image, only for the preview overlay."}),
+            },
+        }
+
+    def run(self, attention: ZoneAttention, rule: str, threshold: float, min_region: int, image: torch.Tensor | None = None):
+        if not all(hasattr(attention, a) for a in ("maps", "token_counts", "image_size", "batch_size")):
+            raise ZoneInputError("attention must be a ZONE_ATTENTION from the ZONE Fused IP2P Sampler")
+        sizes = {"attention": attention.batch_size}
+        if image is not None:
+            sizes["image"] = batch_len(image)
+        count = broadcast_batch(**sizes)
+        masks, previews, notes = [], [], []
+        for i in range(count):
+            check_interrupt()
+            a = i if attention.batch_size > 1 else 0
+            result = attention_to_mask(
+                attention.maps[a], attention.token_counts[a], attention.image_size,
+                threshold=None if threshold < 0 else threshold, rule=rule, min_region=min_region,
+            )
+            if result.note:
+                log.warning("ZONE Attention To Mask, item %d: %s", i, result.note)
+                notes.append(f"item {i}: {result.note}" if count > 1 else result.note)
+            masks.append(result.mask)
+            if image is not None:
+                previews.append(overlay_mask(image_item(image, i), result.mask))
+            else:
+                previews.append(overlay_mask(heatmap(result.difference), result.mask, alpha=0.0))
+        return (to_mask(masks), to_image(previews), "\n".join(notes))
+
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {"ZoneAttentionToMask": ZoneAttentionToMask}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {"ZoneAttentionToMask": "ZONE Attention To Mask"}

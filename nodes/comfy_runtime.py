@@ -16,7 +16,8 @@ def _comfy_utils() -> Any | None:
         import comfy.utils  # type: ignore[import-not-found]
     except ImportError:
         return None
-    return comfy.utils
+    # A folder named "comfy" next to the pack (e.g. a ComfyUI checkout seen as a namespace package) is not ComfyUI.
+    return comfy.utils if hasattr(comfy.utils, "ProgressBar") else None
 
 
 def _model_management() -> Any | None:

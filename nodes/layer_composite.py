@@ -1,4 +1,79 @@
-"""(being written)"""
+"""ZoneLayerComposite: the canvas over the ORIGINAL inside the final mask (stage 6)."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..zone_ops.images import broadcast_batch
+from ..zone_ops.layer_composite import BAND_ALPHA, FEATHER, MODES, layer_composite
+from ..zone_ops.preview import overlay_mask
+from .comfy_runtime import check_interrupt
+from .convert import batch_len, image_item, mask_item, to_image, to_mask
+
+log = logging.getLogger("ZONE")
+
+
+class ZoneLayerComposite:
+    DESCRIPTION = (
+        "Stage 6 of ZONE: pastes the edited canvas over the ORIGINAL image inside the final mask. official: canvas "
+        "inside the final mask, 0.6 canvas + 0.4 original in the band where exactly one of final / refined mask is "
+        "set; feather: a soft edge around the final mask. Every pixel with alpha 0 is the original, bit for bit."
+    )
+    CATEGORY = "ZONE"
+    FUNCTION = "run"
+    RETURN_TYPES = ("IMAGE", "IMAGE", "MASK", "IMAGE")
+    RETURN_NAMES = ("image", "layer", "alpha", "preview")
+    OUTPUT_TOOLTIPS = (
+        "The edited image at the original size; pixels outside the mask are the original's.",
+        "The canvas cut out by the mask (zeros outside); with 'alpha' it is an RGBA layer.",
+        "Opacity of the layer (0..1).",
+        "The composite with the layer's outline.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "original": ("IMAGE", {"tooltip": "The unedited image (sets the output size)."}),
+                "canvas": ("IMAGE", {"tooltip": "The edited image from the ZONE Fused IP2P Sampler."}),
+                "final_mask": ("MASK", {"tooltip": "From ZONE FFT Edge Smoother (or any mask)."}),
+                "mode": (list(MODES), {"default": "official", "tooltip": (
+                    "official: the paper's blend band; feather: soft edge around the final mask.")}),
+                "band_alpha": ("FLOAT", {"default": BAND_ALPHA, "min": 0.0, "max": 1.0, "step": 0.05,
+                                         "tooltip": "official: canvas weight in the band (0.6)."}),
+                "feather": ("FLOAT", {"default": FEATHER, "min": 0.0, "max": 512.0, "step": 0.5, "tooltip": (
+                    "feather: half-width of the soft edge in pixels at 512x512 (scaled with the image).")}),
+            },
+            "optional": {
+                "refined_mask": ("MASK", {"tooltip": "From ZONE SAM Region IoU; gives the official band. "
+                                                     "Without it there is no band."}),
+            },
+        }
+
+    def run(self, original: torch.Tensor, canvas: torch.Tensor, final_mask: torch.Tensor, mode: str,
+            band_alpha: float, feather: float, refined_mask: torch.Tensor | None = None):
+        sizes = {"original": batch_len(original), "canvas": batch_len(canvas), "final_mask": batch_len(final_mask)}
+        if refined_mask is not None:
+            sizes["refined_mask"] = batch_len(refined_mask)
+        count = broadcast_batch(**sizes)
+        images, layers, alphas, previews = [], [], [], []
+        for i in range(count):
+            check_interrupt()
+            result = layer_composite(
+                image_item(original, i), image_item(canvas, i), mask_item(final_mask, i),
+                None if refined_mask is None else mask_item(refined_mask, i),
+                mode=mode, band_alpha=band_alpha, feather=feather,
+            )
+            if result.note:
+                log.warning("ZONE Layer Composite, item %d: %s", i, result.note)
+            images.append(result.image)
+            layers.append(result.layer)
+            alphas.append(result.alpha)
+            previews.append(overlay_mask(result.image, result.alpha > 0, alpha=0.0))
+        return (to_image(images), to_image(layers), to_mask(alphas), to_image(previews))
+
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {"ZoneLayerComposite": ZoneLayerComposite}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {"ZoneLayerComposite": "ZONE Layer Composite"}

@@ -1,4 +1,146 @@
-"""(being written)"""
+"""Stage 4 nodes: ZoneSAMLoader (a SAM v1 checkpoint from models/sams) and ZoneSAMRegionIoU (ZONE_SPEC 2.4)."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..zone_ops.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
+from ..zone_ops.images import to_mask as np_mask
+from ..zone_ops.sam_loader import as_sam, load_sam
+from ..zone_ops.sam_region_iou import AMG_DEFAULTS, preview_segments, refine_with_sam, segment_image_choice
+from ..zone_ops.types import ZoneAction
+from .comfy_runtime import Progress, check_interrupt, model_file_list, model_file_path, register_model_folder, torch_device
+from .convert import batch_len, image_item, mask_item, to_image, to_mask
+
+register_model_folder("sams")
+
+
+class ZoneSAMLoader:
+    DESCRIPTION = (
+        "Loads a Segment Anything (v1) checkpoint from models/sams (.pth or .safetensors, read safely). "
+        "vit_h / vit_l / vit_b is detected from the weights. The SAM_MODEL is a segment-anything Sam, "
+        "interchangeable with Impact Pack's."
+    )
+    CATEGORY = "ZONE"
+    FUNCTION = "load"
+    RETURN_TYPES = ("SAM_MODEL",)
+    RETURN_NAMES = ("sam_model",)
+    OUTPUT_TOOLTIPS = ("segment-anything Sam model (official ZONE: ViT-H, sam_vit_h_4b8939.pth).",)
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "model_name": (model_file_list("sams"), {"tooltip": "A SAM v1 checkpoint in models/sams."}),
+                "device": (["auto", "cpu", "cuda"], {"default": "auto", "tooltip": "auto: ComfyUI's compute device."}),
+            }
+        }
+
+    def load(self, model_name: str, device: str) -> tuple[Any]:
+        target = torch_device() if device == "auto" else device
+        return (load_sam(model_file_path("sams", model_name), target),)
+
+
+def _item_action(action: Any, index: int) -> ZoneAction | None:
+    """The ZONE_ACTION of batch item ``index`` (a single action, or a list of them: one per item or one for all)."""
+    if isinstance(action, (list, tuple)):
+        if not action:
+            return None
+        action = action[index if len(action) > 1 else 0]
+    if action is not None and not hasattr(action, "segments_original"):  # duck-typed: ZoneAction
+        raise ZoneInputError(f"zone_action must come from ZONE Action Classifier, got {type(action).__name__}")
+    return action
+
+
+class ZoneSAMRegionIoU:
+    DESCRIPTION = (
+        "Region-IoU: SAM segments the canvas (or the original for remove) and the segment with the largest IoU "
+        "with the coarse mask becomes the refined mask. Falls back to the coarse mask, and says so, when no "
+        "segment overlaps it. Masks come out at the original image's size."
+    )
+    CATEGORY = "ZONE"
+    FUNCTION = "refine"
+    RETURN_TYPES = ("MASK", "IMAGE", "STRING")
+    RETURN_NAMES = ("refined_mask", "preview", "info")
+    OUTPUT_TOOLTIPS = (
+        "The chosen SAM segment (or the coarse mask on fallback), at the original size.",
+        "All segments faintly coloured, the chosen one green, the coarse mask outlined in red.",
+        "Per item: chosen segment, IoU, number of segments, fallback reason.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        d = AMG_DEFAULTS
+        return {
+            "required": {
+                "sam_model": ("SAM_MODEL", {"tooltip": "From ZONE SAM Loader (or Impact Pack's SAMLoader)."}),
+                "original": ("IMAGE", {"tooltip": "The unedited image; its size is the output size."}),
+                "canvas": ("IMAGE", {"tooltip": "The edited image from ZONE Fused IP2P Sampler."}),
+                "coarse_mask": ("MASK", {"tooltip": "Coarse edit region from ZONE Attention To Mask."}),
+                "segment_on": (["auto", "canvas", "original"], {"default": "auto",
+                    "tooltip": "auto: the original for remove, the canvas for change/add (canvas without an action)."}),
+                "points_per_side": ("INT", {"default": d["points_per_side"], "min": 1, "max": 128,
+                    "tooltip": "Grid of point prompts per side (official 32). Fewer is faster, coarser."}),
+                "pred_iou_thresh": ("FLOAT", {"default": d["pred_iou_thresh"], "min": 0.0, "max": 1.0, "step": 0.01,
+                    "tooltip": "Drop segments whose predicted quality is below this (official 0.88)."}),
+                "stability_score_thresh": ("FLOAT", {"default": d["stability_score_thresh"], "min": 0.0, "max": 1.0,
+                    "step": 0.01, "tooltip": "Drop unstable segments (official 0.95)."}),
+                "box_nms_thresh": ("FLOAT", {"default": d["box_nms_thresh"], "min": 0.0, "max": 1.0, "step": 0.01,
+                    "tooltip": "Box IoU above which duplicate segments are removed (official 0.7)."}),
+                "points_per_batch": ("INT", {"default": d["points_per_batch"], "min": 1, "max": 1024,
+                    "tooltip": "Points run at once; lower it if memory runs out on large images."}),
+                "min_mask_region_area": ("INT", {"default": d["min_mask_region_area"], "min": 0, "max": 1 << 20,
+                    "tooltip": "Remove islands and holes smaller than this many pixels (0: off, official)."}),
+                "crop_n_layers": ("INT", {"default": d["crop_n_layers"], "min": 0, "max": 3,
+                    "tooltip": "Also segment zoomed-in crops (0: off, official). Slower, finds small parts."}),
+                "crop_to_region": ("BOOLEAN", {"default": False,
+                    "tooltip": "Faster: segment only the coarse mask's box plus a margin."}),
+                "crop_margin": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 4.0, "step": 0.05,
+                    "tooltip": "Margin around the coarse box, as a fraction of its longer side (crop mode)."}),
+            },
+            "optional": {
+                "zone_action": ("ZONE_ACTION", {"tooltip": "Decides what auto segments (original for remove)."}),
+            },
+        }
+
+    def refine(self, sam_model: Any, original: torch.Tensor, canvas: torch.Tensor, coarse_mask: torch.Tensor,
+               segment_on: str, points_per_side: int, pred_iou_thresh: float, stability_score_thresh: float,
+               box_nms_thresh: float, points_per_batch: int, min_mask_region_area: int, crop_n_layers: int,
+               crop_to_region: bool, crop_margin: float, zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+        sam = as_sam(sam_model)
+        n = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas), coarse_mask=batch_len(coarse_mask))
+        bar = Progress(n)
+        masks, previews, lines = [], [], []
+        for i in range(n):
+            check_interrupt()
+            orig = to_rgb(image_item(original, i), "original")
+            source = segment_image_choice(segment_on, _item_action(zone_action, i))
+            image = orig
+            note = ""
+            if source == "canvas":
+                image = to_rgb(image_item(canvas, i), "canvas")
+                if image.shape != orig.shape:
+                    note = f"; canvas {image.shape[1]}x{image.shape[0]} resized to the original"
+                    image = resize_image(image, orig.shape[:2])
+            coarse = np_mask(mask_item(coarse_mask, i), "coarse_mask")
+            result = refine_with_sam(
+                sam, image, coarse >= 0.5,
+                points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
+                stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
+                crop_n_layers=crop_n_layers, min_mask_region_area=min_mask_region_area,
+                crop=crop_to_region, crop_margin=crop_margin,
+                progress=lambda done, total, i=i: bar(i * total + done, n * total), check_cancel=check_interrupt,
+            )
+            masks.append(result.mask)
+            previews.append(preview_segments(image, result, coarse))
+            head = (f"fallback to the coarse mask ({result.num_segments} segments)" if result.fell_back else
+                    f"segment {result.index} of {result.num_segments}, IoU {result.iou:.3f}")
+            extra = f": {result.message}" if result.message else ""
+            lines.append(f"item {i}: {head} on the {source}{note}{extra}")
+        return to_mask(masks), to_image(previews), "\n".join(lines)
+
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {"ZoneSAMLoader": ZoneSAMLoader, "ZoneSAMRegionIoU": ZoneSAMRegionIoU}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {"ZoneSAMLoader": "ZONE SAM Loader", "ZoneSAMRegionIoU": "ZONE SAM Region IoU"}

@@ -104,3 +104,24 @@ def broadcast_batch(**sizes: int) -> int:
         if n < 1:
             raise ZoneInputError(f"{name} is an empty batch")
     return max(sizes.values()) if sizes else 1
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float32 [H, W, C] image in 0..1 to ``size`` = (H, W): area when shrinking, cubic when enlarging,
+    clipped to 0..1. Returns a new array (a copy if already that size)."""
+    arr = np.asarray(image, dtype=np.float32)
+    shrink = size[0] < arr.shape[0] or size[1] < arr.shape[1]
+    out = resize(arr, size, "area" if shrink else "cubic")
+    return out if shrink else np.clip(out, 0.0, 1.0, out=out)
+
+
+def binary_mask(mask: np.ndarray, size: tuple[int, int] | None = None, name: str = "mask") -> np.ndarray:
+    """``mask`` (bool or float [H, W] in 0..1) as bool [H, W] (>= 0.5), resized to ``size`` = (H, W) if given."""
+    arr = np.asarray(mask)
+    if arr.dtype != bool:
+        arr = to_mask(arr, name) >= 0.5
+    elif arr.ndim != 2:
+        raise ZoneInputError(f"{name} must be [H, W], got shape {arr.shape}")
+    if size is not None and arr.shape != tuple(size):
+        arr = resize_mask(arr, size) >= 0.5
+    return arr

@@ -1,0 +1,113 @@
+"""Import a real ComfyUI in-process for tests (CPU settings), or skip; and tiny random ComfyUI models.
+
+- ``import_comfy()``: puts ``$ZONE_COMFYUI_PATH`` on sys.path, forces ``--cpu`` (ComfyUI's args object, no argv
+  parsing) and imports the comfy modules the tests use. Calls ``pytest.skip`` when the variable is unset or the
+  checkout does not import (so plain ``pytest`` runs skip these tests cleanly).
+- ``tiny_ip2p_model(seed, in_channels=8)``: a ModelPatcher of ComfyUI's SD15_instructpix2pix with a tiny UNet in SD1.5's
+  block layout (model_channels 32, context 32), so input blocks 7/8 and output blocks 3/4/5 are the 1/32-resolution
+  cross-attention blocks as in the real model. ``in_channels=4`` gives a plain SD1.5 (text-to-image) model.
+- ``tiny_clip(seed)``: comfy.sd.CLIP with ComfyUI's real SD1 tokenizer and a 2-layer, 32-wide CLIP text model.
+- ``tiny_vae(seed)``: comfy.sd.VAE with a 32-channel AutoencoderKL (8x downsampling, 4 latent channels).
+ComfyUI builds layers without weight initialisation; these helpers initialise them with torch's defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import ModuleType
+
+import pytest
+import torch
+
+ENV_VAR = "ZONE_COMFYUI_PATH"
+CONTEXT_DIM = 32
+
+
+def import_comfy() -> ModuleType:
+    """The ``comfy`` package of the checkout at $ZONE_COMFYUI_PATH on CPU, or pytest.skip."""
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        pytest.skip(f"set {ENV_VAR} to a ComfyUI checkout to run the ComfyUI tests")
+    path = os.path.abspath(path)
+    if not os.path.isfile(os.path.join(path, "comfy", "model_management.py")):
+        pytest.skip(f"{ENV_VAR}={path} is not a ComfyUI checkout")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    try:
+        import comfy.cli_args
+
+        comfy.cli_args.args.cpu = True
+        import comfy.model_base  # noqa: F401
+        import comfy.model_management  # noqa: F401
+        import comfy.model_patcher  # noqa: F401
+        import comfy.sample  # noqa: F401
+        import comfy.sampler_helpers  # noqa: F401
+        import comfy.samplers  # noqa: F401
+        import comfy.sd  # noqa: F401
+        import comfy.sd1_clip  # noqa: F401
+        import comfy.supported_models  # noqa: F401
+    except Exception as exc:  # a broken or incompatible checkout: skip, do not fail
+        pytest.skip(f"ComfyUI at {path} does not import: {exc!r}")
+    return comfy
+
+
+def init_weights(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Initialise every layer with torch's own reset_parameters (ComfyUI's ops skip it), seeded."""
+    torch.manual_seed(seed)
+    for sub in module.modules():
+        for cls in type(sub).__mro__:
+            if cls.__module__.startswith("torch.nn") and "reset_parameters" in cls.__dict__:
+                cls.reset_parameters(sub)
+                break
+    return module
+
+
+def tiny_ip2p_model(seed: int = 0, in_channels: int = 8):
+    """ModelPatcher of a tiny SD1.5-layout InstructPix2Pix UNet (CPU, float32)."""
+    comfy = import_comfy()
+    unet_config = {
+        "context_dim": CONTEXT_DIM, "model_channels": 32, "use_linear_in_transformer": False, "adm_in_channels": None,
+        "use_temporal_attention": False, "in_channels": in_channels, "out_channels": 4,
+        "num_res_blocks": [2, 2, 2, 2], "channel_mult": [1, 1, 2, 2],
+        "transformer_depth": [1, 1, 1, 1, 1, 1, 0, 0], "transformer_depth_middle": 1,
+        "transformer_depth_output": [1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0],
+        "use_spatial_transformer": True, "legacy": False, "dtype": torch.float32, "image_size": 32,
+    }
+    kind = comfy.supported_models.SD15_instructpix2pix if in_channels == 8 else comfy.supported_models.SD15
+    config = kind(unet_config)
+    config.unet_config["num_heads"] = 2  # SD1.5's 8 heads would leave 4 channels per head
+    model = config.get_model({})
+    init_weights(model.diffusion_model, seed)
+    device = comfy.model_management.get_torch_device()
+    return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=comfy.model_management.unet_offload_device())
+
+
+class _ClipTarget:
+    params: dict = {}
+
+    def __init__(self) -> None:
+        import comfy.sd1_clip
+
+        self.clip = comfy.sd1_clip.SD1ClipModel
+        self.tokenizer = comfy.sd1_clip.SD1Tokenizer
+
+
+def tiny_clip(seed: int = 0):
+    """comfy.sd.CLIP: real SD1 tokenizer, CLIP text model of width 32 and 2 layers."""
+    comfy = import_comfy()
+    tiny = {"hidden_size": CONTEXT_DIM, "intermediate_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+            "projection_dim": CONTEXT_DIM}
+    clip = comfy.sd.CLIP(target=_ClipTarget(), model_options={"clip_l_model_config": tiny, "dtype": torch.float32})
+    init_weights(clip.cond_stage_model, seed)
+    return clip
+
+
+def tiny_vae(seed: int = 0):
+    """comfy.sd.VAE with a tiny AutoencoderKL (32 channels, 8x downsampling, 4 latent channels)."""
+    comfy = import_comfy()
+    ddconfig = {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": 32,
+                "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}
+    vae = comfy.sd.VAE(sd={}, config={"params": {"embed_dim": 4, "ddconfig": ddconfig}}, dtype=torch.float32)
+    init_weights(vae.first_stage_model, seed)
+    return vae

@@ -1,0 +1,163 @@
+"""``python -m zone_ops edit`` end to end on tiny random models written to a temporary folder (offline, CPU).
+
+The models are random, so the masks say nothing about the cat; what is checked is the plumbing: every output and
+the sidecar exist and are consistent, the result keeps the input's size and alpha, pixels where the composite's
+alpha is 0 equal the input exactly, the no-SAM fallback says so, user errors give one line and status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, photo
+from tiny_models import save_ip2p_folder, tiny_sam
+from zone_ops.cli import main
+from zone_ops.pipeline import STAGES
+
+FAST = ["--steps", "2", "--working-size", "128", "--no-progress"]
+INSTRUCTION = "make the cat blue"
+
+
+def _read(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img is not None, f"cannot read {path}"
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[-1] == 4 else cv2.COLOR_BGR2RGB)
+    return img
+
+
+def _write(path: Path, rgb_u8: np.ndarray) -> Path:
+    if rgb_u8.ndim == 3:
+        rgb_u8 = cv2.cvtColor(rgb_u8, cv2.COLOR_RGBA2BGRA if rgb_u8.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
+    assert cv2.imwrite(str(path), rgb_u8)
+    return path
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    sam_path = root / "tiny_sam.pth"
+    torch.save(tiny_sam().state_dict(), sam_path)
+    cat = (photo("chelsea")[60:156, 150:278] * 255).round().astype(np.uint8)  # 96 x 128, a real photo
+    return {"ip2p": save_ip2p_folder(root / "ip2p"), "sam": sam_path, "image": _write(root / "cat.png", cat)}
+
+
+def test_edit_one_image_with_sam(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["edit", str(assets["image"]), "--instruction", INSTRUCTION, "--ip2p", str(assets["ip2p"]),
+               "--sam", str(assets["sam"]), "--out", str(out), "--seed", "7", *FAST,
+               # random tiny SAM: accept all its segments, so that Region-IoU picks a real (partial) one
+               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4"])
+    assert rc == 0, capsys.readouterr().err
+    names = ["cat.png", "cat_canvas.png", "cat_mask_coarse.png", "cat_mask_refined.png", "cat_mask_final.png",
+             "cat_alpha.png", "cat.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+
+    original = _read(assets["image"])
+    result, canvas = _read(out / "cat.png"), _read(out / "cat_canvas.png")
+    assert result.shape == canvas.shape == original.shape == (96, 128, 3)
+    masks = {k: _read(out / f"cat_{k}.png") for k in ("mask_coarse", "mask_refined", "mask_final", "alpha")}
+    for k in ("mask_coarse", "mask_refined", "mask_final"):
+        assert masks[k].shape == (96, 128) and set(np.unique(masks[k])) <= {0, 255}, k
+    untouched = masks["alpha"] == 0
+    assert untouched.any() and (~untouched).any(), "the tiny SAM segment should give a partial mask"
+    np.testing.assert_array_equal(result[untouched], original[untouched])  # bit-identical outside the edit
+    assert not (untouched & ((masks["mask_final"] > 0) | (masks["mask_refined"] > 0))).any()
+    assert np.abs(canvas.astype(int) - original).mean() > 1  # the model did edit the whole image
+
+    meta = json.loads((out / "cat.json").read_text())
+    assert meta["instruction"] == INSTRUCTION and meta["seed"] == 7 and meta["image_size"] == [96, 128]
+    action = meta["action"]
+    assert action["label"] == "change" and action["decided_by"] == "lexical" and action["beta"] == 0.01
+    assert abs(sum(action["probabilities"].values()) - 1) < 1e-6
+    assert max(action["probabilities"], key=action["probabilities"].get) == "change"
+    assert meta["parameters"]["steps"] == 2 and meta["parameters"]["text_scale"] == 7.5
+    assert meta["parameters"]["image_scale"] == 1.5 and meta["parameters"]["scheduler"] == "dpmpp_2m"
+    assert set(STAGES) <= set(meta["timings_s"]) and all(v >= 0 for v in meta["timings_s"].values())
+    assert meta["masks"]["sam_used"] and not meta["masks"]["sam_fell_back"] and meta["masks"]["sam_segments"] >= 1
+    assert meta["masks"]["changed_px"] == int((~untouched).sum())
+    assert meta["masks"]["refined_px"] == int((masks["mask_refined"] > 0).sum())
+    assert {"torch", "diffusers", "zone_ops"} <= set(meta["versions"])
+
+
+def test_without_sam_uses_the_coarse_mask_and_says_so(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main([str(assets["image"]), "-i", "remove the cat", "--ip2p", str(assets["ip2p"]), "--out", str(out),
+               "--threshold", "2", *FAST])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "no --sam checkpoint" in err and "coarse" in err
+    coarse, refined = _read(out / "cat_mask_coarse.png"), _read(out / "cat_mask_refined.png")
+    np.testing.assert_array_equal(coarse, refined)
+    meta = json.loads((out / "cat.json").read_text())
+    assert meta["masks"]["sam_used"] is False and meta["action"]["label"] == "remove" and meta["action"]["beta"] == 0.2
+    assert any("no SAM" in n for n in meta["notes"])
+    original, result, alpha = _read(assets["image"]), _read(out / "cat.png"), _read(out / "cat_alpha.png")
+    np.testing.assert_array_equal(result[alpha == 0], original[alpha == 0])
+
+
+def test_folder_of_two_images_rgba_and_grey(assets, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rgb = _read(assets["image"])
+    alpha = np.tile(np.linspace(0, 255, 128).astype(np.uint8), (96, 1))
+    _write(folder / "a_rgba.png", np.dstack([rgb, alpha]))
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)[:64, :80]
+    _write(folder / "b_grey.png", grey)
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    rc = main(["edit", str(folder), "-i", INSTRUCTION, "--ip2p", str(assets["ip2p"]), "--out", str(out),
+               "--action", "add", *FAST])
+    assert rc == 0, capsys.readouterr().err
+    a, b = _read(out / "a_rgba.png"), _read(out / "b_grey.png")
+    assert a.shape == (96, 128, 4) and b.shape == (64, 80, 3)
+    np.testing.assert_array_equal(a[..., 3], alpha)  # the input's alpha is kept
+    alpha_a = _read(out / "a_rgba_alpha.png")
+    np.testing.assert_array_equal(a[..., :3][alpha_a == 0], rgb[alpha_a == 0])
+    alpha_b = _read(out / "b_grey_alpha.png")
+    assert alpha_b.shape == (64, 80)
+    np.testing.assert_array_equal(b[alpha_b == 0], np.repeat(grey[..., None], 3, -1)[alpha_b == 0])
+    for stem in ("a_rgba", "b_grey"):
+        meta = json.loads((out / f"{stem}.json").read_text())
+        assert meta["action"]["label"] == "add" and meta["action"]["decided_by"] == "manual"
+    assert not (out / "notes.json").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"image": "missing.png"}, "does not exist"),
+        ({"--ip2p": "no_such_model"}, "--ip2p folder"),
+        ({"--sam": "no_such_sam.pth"}, "--sam checkpoint"),
+    ],
+)
+def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, change, message):
+    args = {"image": str(assets["image"]), "--ip2p": str(assets["ip2p"]), "--sam": None, "--out": str(tmp_path / "o")}
+    args.update({k: str(tmp_path / v) for k, v in change.items()})
+    argv = ["edit", args.pop("image"), "-i", INSTRUCTION, *FAST]
+    for k, v in args.items():
+        if v is not None:
+            argv += [k, v]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.startswith("zone-edit: error:")
+    assert not (tmp_path / "o").exists()  # nothing written before the inputs are checked
+
+
+def test_python_dash_m_reports_a_missing_image_without_traceback(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-m", "zone_ops", "edit", str(tmp_path / "nope.jpg"), "-i", "x", "--ip2p", str(tmp_path),
+         "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "nope.jpg" in proc.stderr and "does not exist" in proc.stderr and "Traceback" not in proc.stderr

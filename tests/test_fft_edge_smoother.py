@@ -1,0 +1,158 @@
+"""Stage 5: FFT edge smoother (known disks on real photos, the low-pass geometry, sizes, batches, bad inputs)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from comfyui_zone.nodes.fft_edge_smoother import ZoneFFTEdgeSmoother
+from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
+from zone_ops.fft_edge_smoother import CUTOFF, fft_edge_smooth, fill_holes, lowpass_rfft
+from zone_ops.images import ZoneInputError
+
+
+def disk(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.ogrid[: size[0], : size[1]]
+    return (yy - center[0]) ** 2 + (xx - center[1]) ** 2 < radius**2
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def edited(image: np.ndarray, region: np.ndarray, shift: float = 0.35) -> np.ndarray:
+    """The photo brightened/darkened by ``shift`` inside ``region`` only (a canvas with a known edit)."""
+    canvas = image.copy()
+    canvas[region] = np.where(canvas[region] > 0.5, canvas[region] - shift, canvas[region] + shift)
+    return canvas
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_recovers_a_known_disk_on_real_photos(name, request):
+    image = request.getfixturevalue(name)
+    size = image.shape[:2]
+    center, r = (size[0] * 0.45, size[1] * 0.55), min(size) * 0.22
+    truth = disk(size, center, r)
+    refined = disk(size, center, r - 3)  # SAM segment 3 px inside the true change: the 4-px dilation reaches it
+    final = fft_edge_smooth(image, edited(image, truth), refined)
+    assert final.shape == size and final.dtype == bool
+    assert iou(final, truth) > 0.95
+
+
+def test_no_uint8_wraparound_for_a_full_black_to_white_change():
+    size = (256, 320)
+    truth = disk(size, (128, 160), 60)
+    original = np.zeros(size + (3,), np.float32)
+    canvas = original.copy()
+    canvas[truth] = 1.0  # a 255-level change: the official uint8 cast wraps parts of it to small values
+    final = fft_edge_smooth(original, canvas, disk(size, (128, 160), 64), close=0, fill=False)
+    assert final[truth].mean() > 0.995  # no holes where the (ringing) magnitude exceeds 255/255
+    assert iou(final, truth) > 0.95  # the ideal low-pass spreads a sharp edge by about a pixel
+
+
+def test_identical_canvas_and_empty_mask_give_empty_full_mask_finds_the_edit(coffee):
+    size = coffee.shape[:2]
+    assert not fft_edge_smooth(coffee, coffee, disk(size, (200, 300), 80)).any()
+    truth = disk(size, (200, 300), 80)
+    assert not fft_edge_smooth(coffee, edited(coffee, truth), np.zeros(size, bool)).any()
+    full = fft_edge_smooth(coffee, edited(coffee, truth), np.ones(size, np.float32))
+    assert iou(full, truth) > 0.95
+
+
+def test_lowpass_is_centred_and_scales_with_size():
+    # 512x512: the official 200-bin disk, centred
+    official = np.zeros((512, 512), np.uint8)
+    cv2.circle(official, (256, 256), 200, 1, -1)
+    kept = lowpass_rfft((512, 512), CUTOFF)
+    full = np.zeros((512, 512), bool)  # rebuild the full spectrum from the half one (Hermitian symmetry)
+    full[:, :257] = kept
+    full[:, 257:] = kept[:, 1:256][:, ::-1][np.r_[0, 511:0:-1]]
+    full = np.fft.fftshift(full)
+    assert abs(int(full.sum()) - int(official.sum())) / official.sum() < 0.01
+    assert iou(full, official.astype(bool)) > 0.99
+    # non-square: an ellipse in bins, symmetric in +-ky (centred), same kept fraction of the spectrum as 512x512
+    wide = lowpass_rfft((256, 1024), CUTOFF)
+    assert np.array_equal(wide[1:], wide[1:][::-1])
+    assert wide[0, : round(CUTOFF * 1024)].all() and not wide[0, round(CUTOFF * 1024) + 2:].any()
+    assert wide[: round(CUTOFF * 256), 0].all() and not wide[round(CUTOFF * 256) + 2: 128, 0].any()
+    assert abs(wide.mean() - kept.mean()) < 0.01
+    assert lowpass_rfft((64, 64), 0.8) is None  # covers everything: no FFT at all
+
+
+def test_cutoff_really_filters_fine_detail():
+    size = (128, 128)
+    original = np.zeros(size + (3,), np.float32)
+    canvas = original.copy()
+    canvas[::2, :, :] = 0.5  # a pure Nyquist-row pattern (0.5 cycles/pixel) with mean 0.25
+    region = np.ones(size, bool)
+    unfiltered = fft_edge_smooth(original, canvas, region, cutoff=0.7072, close=0, fill=False)
+    assert unfiltered[::2].all() and not unfiltered[1::2].any()
+    low = fft_edge_smooth(original, canvas, region, cutoff=0.2, close=0, threshold=0.3)
+    assert not low.any()  # only the 0.25 mean remains: below 0.3
+
+
+def test_resized_inputs_and_sizes_scale(astronaut):
+    size = astronaut.shape[:2]
+    truth = disk(size, (250, 260), 110)
+    canvas_small = cv2.resize(edited(astronaut, truth), (256, 256), interpolation=cv2.INTER_AREA)
+    refined_small = disk((256, 256), (125, 130), 52).astype(np.float32)
+    final = fft_edge_smooth(astronaut, canvas_small, refined_small)
+    assert final.shape == size and iou(final, truth) > 0.85
+    # the same scene at 2x: with scale_with_size the result is the same shape, scaled
+    big = cv2.resize(astronaut, (1024, 1024), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    big_truth = disk((1024, 1024), (500, 520), 220)
+    big_final = fft_edge_smooth(big, edited(big, big_truth), disk((1024, 1024), (500, 520), 205))
+    assert iou(big_final, big_truth) > 0.95
+
+
+def test_fill_holes_fills_ring_inside():
+    ring = disk((64, 64), (32, 32), 20) & ~disk((64, 64), (32, 32), 10)
+    assert np.array_equal(fill_holes(ring), disk((64, 64), (32, 32), 20))
+
+
+def test_bad_library_inputs():
+    image = np.zeros((32, 32, 3), np.float32)
+    with pytest.raises(ZoneInputError, match="NaN"):
+        fft_edge_smooth(image, np.full_like(image, np.nan), np.ones((32, 32), bool))
+    with pytest.raises(ZoneInputError, match="refined mask"):
+        fft_edge_smooth(image, image, np.ones((32, 32, 2), bool))
+
+
+def test_node_batches_broadcast_and_preview(coffee):
+    size = coffee.shape[:2]
+    truths = [disk(size, (200, 250), 70), disk(size, (180, 380), 90)]
+    canvases = torch.from_numpy(np.stack([edited(coffee, t) for t in truths]))
+    refined = torch.from_numpy(np.stack([disk(size, (200, 250), 66), disk(size, (180, 380), 85)]).astype(np.float32))
+    original = torch.from_numpy(coffee[None].copy())
+    before = original.clone()
+    final, preview = ZoneFFTEdgeSmoother().run(original, canvases, refined, 30.0, CUTOFF, 4, 21, True)
+    assert final.shape == (2, 400, 600) and preview.shape == (2, 400, 600, 3)
+    assert torch.equal(original, before)  # inputs untouched
+    for i, truth in enumerate(truths):
+        assert iou(final[i].numpy() > 0.5, truth) > 0.95
+    with pytest.raises(NodeInputError, match="batch sizes do not match"):
+        ZoneFFTEdgeSmoother().run(torch.cat([original] * 3), canvases, refined, 30.0, CUTOFF, 4, 21, True)
+
+
+def test_node_rgba_grayscale_tiny_nan(chelsea):
+    node = ZoneFFTEdgeSmoother()
+    size = chelsea.shape[:2]
+    truth = disk(size, (150, 220), 60)
+    rgba = torch.from_numpy(np.concatenate([chelsea, np.ones_like(chelsea[..., :1])], -1))[None]
+    gray_canvas = torch.from_numpy(edited(chelsea, truth).mean(-1, keepdims=True))[None]
+    final, preview = node.run(rgba, gray_canvas, torch.from_numpy(disk(size, (150, 220), 56))[None].float(),
+                              30.0, CUTOFF, 4, 21, True)
+    assert preview.shape == (1, 300, 451, 3) and iou(final[0].numpy() > 0.5, truth) > 0.9
+    tiny, preview = node.run(torch.rand(1, 8, 8, 3), torch.rand(1, 8, 8, 3), torch.ones(1, 8, 8), 30.0, CUTOFF, 4, 21, True)
+    assert tiny.shape == (1, 8, 8) and preview.shape == (1, 8, 8, 3)
+    nan = rgba.clone()
+    nan[0, 3, 3, 1] = float("nan")
+    with pytest.raises(NodeInputError, match="NaN"):
+        node.run(nan, gray_canvas, torch.ones(1, 300, 451), 30.0, CUTOFF, 4, 21, True)
+
+
+def test_node_is_registered(pack):
+    assert pack.NODE_CLASS_MAPPINGS["ZoneFFTEdgeSmoother"] is ZoneFFTEdgeSmoother
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["ZoneFFTEdgeSmoother"] == "ZONE FFT Edge Smoother"

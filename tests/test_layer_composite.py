@@ -1,0 +1,155 @@
+"""Stage 6: layer composite (exact official blend, outside-mask bit-exactness on real photos, feathering, sizes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from comfyui_zone.nodes.layer_composite import ZoneLayerComposite
+from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
+from zone_ops.attention_to_mask import attention_to_mask
+from zone_ops.fft_edge_smoother import fft_edge_smooth
+from zone_ops.images import ZoneInputError
+from zone_ops.layer_composite import feather_alpha, layer_composite
+
+
+def disk(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.ogrid[: size[0], : size[1]]
+    return (yy - center[0]) ** 2 + (xx - center[1]) ** 2 < radius**2
+
+
+def test_official_blend_values_in_float_without_wraparound():
+    original = np.full((4, 4, 3), 0.9, np.float32)
+    canvas = np.full((4, 4, 3), 0.8, np.float32)
+    final = np.zeros((4, 4), bool)
+    refined = np.zeros((4, 4), bool)
+    final[0, :2] = True    # both set at (0,0); only final at (0,1)
+    refined[0, 0] = True
+    refined[1, 0] = True   # only refined at (1,0)
+    r = layer_composite(original, canvas, final, refined)
+    expected_alpha = np.zeros((4, 4), np.float32)
+    expected_alpha[0, 0], expected_alpha[0, 1], expected_alpha[1, 0] = 1.0, 0.6, 0.6
+    assert np.array_equal(r.alpha, expected_alpha)
+    assert np.array_equal(r.image[0, 0], canvas[0, 0])
+    band = 0.6 * 0.8 + 0.4 * 0.9  # 0.84: in uint8 the official 0.6*204 + 0.4*230 is fine too, but no wrap here
+    np.testing.assert_allclose(r.image[0, 1], band, atol=1e-6)
+    np.testing.assert_allclose(r.image[1, 0], band, atol=1e-6)
+    assert np.array_equal(r.image[2:], original[2:])
+    assert np.array_equal(r.layer[0, 0], canvas[0, 0]) and not r.layer[2:].any()
+    # without a refined mask there is no band
+    plain = layer_composite(original, canvas, final)
+    assert np.array_equal(plain.alpha, final.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+@pytest.mark.parametrize("mode", ["official", "feather"])
+def test_outside_alpha_is_bit_identical_on_real_photos(name, mode, request):
+    original = request.getfixturevalue(name)
+    size = original.shape[:2]
+    rng = np.random.default_rng(0)
+    canvas = np.clip(original + rng.normal(0, 0.1, original.shape).astype(np.float32), 0, 1)
+    final = disk(size, (size[0] * 0.5, size[1] * 0.4), min(size) * 0.2)
+    refined = disk(size, (size[0] * 0.5, size[1] * 0.42), min(size) * 0.2)
+    before = original.copy()
+    r = layer_composite(original, canvas, final, refined, mode=mode)
+    outside = r.alpha == 0
+    assert outside.any() and (~outside).any()
+    assert np.array_equal(r.image[outside], original[outside])
+    assert np.array_equal(original, before)  # input untouched
+    assert not r.layer[outside].any()
+    inside = r.alpha == 1
+    assert np.array_equal(r.image[inside], canvas[inside])
+    assert r.image.dtype == np.float32 and r.alpha.dtype == np.float32 and r.alpha.min() >= 0 and r.alpha.max() <= 1
+
+
+def test_resized_canvas_and_masks_and_bit_exactness(coffee):
+    canvas_small = np.full((200, 300, 3), 0.25, np.float32)
+    final_small = disk((200, 300), (100, 150), 40).astype(np.float32)
+    r = layer_composite(coffee, canvas_small, final_small, disk((100, 150), (50, 75), 21))
+    assert r.image.shape == coffee.shape and r.alpha.shape == coffee.shape[:2]
+    outside = r.alpha == 0
+    assert np.array_equal(r.image[outside], coffee[outside])
+    np.testing.assert_allclose(r.image[200, 300], 0.25, atol=1e-6)
+
+
+def test_feather_alpha_is_soft_monotone_and_bounded():
+    mask = disk((200, 200), (100, 100), 50)
+    alpha = feather_alpha(mask, 8.0)
+    assert alpha[100, 100] == 1.0 and alpha[0, 0] == 0.0
+    profile = alpha[100, 100:200]  # centre -> outside
+    assert np.all(np.diff(profile) <= 1e-6)
+    assert 0.3 < alpha[100, 150] < 0.7  # the edge is half opaque
+    assert np.all(alpha[~disk((200, 200), (100, 100), 59)] == 0)  # nothing beyond the radius
+    assert np.all(alpha[disk((200, 200), (100, 100), 41)] == 1)
+    assert np.array_equal(feather_alpha(mask, 0), mask.astype(np.float32))
+
+
+def test_empty_and_full_masks(chelsea):
+    canvas = 1.0 - chelsea
+    empty = layer_composite(chelsea, canvas, np.zeros(chelsea.shape[:2]))
+    assert np.array_equal(empty.image, chelsea) and "empty" in empty.note and not empty.layer.any()
+    full = layer_composite(chelsea, canvas, np.ones(chelsea.shape[:2]))
+    assert np.array_equal(full.image, canvas) and full.note == ""
+    feathered = layer_composite(chelsea, canvas, np.ones(chelsea.shape[:2]), mode="feather")
+    assert np.array_equal(feathered.image, canvas)  # no edge inside the image: fully opaque
+
+
+def test_bad_library_inputs(astronaut):
+    with pytest.raises(ZoneInputError, match="mode"):
+        layer_composite(astronaut, astronaut, np.ones((512, 512)), mode="multiply")
+    with pytest.raises(ZoneInputError, match="band_alpha"):
+        layer_composite(astronaut, astronaut, np.ones((512, 512)), band_alpha=1.5)
+    with pytest.raises(ZoneInputError, match="NaN"):
+        layer_composite(astronaut, astronaut, np.full((512, 512), np.nan))
+
+
+def test_node_batches_rgba_grayscale(astronaut):
+    node = ZoneLayerComposite()
+    rgba = torch.from_numpy(np.concatenate([astronaut, np.full_like(astronaut[..., :1], 0.5)], -1))[None]
+    canvases = torch.stack([torch.zeros(512, 512, 1), torch.ones(512, 512, 1)])  # grayscale batch of 2
+    final = torch.from_numpy(disk((512, 512), (256, 256), 100)).float()[None]
+    refined = torch.from_numpy(disk((512, 512), (256, 266), 100)).float()[None]
+    before = rgba.clone()
+    image, layer, alpha, preview = node.run(rgba, canvases, final, "official", 0.6, 8.0, refined)
+    assert image.shape == (2, 512, 512, 3) and layer.shape == (2, 512, 512, 3)
+    assert alpha.shape == (2, 512, 512) and preview.shape == (2, 512, 512, 3)
+    assert torch.equal(rgba, before)
+    outside = alpha[0] == 0
+    assert torch.equal(image[0][outside], rgba[0, ..., :3][outside]) and torch.equal(image[1][outside], image[0][outside])
+    assert image[0, 256, 256].tolist() == [0.0, 0.0, 0.0] and image[1, 256, 256].tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(NodeInputError, match="batch sizes do not match"):
+        node.run(rgba, canvases, torch.cat([final] * 3), "official", 0.6, 8.0)
+    nan = rgba.clone()
+    nan[0, 5, 5, 0] = float("nan")
+    with pytest.raises(NodeInputError, match="NaN"):
+        node.run(nan, canvases, final, "feather", 0.6, 8.0)
+    tiny = node.run(torch.rand(1, 8, 8, 3), torch.rand(1, 8, 8, 3), torch.ones(1, 8, 8), "feather", 0.6, 8.0)
+    assert tiny[0].shape == (1, 8, 8, 3) and torch.equal(tiny[0], tiny[1])
+
+
+def test_4096_chain_of_stages_3_5_6():
+    """One quick case at 4096x4096: coarse mask -> final mask -> composite, outside pixels exact."""
+    size = (4096, 4096)
+    rng = np.random.default_rng(1)
+    original = rng.random((512, 512, 3), dtype=np.float32).repeat(8, 0).repeat(8, 1)
+    truth = disk(size, (1500, 2600), 300)
+    canvas = original.copy()
+    canvas[truth] = 1.0 - canvas[truth]
+    maps = np.zeros((128, 128, 77), np.float32)
+    maps[..., 0] = 1.0
+    maps[40:54, 76:87, 0] = 0.0
+    maps[..., 7] = 0.2
+    maps[40:54, 76:87, 7] = 1.0
+    coarse = attention_to_mask(maps, 8, size)
+    assert coarse.mask.shape == size and coarse.note == ""
+    final = fft_edge_smooth(original, canvas, truth)
+    assert (final & truth).sum() / (final | truth).sum() > 0.95
+    result = layer_composite(original, canvas, final, coarse.mask)
+    changed = (result.image != original).any(axis=-1)  # bit-exact check without a 50-M-element gather
+    assert not (changed & (result.alpha == 0)).any() and changed[truth].mean() > 0.99
+
+
+def test_node_is_registered(pack):
+    assert pack.NODE_CLASS_MAPPINGS["ZoneLayerComposite"] is ZoneLayerComposite
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["ZoneLayerComposite"] == "ZONE Layer Composite"

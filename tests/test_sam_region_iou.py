@@ -1,0 +1,278 @@
+"""Region-IoU (stage 4): best_segment on synthetic cases with known answers and against brute force, fallbacks,
+crop mode mapping, and the tiny random SAM on real photos through the library and the node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tiny_models import tiny_sam
+from zone_ops.images import ZoneInputError
+from zone_ops.sam_region_iou import (
+    AMG_DEFAULTS,
+    Segments,
+    best_segment,
+    generate_segments,
+    preview_segments,
+    refine_with_sam,
+    refine_with_segments,
+    region_crop_box,
+    segment_image_choice,
+)
+from zone_ops.types import Action, ZoneAction
+
+# Thresholds off so the random SAM keeps its (meaningless) masks; few points for speed.
+LOOSE = dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
+
+
+def rect(shape, y0, y1, x0, x1):
+    m = np.zeros(shape, dtype=bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def naive_iou(s, m):
+    union = np.count_nonzero(s | m)
+    return np.count_nonzero(s & m) / union if union else 0.0
+
+
+@pytest.fixture(scope="module")
+def sam():
+    return tiny_sam(seed=0)
+
+
+# ---------------------------------------------------------------- best_segment: known answers
+
+
+def test_disjoint_rectangles_known_iou():
+    shape = (100, 120)
+    segs = [rect(shape, 0, 50, 0, 60), rect(shape, 50, 100, 0, 60), rect(shape, 0, 100, 60, 120)]
+    coarse = rect(shape, 60, 90, 10, 50)  # inside segment 1: IoU = 1200 / 3000
+    assert best_segment(segs, coarse) == (1, pytest.approx(0.4))
+    coarse = rect(shape, 40, 60, 40, 80)  # 400 / 1200 px touching segs 0 (200), 1 (200), 2 (400)
+    index, iou = best_segment(np.stack(segs), coarse)
+    assert index == 2 and iou == pytest.approx(400 / (6000 + 800 - 400))
+
+
+def test_tie_goes_to_the_lowest_index():
+    shape = (40, 40)
+    a, b = rect(shape, 0, 20, 0, 40), rect(shape, 20, 40, 0, 40)
+    coarse = rect(shape, 10, 30, 10, 30)  # half in each
+    assert best_segment([a, b], coarse)[0] == 0
+    assert best_segment([b, a], coarse)[0] == 0
+
+
+def test_empty_inputs_and_no_overlap():
+    shape = (30, 30)
+    seg = rect(shape, 0, 10, 0, 10)
+    assert best_segment([seg], np.zeros(shape, bool)) == (-1, 0.0)
+    assert best_segment([], rect(shape, 0, 5, 0, 5)) == (-1, 0.0)
+    assert best_segment(np.zeros((0, 30, 30), bool), rect(shape, 0, 5, 0, 5)) == (-1, 0.0)
+    assert best_segment([seg], rect(shape, 20, 30, 20, 30)) == (-1, 0.0)
+    assert best_segment([np.zeros(shape, bool)], rect(shape, 0, 5, 0, 5)) == (-1, 0.0)
+
+
+def test_identical_segment_has_iou_one_and_float_masks_work():
+    shape = (64, 48)
+    coarse = rect(shape, 5, 40, 7, 30)
+    assert best_segment([rect(shape, 0, 64, 0, 48), coarse.astype(np.float32)], coarse.astype(np.float32)) == (1, 1.0)
+
+
+def test_matches_brute_force_on_random_masks():
+    rng = np.random.default_rng(7)
+    for trial in range(6):
+        shape = (int(rng.integers(20, 90)), int(rng.integers(20, 90)))
+        segs = rng.random((25,) + shape) < rng.random((25, 1, 1)) * 0.3
+        coarse = rng.random(shape) < 0.2
+        expect = [naive_iou(s, coarse) for s in segs]
+        index, iou = best_segment(segs, coarse)
+        assert index == int(np.argmax(expect)) and iou == pytest.approx(max(expect))
+        # the bounding-box path (Segments) gives the same answer
+        assert best_segment(Segments.from_masks(segs), coarse) == (index, pytest.approx(iou))
+
+
+def test_size_mismatch_is_a_clear_error():
+    with pytest.raises(ZoneInputError, match="10x10 but the coarse mask is 12x12"):
+        best_segment([np.ones((10, 10), bool)], np.ones((12, 12), bool))
+
+
+# ---------------------------------------------------------------- refine_with_segments: fallbacks
+
+
+def test_refine_picks_segment_or_falls_back():
+    shape = (50, 50)
+    segs = [rect(shape, 0, 25, 0, 50), rect(shape, 25, 50, 0, 50)]
+    res = refine_with_segments(segs, rect(shape, 30, 45, 5, 45))
+    assert (res.index, res.fell_back, res.num_segments, res.message) == (1, False, 2, "")
+    np.testing.assert_array_equal(res.mask, segs[1])
+
+    res = refine_with_segments([rect(shape, 0, 10, 0, 10)], rect(shape, 30, 45, 5, 45))
+    assert res.fell_back and res.index == -1 and "none of the 1 SAM segments overlaps" in res.message
+    np.testing.assert_array_equal(res.mask, rect(shape, 30, 45, 5, 45))
+
+    res = refine_with_segments(segs, np.zeros(shape, bool))
+    assert res.fell_back and "empty" in res.message and not res.mask.any()
+
+    res = refine_with_segments([], rect(shape, 1, 5, 1, 5))
+    assert res.fell_back and "no segments" in res.message and res.mask.sum() == 16
+
+
+# ---------------------------------------------------------------- crop mode
+
+
+def test_crop_box_contains_coarse_and_is_clipped():
+    coarse = rect((200, 300), 50, 70, 100, 140)  # 20 x 40 box, margin 0.5 * 40 = 20
+    assert region_crop_box(coarse, 0.5) == (30, 90, 80, 160)
+    assert region_crop_box(rect((200, 300), 0, 10, 290, 300), 1.0) == (0, 32, 268, 300)  # min size 32, clipped
+    assert region_crop_box(np.zeros((10, 10), bool)) is None
+
+
+def test_segments_in_a_crop_map_back_to_the_full_frame():
+    full = (120, 160)
+    y0, x0 = 30, 50
+    local = [rect((40, 60), 0, 20, 0, 60), rect((40, 60), 10, 30, 20, 40)]
+    segs = Segments(local, np.array([[0, 20, 0, 60], [10, 30, 20, 40]]), np.array([1200, 400]), (y0, x0), full)
+    coarse = rect(full, 42, 58, 72, 88)  # inside the second segment, in full coordinates
+    res = refine_with_segments(segs, coarse, crop_box=segs.frame)
+    expect = rect(full, y0 + 10, y0 + 30, x0 + 20, x0 + 40)
+    assert res.index == 1 and not res.fell_back
+    np.testing.assert_array_equal(res.mask, expect)
+    assert res.iou == pytest.approx(naive_iou(expect, coarse))
+    # a coarse mask reaching outside the crop is a programming error, not silently wrong
+    with pytest.raises(ZoneInputError, match="does not contain"):
+        refine_with_segments(segs, rect(full, 0, 10, 0, 10))
+
+
+def test_crop_mode_on_a_real_photo(sam, coffee):
+    H, W = coffee.shape[:2]  # 400 x 600, non-square
+    coarse = rect((H, W), 150, 230, 260, 380)
+    res = refine_with_sam(sam, coffee, coarse, crop=True, crop_margin=0.25, **LOOSE)
+    y0, y1, x0, x1 = res.crop_box
+    assert (y0, y1, x0, x1) == (120, 260, 230, 410)
+    assert res.segments.frame == res.crop_box and res.segments.full_size == (H, W)
+    assert res.num_segments > 0 and not res.fell_back
+    outside = np.ones((H, W), bool)
+    outside[y0:y1, x0:x1] = False
+    assert res.mask.shape == (H, W) and res.mask.any() and not res.mask[outside].any()
+    assert res.iou == pytest.approx(naive_iou(res.mask, coarse))
+    best = max(naive_iou(res.segments.full(i), coarse) for i in range(res.num_segments))
+    assert res.iou == pytest.approx(best)
+
+
+# ---------------------------------------------------------------- the tiny SAM on a real photo
+
+
+def test_astronaut_picks_the_max_iou_segment(sam, astronaut):
+    coarse = rect((512, 512), 60, 200, 160, 300)  # the helmet / face region
+    calls = []
+    res = refine_with_sam(sam, astronaut, coarse, progress=lambda d, t: calls.append((d, t)), **LOOSE)
+    assert res.num_segments > 1 and not res.fell_back and res.mask.shape == (512, 512)
+    ious = [naive_iou(res.segments.full(i), coarse) for i in range(res.num_segments)]
+    assert res.index == int(np.argmax(ious)) and res.iou == pytest.approx(max(ious))
+    np.testing.assert_array_equal(res.mask, res.segments.full(res.index))
+    # boxes and areas reported by SAM agree with the masks
+    for i in range(res.num_segments):
+        m = res.segments.masks[i]
+        assert res.segments.areas[i] == m.sum()
+        y0, y1, x0, x1 = res.segments.boxes[i]
+        assert m[y0:y1, x0:x1].sum() == m.sum()
+    assert calls[0] == (0, 1) and calls[-1] == (1, 1)  # 9 points in one batch of 64
+    preview = preview_segments(astronaut, res, coarse)
+    assert preview.shape == (512, 512, 3) and preview.dtype == np.float32
+    assert 0.0 <= preview.min() and preview.max() <= 1.0 and not np.allclose(preview, astronaut)
+
+
+def test_official_thresholds_on_random_sam_fall_back(sam, chelsea):
+    coarse = rect(chelsea.shape[:2], 50, 150, 100, 250)
+    res = refine_with_sam(sam, chelsea, coarse, points_per_side=4)  # official thresholds reject random masks
+    assert res.fell_back and res.num_segments == 0 and "no segments" in res.message
+    np.testing.assert_array_equal(res.mask, coarse)
+
+
+def test_cancel_and_empty_coarse(sam, chelsea):
+    def cancel():
+        raise InterruptedError("cancelled")
+
+    with pytest.raises(InterruptedError):
+        refine_with_sam(sam, chelsea, rect(chelsea.shape[:2], 0, 50, 0, 50), check_cancel=cancel, **LOOSE)
+    # an empty coarse mask never runs SAM (cancel would raise otherwise)
+    res = refine_with_sam(sam, chelsea, np.zeros(chelsea.shape[:2], bool), check_cancel=cancel)
+    assert res.fell_back and "empty" in res.message
+
+
+def test_coarse_of_another_size_is_resized(sam, chelsea):
+    small = rect((150, 225), 25, 75, 50, 125)  # half size
+    res = refine_with_sam(sam, chelsea, small, points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    assert res.mask.shape == chelsea.shape[:2]
+    assert "coarse mask 150x225 resized to the image's 300x451" in res.message
+
+
+def test_segment_image_choice():
+    remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
+    change = ZoneAction(Action.CHANGE, (1.0, 0.0, 0.0), 0.01, "manual")
+    assert segment_image_choice("auto", remove) == "original"
+    assert segment_image_choice("auto", change) == "canvas"
+    assert segment_image_choice("auto", None) == "canvas"
+    assert segment_image_choice("original", change) == "original"
+    with pytest.raises(ZoneInputError, match="segment_on"):
+        segment_image_choice("both")
+
+
+def test_bad_image_and_crop_box(sam):
+    with pytest.raises(ZoneInputError, match="NaN"):
+        generate_segments(sam, np.full((32, 32, 3), np.nan, np.float32))
+    with pytest.raises(ZoneInputError, match="outside"):
+        generate_segments(sam, np.zeros((32, 32, 3), np.float32), box=(0, 40, 0, 10))
+
+
+# ---------------------------------------------------------------- the node
+
+
+def _node_args(**overrides):
+    args = dict(segment_on="auto", crop_to_region=False, crop_margin=0.5, **{**AMG_DEFAULTS, **LOOSE})
+    args["points_per_side"] = 2
+    args.update(overrides)
+    return args
+
+
+def test_node_batch_broadcast_and_outputs(pack, sam, astronaut):
+    from comfyui_zone.nodes.sam_region_iou import ZoneSAMRegionIoU
+
+    assert pack.NODE_CLASS_MAPPINGS["ZoneSAMRegionIoU"] is ZoneSAMRegionIoU
+    required = ZoneSAMRegionIoU.INPUT_TYPES()["required"]
+    for key in ("points_per_side", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):
+        assert required[key][1]["default"] == AMG_DEFAULTS[key]
+    original = torch.from_numpy(np.stack([astronaut, astronaut[::-1].copy()]))
+    canvas = torch.from_numpy(astronaut[None].copy())  # batch of 1 broadcasts
+    coarse = torch.from_numpy(rect((512, 512), 60, 200, 160, 300)[None].astype(np.float32))
+    before = (original.clone(), canvas.clone(), coarse.clone())
+    wrapped = type("Wrapper", (), {"model": sam})()  # another pack's wrapper with .model
+    mask, preview, info = ZoneSAMRegionIoU().refine(wrapped, original, canvas, coarse, **_node_args())
+    assert mask.shape == (2, 512, 512) and preview.shape == (2, 512, 512, 3) and mask.dtype == torch.float32
+    assert set(torch.unique(mask).tolist()) <= {0.0, 1.0} and mask.sum() > 0
+    lines = info.splitlines()
+    assert len(lines) == 2 and all("IoU" in line and "on the canvas" in line for line in lines)
+    for a, b in zip(before, (original, canvas, coarse)):
+        assert torch.equal(a, b)
+
+
+def test_node_remove_segments_original_and_errors(sam, chelsea):
+    from comfyui_zone.nodes.sam_region_iou import ZoneSAMRegionIoU
+    from comfyui_zone.zone_ops.images import ZoneInputError  # the pack's own copy of the class
+
+    node = ZoneSAMRegionIoU()
+    original = torch.from_numpy(chelsea[None].copy())
+    canvas = torch.zeros((1, 150, 200, 3))  # a canvas of another size would be resized; remove ignores it
+    remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
+    empty = torch.zeros((1, 300, 451))
+    mask, _, info = node.refine(sam, original, canvas, empty, **_node_args(), zone_action=remove)
+    assert "on the original" in info and "fallback" in info and "empty" in info and mask.sum() == 0
+    _, _, info = node.refine(sam, original, canvas, empty + 0, **_node_args(segment_on="canvas"))
+    assert "canvas 200x150 resized to the original" in info
+    with pytest.raises(ZoneInputError, match="batch sizes do not match"):
+        node.refine(sam, original.repeat(2, 1, 1, 1), canvas.repeat(3, 1, 1, 1), empty, **_node_args())
+    with pytest.raises(ZoneInputError, match="SAM v1 model"):
+        node.refine("not a model", original, canvas, empty, **_node_args())
+    with pytest.raises(ZoneInputError, match="zone_action"):
+        node.refine(sam, original, canvas, empty, **_node_args(), zone_action="remove")

@@ -1,0 +1,392 @@
+"""The shipped workflows are valid against the pack's node definitions and ComfyUI's core nodes.
+
+``workflows/*.json`` are UI-format graphs (what a user drags in); ``workflows/api/*_api.json`` are their API-format
+twins (what ``POST /prompt`` takes). CI has no ComfyUI, so the definitions of the core nodes the workflows may
+use are a snapshot of a real server's ``/object_info`` (tests/data/comfy_core_nodes.json, checked against a
+live server by tests/test_comfyui_host.py). The pack's definitions come from ``NODE_CLASS_MAPPINGS`` itself, so
+renaming, removing, re-typing or re-ordering a node input, or narrowing a range / combo, fails here until the
+workflows are regenerated (``python tools/build_workflows.py``).
+
+Checked: node types known; every link's type matches the producing output and the consuming input, and the
+link table agrees with the nodes' slot lists; required inputs connected; widget values fit their inputs (count,
+including the frontend's extra ``control_after_generate`` value after seed inputs and the upload button value of
+image loaders; type; min/max; combo choice, where a file-list combo takes any file name); graphs are acyclic and
+end in an output node; UI and API twins describe the same graph.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / "workflows"
+API_DIR = WORKFLOWS / "api"
+CORE_SNAPSHOT = Path(__file__).resolve().parent / "data" / "comfy_core_nodes.json"
+EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only")
+
+#: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
+VIRTUAL = {"Note", "MarkdownNote"}
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
+
+
+# ----------------------------------------------------------------------------------------------- definitions
+class InputDef:
+    """One node input: its type ("COMBO" for choice lists), options, choices and whether it is a widget."""
+
+    def __init__(self, name: str, spec, required: bool) -> None:
+        kind, opts = spec[0], (spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {})
+        self.name, self.required, self.opts = name, required, opts
+        if isinstance(kind, (list, tuple)):
+            self.type, self.choices = "COMBO", list(kind)
+        elif kind == "COMBO":
+            self.type, self.choices = "COMBO", list(opts.get("options", []))
+        else:
+            self.type, self.choices = str(kind), None
+        self.widget = self.type in WIDGET_TYPES and not opts.get("forceInput", False)
+        # The frontend adds a value-control combo after seed-like widgets and an upload button after media combos.
+        self.control = self.widget and (
+            bool(opts.get("control_after_generate")) or (self.type == "INT" and name in ("seed", "noise_seed"))
+        )
+        self.upload = self.type == "COMBO" and any(opts.get(k) for k in ("image_upload", "video_upload"))
+
+    def check_value(self, value, where: str) -> None:
+        """Assert that a widget value is acceptable for this input."""
+        t, o = self.type, self.opts
+        if t == "INT":
+            assert isinstance(value, int) and not isinstance(value, bool), f"{where}: {self.name}={value!r} is not an INT"
+        elif t == "FLOAT":
+            assert isinstance(value, (int, float)) and not isinstance(value, bool), f"{where}: {self.name}={value!r} is not a FLOAT"
+            assert math.isfinite(value), f"{where}: {self.name}={value!r}"
+        elif t == "STRING":
+            assert isinstance(value, str), f"{where}: {self.name}={value!r} is not a STRING"
+        elif t == "BOOLEAN":
+            assert isinstance(value, bool), f"{where}: {self.name}={value!r} is not a BOOLEAN"
+        elif t == "COMBO":
+            assert isinstance(value, str) and value, f"{where}: {self.name}={value!r} is not a choice"
+            if self.choices:  # an empty list is a model/input file list: any file name is a valid choice
+                assert value in self.choices, f"{where}: {self.name}={value!r} not in {self.choices}"
+        if t in ("INT", "FLOAT"):
+            if "min" in o:
+                assert value >= o["min"], f"{where}: {self.name}={value} < min {o['min']}"
+            if "max" in o:
+                assert value <= o["max"], f"{where}: {self.name}={value} > max {o['max']}"
+
+
+class NodeDef:
+    def __init__(self, name: str, inputs: dict, outputs, output_names, output_node: bool) -> None:
+        self.name = name
+        self.inputs: dict[str, InputDef] = {}
+        for section in ("required", "optional"):
+            for key, spec in (inputs.get(section) or {}).items():
+                self.inputs[key] = InputDef(key, spec, section == "required")
+        self.outputs = [("COMBO" if isinstance(t, (list, tuple)) else str(t)) for t in outputs]
+        self.output_names = list(output_names or self.outputs)
+        self.output_node = bool(output_node)
+
+    @property
+    def widgets(self) -> list[InputDef]:
+        return [i for i in self.inputs.values() if i.widget]
+
+
+def _pack_defs() -> dict[str, NodeDef]:
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS
+
+    return {
+        name: NodeDef(name, cls.INPUT_TYPES(), cls.RETURN_TYPES, getattr(cls, "RETURN_NAMES", None),
+                      getattr(cls, "OUTPUT_NODE", False))
+        for name, cls in NODE_CLASS_MAPPINGS.items()
+    }
+
+
+def _core_defs() -> dict[str, NodeDef]:
+    nodes = json.loads(CORE_SNAPSHOT.read_text())["nodes"]
+    return {
+        name: NodeDef(name, d["input"], d["output"], d.get("output_name"), d.get("output_node", False))
+        for name, d in nodes.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def defs() -> dict[str, NodeDef]:
+    pack = _pack_defs()
+    core = _core_defs()
+    clash = set(pack) & set(core)
+    assert not clash, f"pack node ids clash with core nodes: {clash}"
+    return {**core, **pack}
+
+
+def types_match(produced: str, accepted: str) -> bool:
+    """ComfyUI's rule: equal, "*" on either side, or overlapping comma-separated unions."""
+    if produced == accepted or "*" in (produced, accepted):
+        return True
+    return bool(set(produced.split(",")) & set(accepted.split(",")))
+
+
+def _acyclic(edges: dict[str, set[str]], where: str) -> None:
+    state: dict[str, int] = {}
+
+    def visit(n: str) -> None:
+        state[n] = 1
+        for m in edges.get(n, ()):
+            assert state.get(m) != 1, f"{where}: cycle through node {m}"
+            if m not in state:
+                visit(m)
+        state[n] = 2
+
+    for n in list(edges):
+        if n not in state:
+            visit(n)
+
+
+# ------------------------------------------------------------------------------------------------ UI format
+def expected_widget_values(node: NodeDef, values: list, where: str) -> dict[str, object]:
+    """Walk ``widgets_values`` in the frontend's order; return {input name: value}; assert count and values."""
+    out: dict[str, object] = {}
+    values = list(values)
+    pos = 0
+    widgets = node.widgets
+    uploads = [w for w in widgets if w.upload and w.required]
+    for w in widgets:
+        assert pos < len(values), f"{where}: widgets_values has {len(values)} values, missing {w.name!r}"
+        w.check_value(values[pos], where)
+        out[w.name] = values[pos]
+        pos += 1
+        if w.control:
+            assert pos < len(values) and values[pos] in CONTROL_VALUES, (
+                f"{where}: {w.name!r} must be followed by a control_after_generate value {sorted(CONTROL_VALUES)}"
+            )
+            pos += 1
+        if uploads and w is [x for x in widgets if x.required][-1]:  # the upload button ends the required widgets
+            assert pos < len(values) and isinstance(values[pos], str), f"{where}: missing the upload widget value"
+            pos += 1
+    assert pos == len(values), f"{where}: {len(values)} widgets_values for {pos} widgets: {values}"
+    return out
+
+
+def check_ui(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
+    for key in ("nodes", "links", "version", "last_node_id", "last_link_id"):
+        assert key in wf, f"{where}: UI workflow lacks {key!r}"
+    nodes = {n["id"]: n for n in wf["nodes"]}
+    assert len(nodes) == len(wf["nodes"]), f"{where}: duplicate node ids"
+    links = {}
+    for link in wf["links"]:
+        assert isinstance(link, list) and len(link) == 6, f"{where}: link {link} is not [id, from, slot, to, slot, type]"
+        assert link[0] not in links, f"{where}: duplicate link id {link[0]}"
+        links[link[0]] = link
+    assert wf["last_node_id"] >= max(nodes), f"{where}: last_node_id below the largest node id"
+    assert wf["last_link_id"] >= max(links, default=0), f"{where}: last_link_id below the largest link id"
+
+    for nid, n in nodes.items():
+        t = n["type"]
+        w = f"{where}: node {nid} ({t})"
+        for key in ("pos", "size", "mode"):
+            assert key in n, f"{w} lacks {key!r}"
+        assert n["mode"] == 0, f"{w}: muted/bypassed nodes are not allowed in a shipped workflow"
+        if t in VIRTUAL:
+            assert [type(v) for v in n.get("widgets_values", [])] == [str], f"{w}: a note holds one text"
+            assert not n.get("inputs") and not n.get("outputs"), f"{w}: a note has no slots"
+            continue
+        assert t in defs, f"{w}: unknown node type (not in the pack, not a snapshotted core node)"
+        d = defs[t]
+        expected_widget_values(d, n.get("widgets_values", []), w)
+        # input slots
+        names = [i["name"] for i in n.get("inputs", [])]
+        assert len(names) == len(set(names)), f"{w}: duplicate input slots"
+        for i in n.get("inputs", []):
+            assert i["name"] in d.inputs, f"{w}: input slot {i['name']!r} is not an input of {t}"
+            spec = d.inputs[i["name"]]
+            assert i["type"] == spec.type, f"{w}: input {i['name']!r} typed {i['type']} but {t} takes {spec.type}"
+            if "widget" in i:
+                assert spec.widget and i["widget"].get("name") == i["name"], f"{w}: {i['name']!r} is not a widget"
+            else:
+                assert not spec.widget, f"{w}: widget input {i['name']!r} needs \"widget\": {{\"name\": ...}}"
+            if i.get("link") is not None:
+                link = links.get(i["link"])
+                assert link is not None, f"{w}: input {i['name']!r} names missing link {i['link']}"
+                assert link[3] == nid and link[4] == names.index(i["name"]), f"{w}: link {link} does not end here"
+        for spec in d.inputs.values():
+            if spec.required and not spec.widget:
+                slot = next((i for i in n.get("inputs", []) if i["name"] == spec.name), None)
+                assert slot is not None and slot.get("link") is not None, f"{w}: required input {spec.name!r} not connected"
+        # output slots
+        outs = n.get("outputs", [])
+        assert [o["type"] for o in outs] == d.outputs, f"{w}: output slots {[o['type'] for o in outs]} != {d.outputs}"
+        assert [o["name"] for o in outs] == d.output_names, f"{w}: output names {[o['name'] for o in outs]} != {d.output_names}"
+        for slot, o in enumerate(outs):
+            for lid in o.get("links") or []:
+                assert lid in links and links[lid][1] == nid and links[lid][2] == slot, f"{w}: output link {lid} not from here"
+
+    edges: dict[str, set[str]] = {}
+    for lid, (_, src, src_slot, dst, dst_slot, ltype) in links.items():
+        w = f"{where}: link {lid}"
+        assert src in nodes and dst in nodes, f"{w} joins missing nodes"
+        s, t = nodes[src], nodes[dst]
+        assert s["type"] not in VIRTUAL and t["type"] not in VIRTUAL, f"{w} touches a note"
+        produced = defs[s["type"]].outputs[src_slot] if src_slot < len(defs[s["type"]].outputs) else None
+        assert produced is not None, f"{w}: {s['type']} has no output {src_slot}"
+        assert lid in (s["outputs"][src_slot].get("links") or []), f"{w} missing from {s['type']}.outputs[{src_slot}]"
+        assert dst_slot < len(t["inputs"]) and t["inputs"][dst_slot].get("link") == lid, f"{w} missing from {t['type']}.inputs"
+        accepted = defs[t["type"]].inputs[t["inputs"][dst_slot]["name"]].type
+        assert types_match(produced, ltype) and types_match(ltype, accepted), (
+            f"{w}: {s['type']}[{src_slot}] gives {produced}, link says {ltype}, "
+            f"{t['type']}.{t['inputs'][dst_slot]['name']} takes {accepted}"
+        )
+        edges.setdefault(str(src), set()).add(str(dst))
+    _acyclic(edges, where)
+    assert any(defs[n["type"]].output_node for n in nodes.values() if n["type"] not in VIRTUAL), f"{where}: no output node"
+    for g in wf.get("groups", []):
+        assert isinstance(g.get("title"), str) and len(g.get("bounding", [])) == 4, f"{where}: malformed group {g}"
+
+
+# ----------------------------------------------------------------------------------------------- API format
+def check_api(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
+    assert wf and all(isinstance(k, str) for k in wf), f"{where}: API workflow is a dict of node id -> node"
+    edges: dict[str, set[str]] = {}
+    for nid, n in wf.items():
+        t = n.get("class_type")
+        w = f"{where}: node {nid} ({t})"
+        assert t in defs, f"{w}: unknown class_type"
+        d = defs[t]
+        inputs = n.get("inputs", {})
+        for name in inputs:
+            assert name in d.inputs, f"{w}: {name!r} is not an input of {t}"
+        for spec in d.inputs.values():
+            if spec.required:
+                assert spec.name in inputs, f"{w}: required input {spec.name!r} missing"
+        for name, value in inputs.items():
+            spec = d.inputs[name]
+            if isinstance(value, list):
+                assert len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int), f"{w}: bad link {value}"
+                src = wf.get(value[0])
+                assert src is not None, f"{w}: {name!r} links missing node {value[0]}"
+                outs = defs[src["class_type"]].outputs
+                assert value[1] < len(outs), f"{w}: {src['class_type']} has no output {value[1]}"
+                assert types_match(outs[value[1]], spec.type), f"{w}: {name!r} takes {spec.type}, gets {outs[value[1]]}"
+                edges.setdefault(value[0], set()).add(nid)
+            else:
+                assert spec.widget, f"{w}: {name!r} ({spec.type}) must be a link"
+                spec.check_value(value, w)
+    _acyclic(edges, where)
+    assert any(defs[n["class_type"]].output_node for n in wf.values()), f"{where}: no output node"
+
+
+def check_twins(ui: dict, api: dict, defs: dict[str, NodeDef], where: str) -> None:
+    real = {str(n["id"]): n for n in ui["nodes"] if n["type"] not in VIRTUAL}
+    assert set(real) == set(api), f"{where}: node ids differ: UI {sorted(real)} vs API {sorted(api)}"
+    links = {link[0]: link for link in ui["links"]}
+    for nid, n in real.items():
+        a = api[nid]
+        assert a["class_type"] == n["type"], f"{where}: node {nid} is {n['type']} in UI, {a['class_type']} in API"
+        d = defs[n["type"]]
+        expected: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), where))
+        for i in n.get("inputs", []):
+            if i.get("link") is not None:
+                link = links[i["link"]]
+                expected[i["name"]] = [str(link[1]), link[2]]
+        assert a["inputs"] == expected, f"{where}: node {nid} ({n['type']}) inputs differ:\nUI  {expected}\nAPI {a['inputs']}"
+
+
+# ------------------------------------------------------------------------------------------------------ tests
+def _ui_files() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.json"))
+
+
+def _api_files() -> list[Path]:
+    return sorted(API_DIR.glob("*_api.json"))
+
+
+def test_expected_workflows_ship():
+    names = {p.stem for p in _ui_files()}
+    apis = {p.stem for p in _api_files()}
+    for stem in EXPECTED:
+        assert stem in names, f"workflows/{stem}.json missing"
+        assert f"{stem}_api" in apis, f"workflows/api/{stem}_api.json missing"
+    assert {f"{s}_api" for s in names} == apis, "every UI workflow needs exactly one API twin and vice versa"
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_ui_workflow_valid(path: Path, defs):
+    wf = json.loads(path.read_text())
+    assert "nodes" in wf, f"{path.name} is not UI format (API files go in workflows/api/)"
+    check_ui(wf, defs, path.name)
+
+
+@pytest.mark.parametrize("path", _api_files(), ids=lambda p: p.name)
+def test_api_workflow_valid(path: Path, defs):
+    check_api(json.loads(path.read_text()), defs, path.name)
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_ui_and_api_twins_agree(path: Path, defs):
+    api_path = API_DIR / f"{path.stem}_api.json"
+    assert api_path.is_file(), f"{api_path} missing"
+    check_twins(json.loads(path.read_text()), json.loads(api_path.read_text()), defs, path.name)
+
+
+def test_zone_nodes_all_used(defs):
+    """Every pack node appears in some shipped workflow (so every node's inputs are guarded by these tests)."""
+    used = {n["class_type"] for p in _api_files() for n in json.loads(p.read_text()).values()}
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS
+
+    missing = sorted(set(NODE_CLASS_MAPPINGS) - used)
+    assert not missing, f"pack nodes no shipped workflow uses: {missing}"
+
+
+# A broken workflow must be caught: mutate a valid one in the ways a node change would break it.
+def _first_zone_workflow() -> tuple[dict, dict]:
+    path = WORKFLOWS / "zone_local_edit.json"
+    if not path.is_file():
+        pytest.skip("zone_local_edit.json not written yet")
+    return json.loads(path.read_text()), json.loads((API_DIR / "zone_local_edit_api.json").read_text())
+
+
+def _zone_node(wf: dict) -> dict:
+    return next(n for n in wf["nodes"] if n["type"].startswith("Zone") and n.get("widgets_values"))
+
+
+@pytest.mark.parametrize("mutation", ["extra_value", "missing_value", "out_of_range", "bad_combo", "link_type", "unknown_type"])
+def test_validator_catches_breakage(mutation, defs):
+    ui, api = _first_zone_workflow()
+    node = _zone_node(ui)
+    d = defs[node["type"]]
+    if mutation == "extra_value":
+        node["widgets_values"].append(1)
+    elif mutation == "missing_value":
+        node["widgets_values"].pop()
+    elif mutation == "out_of_range":
+        idx, spec = next((k, w) for k, w in enumerate(d.widgets) if w.type in ("INT", "FLOAT") and "max" in w.opts)
+        pos = sum(1 + w.control for w in d.widgets[:idx])
+        node["widgets_values"][pos] = spec.opts["max"] + 1
+    elif mutation == "bad_combo":
+        idx = next(k for k, w in enumerate(d.widgets) if w.type == "COMBO" and w.choices)
+        pos = sum(1 + w.control for w in d.widgets[:idx])
+        node["widgets_values"][pos] = "no such choice"
+    elif mutation == "link_type":
+        ui["links"][0][5] = "SAM_MODEL" if ui["links"][0][5] != "SAM_MODEL" else "IMAGE"
+    elif mutation == "unknown_type":
+        node["type"] = "ZoneNoSuchNode"
+    with pytest.raises(AssertionError):
+        check_ui(ui, defs, "mutated")
+        check_twins(ui, api, defs, "mutated")
+
+
+def test_validator_catches_renamed_input(defs):
+    """Renaming a pack node's input (what a refactor does) fails both formats."""
+    ui, api = _first_zone_workflow()
+    node = _zone_node(ui)
+    d = defs[node["type"]]
+    renamed = dict(defs)
+    victim = d.widgets[0].name
+    inputs = {"required": {}, "optional": {}}
+    for spec in d.inputs.values():
+        key = spec.name + "_renamed" if spec.name == victim else spec.name
+        kind = spec.choices if spec.type == "COMBO" else spec.type
+        inputs["required" if spec.required else "optional"][key] = (kind, spec.opts)
+    renamed[node["type"]] = NodeDef(d.name, inputs, d.outputs, d.output_names, d.output_node)
+    with pytest.raises(AssertionError):
+        check_api(api, renamed, "renamed")

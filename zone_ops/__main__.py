@@ -1,0 +1,8 @@
+"""``python -m zone_ops edit IMAGE... --instruction TEXT --ip2p DIR --out DIR`` (see ``zone_ops.cli``)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Command line: ``python -m zone_ops edit`` (also installed as ``zone-edit``) edits images headless, offline.
+
+    python -m zone_ops edit photo.jpg more/ --instruction "make the coffee green" \\
+        --ip2p models/instruct-pix2pix --sam models/sams/sam_vit_h_4b8939.pth --out edited/
+
+Inputs: image files and/or folders (their images, not recursive). For each image ``NAME`` it writes into --out:
+``NAME.png`` (the result, same size as the input; the input's alpha channel is kept), ``NAME_canvas.png`` (the
+sampler's whole-image edit), ``NAME_mask_coarse.png`` / ``NAME_mask_refined.png`` / ``NAME_mask_final.png`` (stages
+3 / 4 / 5), ``NAME_alpha.png`` (stage 6 opacity: where it is 0 the result equals the input exactly) and
+``NAME.json`` (action, parameters, timings per stage, seed, notes, versions).
+
+Models come from local folders only (diffusers-format IP2P / MagicBrush folders, a SAM v1 checkpoint); nothing
+is downloaded. User errors (missing file, bad parameter) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import __version__
+from .images import ZoneInputError
+from .pipeline import ACTIONS, NO_SAM_NOTE, STAGES, ZoneParams
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+PROG = "zone-edit"
+USER_ERROR = 2
+
+
+class CliError(ZoneInputError):
+    """A user error: printed as one line, exit status 2."""
+
+
+# ------------------------------------------------------------------------------------------------ arguments
+def build_parser() -> argparse.ArgumentParser:
+    d = ZoneParams()
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="ZONE: zero-shot instruction-guided LOCAL image editing, headless and offline. "
+        "Everything outside the edited object keeps its original pixels.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders of images")
+    p.add_argument("-i", "--instruction", required=True, help='the edit, e.g. "make his tie blue"')
+    p.add_argument("--ip2p", required=True, metavar="DIR", help="diffusers-format InstructPix2Pix folder")
+    p.add_argument("--magicbrush", metavar="DIR", help="diffusers-format MagicBrush folder (optional; fused sampling)")
+    p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the coarse mask is used")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
+
+    g = p.add_argument_group("stage 1: action")
+    g.add_argument("--action", choices=ACTIONS, default=d.action, help="auto = lexical classifier of the instruction")
+    g.add_argument("--beta", type=float, default=None, help="fusion weight; default from the action (0.2 remove, 0.01 otherwise)")
+
+    g = p.add_argument_group("stage 2: fused sampler")
+    g.add_argument("--steps", type=int, default=d.steps)
+    g.add_argument("--text-scale", type=float, default=d.text_scale)
+    g.add_argument("--image-scale", type=float, default=d.image_scale)
+    g.add_argument("--scheduler", choices=("dpmpp_2m", "ddim", "euler"), default=d.scheduler)
+    g.add_argument("--seed", type=int, default=d.seed, help="the same seed is used for every image")
+    g.add_argument("--working-size", type=int, default=d.working_size, help="longest side the models run at")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    g.add_argument("--dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto", help="auto: fp16 on GPU, fp32 on CPU")
+
+    g = p.add_argument_group("stage 3: attention to mask")
+    g.add_argument("--threshold", type=float, default=d.threshold, help="on D's 0..255 scale")
+    g.add_argument("--rule", choices=("official", "paper"), default=d.rule)
+    g.add_argument("--min-region", type=int, default=d.min_region, help="px at 512x512")
+
+    g = p.add_argument_group("stage 4: SAM region-IoU")
+    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
+    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
+    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
+    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
+    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
+    g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
+
+    g = p.add_argument_group("stage 5: FFT edge smoother")
+    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
+    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..1 scale")
+    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
+    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
+
+    g = p.add_argument_group("stage 6: layer composite")
+    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
+    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
+    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
+
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def params_from_args(args: argparse.Namespace) -> ZoneParams:
+    names = ZoneParams.__dataclass_fields__
+    return ZoneParams(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def collect_images(inputs: Sequence[str]) -> list[Path]:
+    """Image files from files and folders (a folder's images sorted by name, not recursive)."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            images = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not images:
+                raise CliError(f"folder {str(path)!r} has no images ({', '.join(IMAGE_EXTENSIONS)})")
+            found.extend(images)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise CliError(f"input {str(path)!r} does not exist")
+    return found
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """One unique output name per input: the file stem, with _2, _3... for repeated stems."""
+    seen: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        n = seen.get(p.stem, 0) + 1
+        seen[p.stem] = n
+        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
+    return stems
+
+
+# ------------------------------------------------------------------------------------------------ image files
+def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """(rgb float32 [H, W, 3] 0..1, alpha float32 [H, W] or None, bit depth 8/16). EXIF rotation applied (as in
+    ComfyUI's LoadImage); grayscale replicated to RGB."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float32) / 65535.0
+                return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=-1), None, 16
+            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+            arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CliError(f"cannot read image {str(path)!r}: {exc}") from None
+    return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if has_alpha else None), 8
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
+    """Write float 0..1 [H, W, 3] (plus alpha) or [H, W] as PNG with ``bits`` per channel (8 or 16)."""
+    import cv2
+
+    arr = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
+    top = 65535.0 if bits == 16 else 255.0
+    q = np.round(np.clip(arr, 0.0, 1.0) * top).astype(np.uint16 if bits == 16 else np.uint8)
+    if q.ndim == 3:
+        q = cv2.cvtColor(q, cv2.COLOR_RGBA2BGRA if q.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), q):
+        raise CliError(f"cannot write {str(path)!r}")
+
+
+# ------------------------------------------------------------------------------------------------ sidecar
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"zone_ops": __version__, "python": platform.python_version()}
+    for dist in ("torch", "diffusers", "transformers", "segment-anything", "numpy", "opencv-python-headless"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path, outputs: dict[str, str],
+            device: str) -> dict[str, Any]:
+    """The JSON record of one edited image."""
+    action = run.action
+    refine = run.refine
+    return {
+        "input": str(source),
+        "outputs": outputs,
+        "instruction": args.instruction,
+        "image_size": list(run.result.shape[:2]),
+        "working_size": list(run.working_size),
+        "action": {
+            "label": action.label.name.lower(),
+            "probabilities": dict(zip(("change", "add", "remove"), action.probabilities)),
+            "beta": run.settings.beta,
+            "decided_by": action.decided_by,
+        },
+        "seed": run.settings.seed,
+        "parameters": asdict(params),
+        "models": {"ip2p": args.ip2p, "magicbrush": args.magicbrush, "sam": args.sam, "device": device,
+                   "dtype": args.dtype},
+        "masks": {
+            "coarse_px": int(run.coarse.mask.sum()),
+            "refined_px": int(run.refined.sum()),
+            "final_px": int(run.final.sum()),
+            "changed_px": int((run.composite.alpha > 0).sum()),
+            "sam_used": refine is not None,
+            "sam_fell_back": None if refine is None else bool(refine.fell_back),
+            "region_iou": None if refine is None else float(refine.iou),
+            "sam_segments": None if refine is None else int(refine.num_segments),
+        },
+        "timings_s": {k: round(run.timings.get(k, 0.0), 4) for k in STAGES},
+        "notes": run.notes,
+        "versions": versions(),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ main
+def _device(choice: str) -> str:
+    import torch
+
+    if choice != "auto":
+        return choice
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def edit(args: argparse.Namespace) -> int:
+    params = params_from_args(args)
+    images = collect_images(args.inputs)
+    for flag, value in (("--ip2p", args.ip2p), ("--magicbrush", args.magicbrush)):
+        if value is not None and not Path(value).expanduser().is_dir():
+            raise CliError(f"{flag} folder {value!r} does not exist (give a local diffusers-format model folder)")
+    if args.sam is not None and not Path(args.sam).expanduser().is_file():
+        raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {str(out)!r} is a file, not a folder")
+
+    from tqdm.auto import tqdm
+
+    from .backends.diffusers_backend import load_diffusers_backend
+    from .pipeline import run_zone
+
+    device = _device(args.device)
+    quiet = args.no_progress
+    t = time.perf_counter()
+    backend = load_diffusers_backend(args.ip2p, args.magicbrush, device=device, dtype=args.dtype)
+    sam = None
+    if args.sam is None:
+        print(f"{PROG}: no --sam checkpoint: using the coarse attention mask as the refined mask (Region-IoU skipped)",
+              file=sys.stderr)
+    else:
+        from .sam_loader import load_sam
+
+        sam = load_sam(args.sam, device=device)
+    load_seconds = time.perf_counter() - t
+
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(images), desc="images", unit="img", disable=quiet, position=0)
+    for path, stem in zip(images, output_stems(images)):
+        rgb, alpha, bits = read_image(path)
+        steps = tqdm(total=params.steps, desc=path.name, unit="step", leave=False, disable=quiet, position=1)
+
+        def progress(done: int, total: int, _bar=steps) -> None:
+            _bar.total = total
+            _bar.n = done
+            _bar.refresh()
+
+        try:
+            run = run_zone(rgb, args.instruction, backend, sam=sam, params=params, progress=progress)
+        finally:
+            steps.close()
+        files = {
+            "result": f"{stem}.png",
+            "canvas": f"{stem}_canvas.png",
+            "mask_coarse": f"{stem}_mask_coarse.png",
+            "mask_refined": f"{stem}_mask_refined.png",
+            "mask_final": f"{stem}_mask_final.png",
+            "alpha": f"{stem}_alpha.png",
+        }
+        write_image(out / files["result"], run.result, alpha, bits)
+        write_image(out / files["canvas"], run.canvas, None, bits)
+        for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined), ("mask_final", run.final),
+                          ("alpha", run.composite.alpha)):
+            write_image(out / files[key], np.asarray(mask, np.float32))
+        record = sidecar(run, params, args, path, files, device)
+        record["timings_s"]["model_loading_once"] = round(load_seconds, 4)
+        (out / f"{stem}.json").write_text(json.dumps(record, indent=2))
+        for note in run.notes:
+            if note != NO_SAM_NOTE:  # said once above
+                tqdm.write(f"{PROG}: {path.name}: {note}", file=sys.stderr)
+        bar.update(1)
+    bar.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m zone_ops edit`` and the ``zone-edit`` console script. Returns the exit status."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "edit":  # `python -m zone_ops edit ...` and `zone-edit ...` take the same arguments
+        argv = argv[1:]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
+        return int(exc.code or 0)
+    try:
+        return edit(args)
+    except ZoneInputError as exc:  # includes CliError, SamCheckpointError
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except FileNotFoundError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130

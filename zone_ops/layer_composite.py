@@ -1,0 +1,128 @@
+"""Stage 6 (ZONE_SPEC 2.6): the edited layer over the ORIGINAL image.
+
+Modes:
+- ``"official"`` (default): alpha = 1 where the final mask Mfft and the refined mask Mf are both set,
+  ``band_alpha`` (0.6) in the band where exactly one of them is set, 0 elsewhere. That is the official result
+  (canvas pasted inside Mfft, then 0.6*canvas + 0.4*original where Mfft XOR Mf; the official code found the band
+  by a uint8 subtraction that wraps around, we use the XOR it amounts to and blend in float32). Without a refined
+  mask there is no band: alpha = Mfft.
+- ``"feather"``: a soft edge around the final mask (refined mask unused): alpha = smoothstep over the signed
+  distance to the mask edge, from 0 at ``feather`` px outside to 1 at ``feather`` px inside (L2 distance transform;
+  ``feather`` is in pixels of a 512x512 image, scaled with sqrt(H*W)/512 unless ``scale_with_size`` is False).
+
+Output image = original*(1-alpha) + canvas*alpha where alpha > 0, and EXACTLY the original (bit-identical, the
+array ``to_rgb(original)``) where alpha == 0. Canvas and masks of another size than the original are resized to it.
+The layer is the canvas where alpha > 0 and zeros elsewhere; with alpha it forms an RGBA cut-out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .fft_edge_smoother import size_scale
+from .images import ZoneInputError, binary_mask, resize_image, to_rgb
+
+MODES = ("official", "feather")
+BAND_ALPHA = 0.6
+FEATHER = 8.0
+
+
+@dataclass(frozen=True)
+class CompositeResult:
+    """image: float32 [H, W, 3] composite; layer: float32 [H, W, 3] canvas cut out (zeros where alpha == 0);
+    alpha: float32 [H, W] in 0..1; note: "" or what is worth knowing (empty mask)."""
+
+    image: np.ndarray
+    layer: np.ndarray
+    alpha: np.ndarray
+    note: str = ""
+
+
+def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """Bounding box of a bool [H, W] mask grown by ``margin`` (clipped), or None if the mask is empty."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
+
+
+def official_alpha(final: np.ndarray, refined: np.ndarray | None, band_alpha: float = BAND_ALPHA) -> np.ndarray:
+    """1 where final & refined, ``band_alpha`` where exactly one is set, 0 elsewhere (float32 [H, W])."""
+    if refined is None:
+        return final.astype(np.float32)
+    alpha = (final & refined).astype(np.float32)
+    alpha[final ^ refined] = np.float32(band_alpha)
+    return alpha
+
+
+def feather_alpha(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Soft alpha (float32 [H, W]) around bool ``mask``: smoothstep of the signed edge distance over +-``radius``."""
+    alpha = np.zeros(mask.shape, np.float32)
+    if radius <= 0:
+        alpha[mask] = 1.0
+        return alpha
+    box = _bbox(mask, int(np.ceil(radius)) + 2)
+    if box is None:
+        return alpha
+    crop = mask[box].astype(np.uint8)
+    cap = np.float32(radius + 1)  # no zero pixel in the crop gives FLT_MAX distances
+    inside = np.minimum(cv2.distanceTransform(crop, cv2.DIST_L2, 5), cap)
+    outside = np.minimum(cv2.distanceTransform(1 - crop, cv2.DIST_L2, 5), cap)
+    x = np.clip((inside - outside + np.float32(radius)) / np.float32(2 * radius), 0.0, 1.0)
+    alpha[box] = x * x * (3.0 - 2.0 * x)
+    return alpha
+
+
+def layer_composite(
+    original: np.ndarray,
+    canvas: np.ndarray,
+    final_mask: np.ndarray,
+    refined_mask: np.ndarray | None = None,
+    *,
+    mode: str = "official",
+    band_alpha: float = BAND_ALPHA,
+    feather: float = FEATHER,
+    scale_with_size: bool = True,
+) -> CompositeResult:
+    """Composite ``canvas`` over ``original`` (both [H, W, C] float 0..1) inside the masks ([H, W], bool or float).
+
+    See the module docstring for the modes. ``band_alpha``: canvas weight in the official band (0.6).
+    ``feather``: feather radius in pixels at 512x512 (feather mode).
+    """
+    if mode not in MODES:
+        raise ZoneInputError(f"unknown composite mode {mode!r}; expected one of {', '.join(MODES)}")
+    if not 0.0 <= band_alpha <= 1.0:
+        raise ZoneInputError(f"band_alpha must be in 0..1, got {band_alpha}")
+    orig = to_rgb(original, "original")
+    size = orig.shape[:2]
+    canv = to_rgb(canvas, "canvas")
+    if canv.shape[:2] != size:
+        canv = resize_image(canv, size)
+    final = binary_mask(final_mask, size, "final mask")
+    refined = None if refined_mask is None else binary_mask(refined_mask, size, "refined mask")
+    if mode == "official":
+        alpha = official_alpha(final, refined, band_alpha)
+    else:
+        alpha = feather_alpha(final, feather * (size_scale(size) if scale_with_size else 1.0))
+
+    image = orig.copy()
+    layer = np.zeros_like(orig)
+    box = _bbox(alpha > 0)
+    if box is None:
+        return CompositeResult(image, layer, alpha, "empty mask: nothing composited, the image is the original")
+    # Only pixels with alpha > 0 are written (copyto ... where, inside the bounding box); the rest stay the copy.
+    a = alpha[box][..., None]
+    o, c = image[box], canv[box]
+    blend = c - o
+    blend *= a
+    blend += o
+    np.copyto(o, blend, where=a > 0)
+    np.copyto(o, c, where=a >= 1)  # exactly the canvas where alpha is 1
+    np.copyto(layer[box], c, where=a > 0)
+    return CompositeResult(image, layer, alpha)

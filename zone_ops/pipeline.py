@@ -1,0 +1,189 @@
+"""The whole ZONE pipeline (stages 1-6) on one numpy image, for the command line and scripts (nodes do not use it).
+
+``run_zone(image, instruction, backend, sam=None, params=ZoneParams())`` returns every stage's output and how long
+each stage took (``ZoneRun``). ``backend`` is a fused-sampler backend (``backends.diffusers_backend``); ``sam`` a
+segment-anything model or None. Without SAM, stage 4 is skipped: the coarse mask is used as the refined mask and
+``ZoneRun.notes`` says so.
+
+The defaults of ``ZoneParams`` are the stage modules' own (official) defaults, the same the nodes show.
+Pixels where the composite's alpha is 0 (outside the final mask and the blend band) are bit-identical to the input.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from . import attention_to_mask as _a2m
+from . import fft_edge_smoother as _fft
+from . import layer_composite as _lc
+from .action_classifier import classify
+from .attention_to_mask import CoarseMask, attention_to_mask
+from .fft_edge_smoother import fft_edge_smooth
+from .fused_sampler import SamplerSettings, fused_edit
+from .images import ZoneInputError, to_rgb
+from .layer_composite import CompositeResult, layer_composite
+from .sam_region_iou import RefineResult, refine_with_sam, segment_image_choice
+from .types import DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE, ZoneAction
+
+ACTIONS = ("auto", "change", "add", "remove")
+STAGES = ("action", "sampler", "attention_to_mask", "region_iou", "fft_edge_smoother", "layer_composite")
+
+
+@dataclass(frozen=True)
+class ZoneParams:
+    """Every tunable of stages 1-6, with the official defaults (see each stage module for the meaning).
+
+    action: "auto" (lexical classifier) or a manual "change" / "add" / "remove". beta: None = from the action
+    (0.2 remove, 0.01 otherwise). segment_on: "auto" (original for remove, canvas otherwise), "canvas", "original".
+    """
+
+    # stage 1
+    action: str = "auto"
+    beta: float | None = None
+    beta_remove: float = DEFAULT_BETA_REMOVE
+    beta_other: float = DEFAULT_BETA_OTHER
+    # stage 2
+    steps: int = SamplerSettings.steps
+    text_scale: float = SamplerSettings.text_scale
+    image_scale: float = SamplerSettings.image_scale
+    scheduler: str = SamplerSettings.scheduler
+    seed: int = SamplerSettings.seed
+    working_size: int = SamplerSettings.working_size
+    # stage 3
+    threshold: float = _a2m.OFFICIAL_THRESHOLD
+    rule: str = "official"
+    min_region: int = _a2m.MIN_REGION
+    # stage 4
+    segment_on: str = "auto"
+    points_per_side: int = 32
+    pred_iou_thresh: float = 0.88
+    stability_score_thresh: float = 0.95
+    box_nms_thresh: float = 0.7
+    sam_crop: bool = False
+    # stage 5
+    fft_cutoff: float = _fft.CUTOFF
+    fft_threshold: float = _fft.THRESHOLD
+    dilate: int = _fft.DILATE
+    close: int = _fft.CLOSE
+    # stage 6
+    composite: str = "official"
+    band_alpha: float = _lc.BAND_ALPHA
+    feather: float = _lc.FEATHER
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ZoneInputError(f"action must be one of {', '.join(ACTIONS)}, got {self.action!r}")
+        if self.composite not in _lc.MODES:
+            raise ZoneInputError(f"composite must be one of {', '.join(_lc.MODES)}, got {self.composite!r}")
+
+    def sampler_settings(self, action: ZoneAction) -> SamplerSettings:
+        """Stage 2 settings; beta from the action unless set explicitly."""
+        return SamplerSettings(
+            steps=self.steps, text_scale=self.text_scale, image_scale=self.image_scale,
+            beta=action.beta if self.beta is None else self.beta, scheduler=self.scheduler, seed=self.seed,
+            working_size=self.working_size,
+        )
+
+
+@dataclass
+class ZoneRun:
+    """Everything one run produced. Images float32 [H, W, 3] in 0..1 at the ORIGINAL size, masks bool [H, W].
+
+    result: the edited image; canvas: the sampler's whole-image edit; coarse / refined / final: stage 3 / 4 / 5
+    masks; composite: stage 6 (image, layer, alpha); refine: stage 4's result (None without SAM); timings: seconds
+    per stage (``STAGES``); notes: what the user should know (fallbacks, skipped stages).
+    """
+
+    result: np.ndarray
+    canvas: np.ndarray
+    action: ZoneAction
+    coarse: CoarseMask
+    refined: np.ndarray
+    final: np.ndarray
+    composite: CompositeResult
+    refine: RefineResult | None
+    working_size: tuple[int, int]
+    settings: SamplerSettings
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+NO_SAM_NOTE = "no SAM checkpoint given: stage 4 (Region-IoU) skipped, the coarse attention mask is the refined mask"
+
+
+def run_zone(
+    image: np.ndarray,
+    instruction: str,
+    backend: Any,
+    *,
+    sam: Any = None,
+    params: ZoneParams = ZoneParams(),
+    progress: Callable[[int, int], None] | None = None,
+    check_cancel: Callable[[], None] | None = None,
+) -> ZoneRun:
+    """Run stages 1-6 on ``image`` ([H, W], [H, W, 1|3|4], uint8 or float 0..1; alpha ignored).
+
+    ``progress(done, total)`` is called after every sampler step; ``check_cancel()`` before every step.
+    Raises ZoneInputError for bad inputs or parameters.
+    """
+    original = to_rgb(image, "image")
+    size = original.shape[:2]
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    t = time.perf_counter()
+    action = classify(instruction, mode=params.action, beta_remove=params.beta_remove, beta_other=params.beta_other)
+    timings["action"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    settings = params.sampler_settings(action)
+    fused = fused_edit(backend, original, instruction, settings, progress=progress, check_cancel=check_cancel)
+    canvas = fused.canvas[0]
+    timings["sampler"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    attention = fused.attention
+    coarse = attention_to_mask(attention.maps[0], attention.token_counts[0], size, threshold=params.threshold,
+                               rule=params.rule, min_region=params.min_region)
+    if coarse.note:
+        notes.append(f"coarse mask: {coarse.note}")
+    timings["attention_to_mask"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    refine = None
+    if sam is None:
+        refined = coarse.mask
+        notes.append(NO_SAM_NOTE)
+    else:
+        source = original if segment_image_choice(params.segment_on, action) == "original" else canvas
+        refine = refine_with_sam(
+            sam, source, coarse.mask, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
+            stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,
+            crop=params.sam_crop, check_cancel=check_cancel,
+        )
+        refined = refine.mask
+        if refine.message:
+            notes.append(f"region-IoU: {refine.message}")
+    timings["region_iou"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    final = fft_edge_smooth(original, canvas, refined, cutoff=params.fft_cutoff, threshold=params.fft_threshold,
+                            dilate=params.dilate, close=params.close)
+    timings["fft_edge_smoother"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    composite = layer_composite(original, canvas, final, refined, mode=params.composite, band_alpha=params.band_alpha,
+                                feather=params.feather)
+    if composite.note:
+        notes.append(f"composite: {composite.note}")
+    timings["layer_composite"] = time.perf_counter() - t
+
+    return ZoneRun(
+        result=composite.image, canvas=canvas, action=action, coarse=coarse, refined=np.asarray(refined, bool),
+        final=np.asarray(final, bool), composite=composite, refine=refine, working_size=tuple(fused.working_size),
+        settings=settings, timings=timings, notes=notes,
+    )
