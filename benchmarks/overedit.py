@@ -24,6 +24,7 @@ pipeline: stage 6 keeps the original bit for bit where its alpha is 0); L1 outsi
 seam L1 in a band of +-``SEAM`` px around the true region's boundary. No LPIPS / CLIP: no weights offline.
 
 Run:  python benchmarks/overedit.py [--cases coffee-green,coins-remove] [--seed 0] [--segmenter slic]
+          [--fft-grey] [--save DIR]
 Deterministic (seeded); about 10-20 s on 2 CPU cores.
 """
 
@@ -276,13 +277,14 @@ class PipelineRun:
     seconds: float
 
 
-def run_pipeline(case: Case, segmenter: str = "felzenszwalb") -> PipelineRun:
-    """Stages 4-6 on a case: classical segments -> Region-IoU -> FFT edge smoother -> composite (official)."""
+def run_pipeline(case: Case, segmenter: str = "felzenszwalb", grey: bool = False) -> PipelineRun:
+    """Stages 4-6 on a case: classical segments -> Region-IoU -> FFT edge smoother -> composite (official).
+    ``grey``: stage 5 on the official grey-level difference instead of the default colour difference."""
     t0 = time.perf_counter()
     source = case.original if case.action is Action.REMOVE else case.canvas
     segments = classical_segments(source, keep=case.coarse, segmenter=segmenter)
     refined = refine_with_segments(segments, case.coarse)
-    final = fft_edge_smooth(case.original, case.canvas, refined.mask)
+    final = fft_edge_smooth(case.original, case.canvas, refined.mask, color=not grey)
     comp = layer_composite(case.original, case.canvas, final, refined.mask, mode="official")
     return PipelineRun(np.asarray(comp.image, np.float32), refined.mask, np.asarray(comp.alpha) > 0,
                        float(refined.iou), bool(refined.fell_back), time.perf_counter() - t0)
@@ -313,9 +315,9 @@ def metrics(output: np.ndarray, case: Case, own_mask: np.ndarray | None) -> dict
     }
 
 
-def evaluate(case: Case, segmenter: str = "felzenszwalb") -> dict:
+def evaluate(case: Case, segmenter: str = "felzenszwalb", grey: bool = False) -> dict:
     """All methods' metrics on one case, plus the masks' IoU with the true region."""
-    run = run_pipeline(case, segmenter)
+    run = run_pipeline(case, segmenter, grey)
     hard = np.where(case.coarse[..., None], case.canvas, case.original)
     return {
         "case": case.name,
@@ -380,12 +382,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default="", help=f"comma-separated subset of: {', '.join(CASES)}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--segmenter", choices=("felzenszwalb", "slic"), default="felzenszwalb")
+    parser.add_argument("--fft-grey", action="store_true",
+                        help="stage 5 on the official grey-level difference instead of the default colour difference")
     parser.add_argument("--save", default="", help="folder to write each case's images (PNG) for inspection")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     cases = build_cases([c for c in args.cases.split(",") if c], seed=args.seed)
-    results = [evaluate(c, args.segmenter) for c in cases]
-    print(f"segments: scikit-image {args.segmenter} (not SAM); seed {args.seed}\n")
+    results = [evaluate(c, args.segmenter, args.fft_grey) for c in cases]
+    stage5 = "grey (official)" if args.fft_grey else "colour (default)"
+    print(f"segments: scikit-image {args.segmenter} (not SAM); FFT edge smoother: {stage5}; seed {args.seed}\n")
     print(format_table(results))
     s = summary(results)
     print(f"\naverage L1: raw canvas {s['raw_L1']:.4f}, full pipeline {s['pipeline_L1']:.4f} "

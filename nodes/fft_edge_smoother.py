@@ -18,7 +18,7 @@ log = logging.getLogger("ZONE")
 class ZoneFFTEdgeSmoother:
     DESCRIPTION = (
         "Stage 5 of ZONE: finds where the canvas really differs from the original near the refined mask "
-        "(dilate, grey difference, FFT low-pass, threshold, close, fill holes) and returns the final mask. "
+        "(dilate, colour or grey difference, FFT low-pass, threshold, close, fill holes) and returns the final mask. "
         "Sizes are given for a 512x512 image and scale with the image; canvas and mask are resized to the original."
     )
     CATEGORY = "ZONE"
@@ -38,8 +38,8 @@ class ZoneFFTEdgeSmoother:
                 "canvas": ("IMAGE", {"tooltip": "The edited image from the ZONE Fused IP2P Sampler."}),
                 "refined_mask": ("MASK", {"tooltip": "From ZONE SAM Region IoU."}),
                 "threshold": ("FLOAT", {"default": round(THRESHOLD * 255), "min": 0.0, "max": 255.0, "step": 1.0,
-                                        "tooltip": "Grey-level difference (0..255 scale) that counts as changed."}),
-                "cutoff": ("FLOAT", {"default": CUTOFF, "min": 0.01, "max": 0.71, "step": 0.005, "tooltip": (
+                                        "tooltip": "Difference (0..255 scale) that counts as changed."}),
+                "cutoff": ("FLOAT", {"default": CUTOFF, "min": 0.01, "max": 0.71, "step": 0.005, "round": False, "tooltip": (
                     "Low-pass radius in cycles/pixel (official 200 bins at 512 = 0.39; 0.71 keeps all).")}),
                 "dilate": ("INT", {"default": DILATE, "min": 0, "max": 256,
                                    "tooltip": "Search band around the refined mask, pixels at 512x512."}),
@@ -47,11 +47,14 @@ class ZoneFFTEdgeSmoother:
                                   "tooltip": "Morphological close size, pixels at 512x512 (0 = off)."}),
                 "scale_with_size": ("BOOLEAN", {"default": True, "tooltip": (
                     "Scale dilate and close with sqrt(H*W)/512; off = official pixel sizes at any size.")}),
+                "difference": (["color", "grey (official)"], {"default": "color", "tooltip": (
+                    "color: a pixel changed if any RGB channel changed (catches 'make it green' at equal brightness); "
+                    "grey: the official grey-level difference.")}),
             },
         }
 
     def run(self, original: torch.Tensor, canvas: torch.Tensor, refined_mask: torch.Tensor, threshold: float,
-            cutoff: float, dilate: int, close: int, scale_with_size: bool):
+            cutoff: float, dilate: int, close: int, scale_with_size: bool, difference: str = "color"):
         count = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas),
                                 refined_mask=batch_len(refined_mask))
         masks, previews = [], []
@@ -61,7 +64,7 @@ class ZoneFFTEdgeSmoother:
             canv = to_rgb(image_item(canvas, i), "canvas")
             refined = mask_item(refined_mask, i)
             final = fft_edge_smooth(orig, canv, refined, cutoff=cutoff, threshold=threshold / 255.0, dilate=dilate,
-                                    close=close, scale_with_size=scale_with_size)
+                                    close=close, scale_with_size=scale_with_size, color=difference == "color")
             if not final.any():
                 log.warning("ZONE FFT Edge Smoother, item %d: empty final mask (%s)", i,
                             "empty refined mask" if refined.max() < 0.5 else "canvas equals the original there")

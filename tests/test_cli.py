@@ -89,23 +89,8 @@ def test_edit_one_image_with_sam(assets, tmp_path, capsys):
     assert {"torch", "diffusers", "zone_ops"} <= set(meta["versions"])
 
 
-def test_without_sam_uses_the_coarse_mask_and_says_so(assets, tmp_path, capsys):
-    out = tmp_path / "out"
-    rc = main([str(assets["image"]), "-i", "remove the cat", "--ip2p", str(assets["ip2p"]), "--out", str(out),
-               "--threshold", "2", *FAST])
-    err = capsys.readouterr().err
-    assert rc == 0, err
-    assert "no --sam checkpoint" in err and "coarse" in err
-    coarse, refined = _read(out / "cat_mask_coarse.png"), _read(out / "cat_mask_refined.png")
-    np.testing.assert_array_equal(coarse, refined)
-    meta = json.loads((out / "cat.json").read_text())
-    assert meta["masks"]["sam_used"] is False and meta["action"]["label"] == "remove" and meta["action"]["beta"] == 0.2
-    assert any("no SAM" in n for n in meta["notes"])
-    original, result, alpha = _read(assets["image"]), _read(out / "cat.png"), _read(out / "cat_alpha.png")
-    np.testing.assert_array_equal(result[alpha == 0], original[alpha == 0])
-
-
-def test_folder_of_two_images_rgba_and_grey(assets, tmp_path, capsys):
+def test_folder_of_two_images_without_sam(assets, tmp_path, capsys):
+    """A folder (an RGBA and a grey image, plus a non-image file) without --sam: the coarse mask is used, and said."""
     folder = tmp_path / "in"
     folder.mkdir()
     rgb = _read(assets["image"])
@@ -115,21 +100,24 @@ def test_folder_of_two_images_rgba_and_grey(assets, tmp_path, capsys):
     _write(folder / "b_grey.png", grey)
     (folder / "notes.txt").write_text("not an image")
     out = tmp_path / "out"
-    rc = main(["edit", str(folder), "-i", INSTRUCTION, "--ip2p", str(assets["ip2p"]), "--out", str(out),
-               "--action", "add", *FAST])
-    assert rc == 0, capsys.readouterr().err
+    rc = main([str(folder), "-i", "remove the cat", "--ip2p", str(assets["ip2p"]), "--out", str(out),
+               "--threshold", "2", *FAST, "--working-size", "64"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert err.count("no --sam checkpoint") == 1 and "coarse" in err
+    assert sorted(p.name for p in out.glob("*.json")) == ["a_rgba.json", "b_grey.json"]
+
     a, b = _read(out / "a_rgba.png"), _read(out / "b_grey.png")
     assert a.shape == (96, 128, 4) and b.shape == (64, 80, 3)
-    np.testing.assert_array_equal(a[..., 3], alpha)  # the input's alpha is kept
-    alpha_a = _read(out / "a_rgba_alpha.png")
-    np.testing.assert_array_equal(a[..., :3][alpha_a == 0], rgb[alpha_a == 0])
-    alpha_b = _read(out / "b_grey_alpha.png")
-    assert alpha_b.shape == (64, 80)
-    np.testing.assert_array_equal(b[alpha_b == 0], np.repeat(grey[..., None], 3, -1)[alpha_b == 0])
-    for stem in ("a_rgba", "b_grey"):
+    np.testing.assert_array_equal(a[..., 3], alpha)  # the input's alpha channel is kept
+    for stem, result, original in (("a_rgba", a[..., :3], rgb), ("b_grey", b, np.repeat(grey[..., None], 3, -1))):
+        coarse, refined = _read(out / f"{stem}_mask_coarse.png"), _read(out / f"{stem}_mask_refined.png")
+        np.testing.assert_array_equal(coarse, refined)
+        untouched = _read(out / f"{stem}_alpha.png") == 0
+        np.testing.assert_array_equal(result[untouched], original[untouched])
         meta = json.loads((out / f"{stem}.json").read_text())
-        assert meta["action"]["label"] == "add" and meta["action"]["decided_by"] == "manual"
-    assert not (out / "notes.json").exists()
+        assert meta["masks"]["sam_used"] is False and any("no SAM" in n for n in meta["notes"])
+        assert meta["action"]["label"] == "remove" and meta["action"]["beta"] == 0.2
 
 
 @pytest.mark.parametrize(

@@ -156,3 +156,22 @@ def test_node_rgba_grayscale_tiny_nan(chelsea):
 def test_node_is_registered(pack):
     assert pack.NODE_CLASS_MAPPINGS["ZoneFFTEdgeSmoother"] is ZoneFFTEdgeSmoother
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["ZoneFFTEdgeSmoother"] == "ZONE FFT Edge Smoother"
+
+
+def test_color_mode_catches_equal_brightness_change(astronaut):
+    """A hue change that keeps the grey level exactly (the official grey rule is blind to it) is found by the
+    colour rule; dark pixels, whose channel differences stay under the threshold, are the only misses."""
+    import cv2
+
+    h, w = astronaut.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    disk = (yy - 260) ** 2 + (xx - 250) ** 2 <= 60**2
+    grey = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    canvas = astronaut.copy()
+    green = np.zeros_like(canvas)
+    green[..., 1] = np.clip(grey / 0.587, 0, 1)  # pure green with the same grey level (where reachable)
+    canvas[disk] = green[disk]
+    colour = fft_edge_smooth(astronaut, canvas, disk)
+    official = fft_edge_smooth(astronaut, canvas, disk, color=False)
+    assert (colour & disk).sum() / (colour | disk).sum() > 0.7
+    assert official.sum() < 0.1 * colour.sum()

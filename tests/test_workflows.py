@@ -346,7 +346,7 @@ def _first_zone_workflow() -> tuple[dict, dict]:
 
 
 def _zone_node(wf: dict) -> dict:
-    return next(n for n in wf["nodes"] if n["type"].startswith("Zone") and n.get("widgets_values"))
+    return max((n for n in wf["nodes"] if n["type"].startswith("Zone")), key=lambda n: len(n.get("widgets_values", [])))
 
 
 @pytest.mark.parametrize("mutation", ["extra_value", "missing_value", "out_of_range", "bad_combo", "link_type", "unknown_type"])

@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 
 SEED = 20240604
-PER_CLASS_TRAIN = 240
-PER_CLASS_TEST = 60
+PER_CLASS_TRAIN = 300
+PER_CLASS_TEST = 75
 
 # ---------------------------------------------------------------- vocabulary: (train, test-only)
 THINGS = (
@@ -106,6 +106,10 @@ REMOVE = [
     ("cut the {x} out of the photo", False), ("wipe out the {x}", False), ("remove the {c} {x}", False),
     ("delete the {x} {p}", False), ("remove the {a}", False), ("get rid of the {a} {p}", False),
     ("make the {a} go away", False), ("the {x} has to go", False),
+    ("can the {x} be removed?", False), ("erase every {x}", False), ("delete the {a} from the photo", False),
+    ("crop out the {x}", False), ("make the picture free of {xs}", False), ("the {x} should not be there", False),
+    ("hide the {x}", False), ("remove the {x} and fill in the background", False), ("i want the {x} removed", False),
+    ("what if the {x} wasn't there?", False), ("the image without any {xs}", False), ("take the {w2} off the {a}", False),
     # test-only phrasings
     ("what would it look like without the {x}?", True), ("drop the {x}", True), ("leave out the {x}", True),
     ("the photo but with no {x}", True), ("i'd like the {x} gone", True), ("clear the {p2} of {xs}", True),
@@ -122,6 +126,12 @@ ADD = [
     ("place {Y} beside the {x}", False), ("add {Y} on top of the {x}", False), ("put {Y} behind the {x}", False),
     ("the {a} should be wearing {W}", False), ("dress the {a} in {W}", False), ("add another {y}", False),
     ("what if there was {Y} {p}?", False), ("include {Y} in the picture", False),
+    ("bring {Y} into the scene", False), ("slip {Y} into the photo", False), ("add {Y} to the scene", False),
+    ("can there be {Y} {p}?", False), ("show the {a} holding {H}", False), ("have the {a} wear {W}", False),
+    ("i want to see {Y} {p}", False), ("what about adding {Y} {p}?", False), ("put {W} on the {a}'s head", False),
+    ("hang {Y} on the wall", False), ("the {a} needs {W}", False), ("make {Y} appear {p}", False),
+    ("let {Y} appear {p}", False), ("fill the {p2} with {ys}", False), ("bring {Y} into the picture", False),
+    ("put {Y} into the image", False),
     # test-only phrasings
     ("how about {Y} {p}?", True), ("there needs to be {Y} {p}", True), ("sneak {Y} into the picture", True),
     ("have {Y} sitting {p}", True), ("let the {a} carry {H}", True), ("stick {Y} {p}", True),
@@ -139,8 +149,15 @@ CHANGE = [
     ("the {x} should be {c}", False), ("make the {x} {m}", False), ("exchange the {x} for {Y}", False),
     ("change the {a} into {Y}", False), ("make the sky look like {s}", False), ("switch the {x} with {Y}", False),
     ("turn the {a} into {st}", False), ("make the {x} look older", False), ("make the {a} smile", False),
+    ("i want the {x} to be {c}", False), ("can the {x} be {c}?", False), ("make the {x} look like {Y}", False),
+    ("have the {a} look like {st}", False), ("replace the {x} by {Y}", False), ("the {x} needs to be {c}", False),
+    ("render the {x} as {st}", False), ("{Y} instead of the {x}", False), ("put {Y} in place of the {x}", False),
+    ("make the season {s}", False), ("what about making the {x} {c}?", False), ("repaint the {x} in {c}", False),
+    ("change the weather to {s}", False), ("the {x} in {c} instead", False), ("i prefer the {x} {c}", False),
+    ("the {x} would look better in {c}", False), ("i want it to be {s}", False), ("let it be {s}", False),
+    ("same picture, but the {x} is {c}", False),
     # test-only phrasings
-    ("how about {C} {x}?", True), ("i'd like the {x} in {c}", True), ("have the {x} be made of {m}", True),
+    ("how about making the {x} {c}?", True), ("i'd like the {x} in {c}", True), ("have the {x} be made of {m}", True),
     ("use {Y} instead of the {x}", True), ("let the {x} be {c}", True), ("it should be {s}", True),
     ("give the {pp} {C} hair color", True), ("show the {x} as {st}", True), ("the {x} but {c}", True),
     ("put {Y} where the {x} is", True),

@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto", help="auto: fp16 on GPU, fp32 on CPU")
 
     g = p.add_argument_group("stage 3: attention to mask")
-    g.add_argument("--threshold", type=float, default=d.threshold, help="on D's 0..255 scale")
+    g.add_argument("--threshold", type=float, default=d.threshold,
+                   help="on D's 0..255 scale; default: the rule's own (54 official, 128 paper)")
     g.add_argument("--rule", choices=("official", "paper"), default=d.rule)
     g.add_argument("--min-region", type=int, default=d.min_region, help="px at 512x512")
 
@@ -85,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("stage 5: FFT edge smoother")
     g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
-    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..1 scale")
+    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
     g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
     g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
+    g.add_argument("--fft-grey", dest="fft_color", action="store_false",
+                   help="official grey-level difference (default: colour, any RGB channel)")
 
     g = p.add_argument_group("stage 6: layer composite")
     g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
@@ -223,6 +226,16 @@ def _device(choice: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _quiet_libraries() -> None:
+    """Silence diffusers' / transformers' loading chatter and bars (our own bars and messages stay)."""
+    import diffusers
+    import transformers
+
+    for lib in (diffusers.utils.logging, transformers.utils.logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
 def edit(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     images = collect_images(args.inputs)
@@ -240,6 +253,7 @@ def edit(args: argparse.Namespace) -> int:
     from .backends.diffusers_backend import load_diffusers_backend
     from .pipeline import run_zone
 
+    _quiet_libraries()
     device = _device(args.device)
     quiet = args.no_progress
     t = time.perf_counter()

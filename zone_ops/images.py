@@ -125,3 +125,15 @@ def binary_mask(mask: np.ndarray, size: tuple[int, int] | None = None, name: str
     if size is not None and arr.shape != tuple(size):
         arr = resize_mask(arr, size) >= 0.5
     return arr
+
+
+def mask_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
+    """Bounding box of the set pixels of a [H, W] mask as (rows, cols) slices, grown by ``margin`` px on each
+    side and clipped to the mask; None when nothing is set. ``mask[box]`` is then the crop."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    h, w = mask.shape[:2]
+    return (slice(max(int(rows[0]) - margin, 0), min(int(rows[-1]) + 1 + margin, h)),
+            slice(max(int(cols[0]) - margin, 0), min(int(cols[-1]) + 1 + margin, w)))

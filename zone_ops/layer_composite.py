@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .fft_edge_smoother import size_scale
-from .images import ZoneInputError, binary_mask, resize_image, to_rgb
+from .images import ZoneInputError, binary_mask, mask_box, resize_image, to_rgb
 
 MODES = ("official", "feather")
 BAND_ALPHA = 0.6
@@ -41,17 +41,6 @@ class CompositeResult:
     note: str = ""
 
 
-def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice] | None:
-    """Bounding box of a bool [H, W] mask grown by ``margin`` (clipped), or None if the mask is empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    h, w = mask.shape
-    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
-            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
-
-
 def official_alpha(final: np.ndarray, refined: np.ndarray | None, band_alpha: float = BAND_ALPHA) -> np.ndarray:
     """1 where final & refined, ``band_alpha`` where exactly one is set, 0 elsewhere (float32 [H, W])."""
     if refined is None:
@@ -67,7 +56,7 @@ def feather_alpha(mask: np.ndarray, radius: float) -> np.ndarray:
     if radius <= 0:
         alpha[mask] = 1.0
         return alpha
-    box = _bbox(mask, int(np.ceil(radius)) + 2)
+    box = mask_box(mask, int(np.ceil(radius)) + 2)
     if box is None:
         return alpha
     crop = mask[box].astype(np.uint8)
@@ -112,8 +101,8 @@ def layer_composite(
         alpha = feather_alpha(final, feather * (size_scale(size) if scale_with_size else 1.0))
 
     image = orig.copy()
-    layer = np.zeros_like(orig)
-    box = _bbox(alpha > 0)
+    layer = np.zeros(orig.shape, np.float32)  # calloc: pages outside the box are never touched
+    box = mask_box(alpha > 0)
     if box is None:
         return CompositeResult(image, layer, alpha, "empty mask: nothing composited, the image is the original")
     # Only pixels with alpha > 0 are written (copyto ... where, inside the bounding box); the rest stay the copy.

@@ -37,8 +37,10 @@ STAGES = ("action", "sampler", "attention_to_mask", "region_iou", "fft_edge_smoo
 class ZoneParams:
     """Every tunable of stages 1-6, with the official defaults (see each stage module for the meaning).
 
-    action: "auto" (lexical classifier) or a manual "change" / "add" / "remove". beta: None = from the action
-    (0.2 remove, 0.01 otherwise). segment_on: "auto" (original for remove, canvas otherwise), "canvas", "original".
+    Units are the nodes': action: "auto" (lexical classifier) or a manual "change" / "add" / "remove".
+    beta: None = from the action (0.2 remove, 0.01 otherwise). threshold: stage 3 on D's 0..255 scale, None = the
+    rule's own (54 official, 128 paper). segment_on: "auto" (original for remove, canvas otherwise), "canvas",
+    "original". fft_threshold: on the 0..255 scale (official 30). dilate / close / feather: px at 512x512.
     """
 
     # stage 1
@@ -54,7 +56,7 @@ class ZoneParams:
     seed: int = SamplerSettings.seed
     working_size: int = SamplerSettings.working_size
     # stage 3
-    threshold: float = _a2m.OFFICIAL_THRESHOLD
+    threshold: float | None = None
     rule: str = "official"
     min_region: int = _a2m.MIN_REGION
     # stage 4
@@ -66,9 +68,10 @@ class ZoneParams:
     sam_crop: bool = False
     # stage 5
     fft_cutoff: float = _fft.CUTOFF
-    fft_threshold: float = _fft.THRESHOLD
+    fft_threshold: float = round(_fft.THRESHOLD * 255.0, 6)
     dilate: int = _fft.DILATE
     close: int = _fft.CLOSE
+    fft_color: bool = True
     # stage 6
     composite: str = "official"
     band_alpha: float = _lc.BAND_ALPHA
@@ -79,12 +82,16 @@ class ZoneParams:
             raise ZoneInputError(f"action must be one of {', '.join(ACTIONS)}, got {self.action!r}")
         if self.composite not in _lc.MODES:
             raise ZoneInputError(f"composite must be one of {', '.join(_lc.MODES)}, got {self.composite!r}")
+        if self.rule not in _a2m.RULES:
+            raise ZoneInputError(f"rule must be one of {', '.join(_a2m.RULES)}, got {self.rule!r}")
+        segment_image_choice(self.segment_on)
+        self.sampler_settings(None)  # validates steps, scales, beta, scheduler, working size before any model runs
 
-    def sampler_settings(self, action: ZoneAction) -> SamplerSettings:
-        """Stage 2 settings; beta from the action unless set explicitly."""
+    def sampler_settings(self, action: ZoneAction | None) -> SamplerSettings:
+        """Stage 2 settings; beta from the action unless set explicitly (``beta_other`` without an action)."""
+        beta = self.beta if self.beta is not None else (action.beta if action is not None else self.beta_other)
         return SamplerSettings(
-            steps=self.steps, text_scale=self.text_scale, image_scale=self.image_scale,
-            beta=action.beta if self.beta is None else self.beta, scheduler=self.scheduler, seed=self.seed,
+            steps=self.steps, text_scale=self.text_scale, image_scale=self.image_scale, beta=beta, scheduler=self.scheduler, seed=self.seed,
             working_size=self.working_size,
         )
 
@@ -171,8 +178,8 @@ def run_zone(
     timings["region_iou"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    final = fft_edge_smooth(original, canvas, refined, cutoff=params.fft_cutoff, threshold=params.fft_threshold,
-                            dilate=params.dilate, close=params.close)
+    final = fft_edge_smooth(original, canvas, refined, cutoff=params.fft_cutoff, threshold=params.fft_threshold / 255.0,
+                            dilate=params.dilate, close=params.close, color=params.fft_color)
     timings["fft_edge_smoother"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -336,23 +336,23 @@ def refine_with_sam(
     image: np.ndarray,
     coarse: np.ndarray,
     *,
-    points_per_side: int = 32,
-    points_per_batch: int = 64,
-    pred_iou_thresh: float = 0.88,
-    stability_score_thresh: float = 0.95,
-    box_nms_thresh: float = 0.7,
-    crop_n_layers: int = 0,
-    min_mask_region_area: int = 0,
     crop: bool = False,
     crop_margin: float = 0.5,
     progress: Progress | None = None,
     check_cancel: Callable[[], None] | None = None,
+    **amg: Any,
 ) -> RefineResult:
     """Segment ``image`` (float [H, W, 3] 0..1) with SAM and pick the segment best matching ``coarse`` [H, W].
 
-    ``crop=True`` segments only ``region_crop_box(coarse, crop_margin)``. A coarse mask of another size is resized
-    to the image (noted in the message). An empty coarse mask returns at once (no SAM run) with ``fell_back``.
+    ``amg``: the automatic-mask-generation parameters of ``generate_segments`` (names and official defaults in
+    ``AMG_DEFAULTS``: points_per_side, points_per_batch, pred_iou_thresh, stability_score_thresh, box_nms_thresh,
+    crop_n_layers, min_mask_region_area). ``crop=True`` segments only ``region_crop_box(coarse, crop_margin)``.
+    A coarse mask of another size is resized to the image (noted in the message). An empty coarse mask returns at
+    once (no SAM run) with ``fell_back``.
     """
+    unknown = set(amg) - set(AMG_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown SAM parameter(s) {sorted(unknown)}; known: {sorted(AMG_DEFAULTS)}")
     rgb = to_rgb(image, "image")
     size = rgb.shape[:2]
     notes = []
@@ -364,20 +364,7 @@ def refine_with_sam(
         result = refine_with_segments(Segments([], np.zeros((0, 4), np.int64), np.zeros(0, np.int64), (0, 0), size), m)
     else:
         box = region_crop_box(m, crop_margin) if crop else None
-        segs = generate_segments(
-            sam,
-            rgb,
-            points_per_side=points_per_side,
-            points_per_batch=points_per_batch,
-            pred_iou_thresh=pred_iou_thresh,
-            stability_score_thresh=stability_score_thresh,
-            box_nms_thresh=box_nms_thresh,
-            crop_n_layers=crop_n_layers,
-            min_mask_region_area=min_mask_region_area,
-            box=box,
-            progress=progress,
-            check_cancel=check_cancel,
-        )
+        segs = generate_segments(sam, rgb, box=box, progress=progress, check_cancel=check_cancel, **amg)
         result = refine_with_segments(segs, m, crop_box=box)
     if notes:
         result.message = "; ".join(notes + ([result.message] if result.message else []))

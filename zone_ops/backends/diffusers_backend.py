@@ -35,6 +35,9 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {
     "beta_end": 0.012,
     "beta_schedule": "scaled_linear",
     "prediction_type": "epsilon",
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
 }
 IP2P_IN_CHANNELS = 8
 
@@ -61,7 +64,7 @@ def make_scheduler(name: str, config: dict[str, Any] | None = None):
     if name == "dpmpp_2m":
         return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++", solver_order=2)
     if name == "ddim":
-        return DDIMScheduler.from_config(config)
+        return DDIMScheduler.from_config(config, clip_sample=False)  # latents are not in -1..1
     if name == "euler":
         return EulerDiscreteScheduler.from_config(config)
     raise ZoneInputError(f"unknown scheduler {name!r}; choose dpmpp_2m, ddim or euler")
@@ -98,7 +101,7 @@ class _Encoders:
 
     def image_latents(self, images: torch.Tensor) -> torch.Tensor:
         """images [B, h, w, 3] 0..1 -> [3B, 4, h/8, w/8]: posterior mode (unscaled) twice, then zeros."""
-        pixels = images.permute(0, 3, 1, 2).to(self.vae.device, self.vae.dtype) * 2.0 - 1.0
+        pixels = images.permute(0, 3, 1, 2).contiguous().to(self.vae.device, self.vae.dtype) * 2.0 - 1.0
         latents = self.vae.encode(pixels).latent_dist.mode()
         return torch.cat([latents, latents, torch.zeros_like(latents)])
 
@@ -157,16 +160,24 @@ class DiffusersBackend:
         return make_scheduler(name, self.scheduler_config)
 
     def token_count(self, instruction: str) -> int:
-        """L = instruction tokens including the start and end tokens (capped at 77)."""
+        """L = instruction tokens including the start and end tokens; ZoneInputError beyond 77 (no truncation:
+        a cut instruction would lose its end token, which stage 3 reads)."""
         tok = self.ip2p.tokenizer
-        return len(tok(instruction, truncation=True, max_length=tok.model_max_length).input_ids)
+        count = len(tok(instruction).input_ids)
+        if count > tok.model_max_length:
+            raise ZoneInputError(
+                f"the instruction is too long: {count - 2} tokens, the text encoder takes at most "
+                f"{tok.model_max_length - 2}; shorten it"
+            )
+        return count
 
     def encode_prompts(self, instructions: list[str]) -> tuple[dict[str, torch.Tensor], list[int]]:
+        counts = [self.token_count(t) for t in instructions]
         conditioning = {"ip2p": self.ip2p.embeddings(instructions)}
         if self.magicbrush_unet is not None:
             own = self.magicbrush is not self.ip2p
             conditioning["magicbrush"] = self.magicbrush.embeddings(instructions) if own else conditioning["ip2p"]
-        return conditioning, [self.token_count(t) for t in instructions]
+        return conditioning, counts
 
     def encode_images(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         latents = {"ip2p": self.ip2p.image_latents(images)}

@@ -1,0 +1,270 @@
+"""The pack inside a real ComfyUI server: loads, lists every node, and runs every shipped API workflow.
+
+Skipped unless ``ZONE_COMFYUI_PATH`` points at a ComfyUI checkout that imports with this Python. Run with:
+``ZONE_COMFYUI_PATH=/work/comfy /work/comfyenv/bin/python -m pytest -q -m comfyui tests/test_comfyui_host.py``.
+
+The server runs as a subprocess on 127.0.0.1 (a free port), CPU only, with ``--base-directory`` a temporary folder:
+``custom_nodes/ComfyUI-ZONE`` links to this repository, ``models/`` holds randomly initialised weights in the real
+formats (tests/comfy_models.py: an SD1.5-shaped InstructPix2Pix checkpoint with CLIP-L and VAE, a second one for
+MagicBrush, a tiny SAM), ``input/`` a photo and an edited canvas whose alpha holds a painted mask. Building the
+2 GB checkpoints takes about a minute; set ``ZONE_COMFYUI_MODELS`` to a folder to build them once and reuse them.
+Workflows run with 1 sampling step at a 64-px working size. The server is always terminated.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import comfy_models
+from test_workflows import API_DIR, CORE_SNAPSHOT
+
+pytestmark = [pytest.mark.comfyui, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_VAR = "ZONE_COMFYUI_PATH"
+START_TIMEOUT_S = 240
+RUN_TIMEOUT_S = 900
+IMAGE_SIZE = (96, 128)  # (h, w) of the test photo: non-square, small for CPU
+
+
+def _comfy_root() -> Path:
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        pytest.skip(f"set {ENV_VAR} to a ComfyUI checkout to run the ComfyUI host tests")
+    root = Path(path).resolve()
+    if not (root / "main.py").is_file() or not (root / "comfy").is_dir():
+        pytest.skip(f"{ENV_VAR}={root} is not a ComfyUI checkout")
+    code = "import comfy.cli_args as c; c.args.cpu = True; import folder_paths, comfy.model_management, comfy.sd"
+    probe = subprocess.run([sys.executable, "-c", code], cwd=root,
+                           capture_output=True, text=True, timeout=120)
+    if probe.returncode != 0:
+        pytest.skip(f"ComfyUI at {root} does not import with {sys.executable}: {probe.stderr.strip()[-300:]}")
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_inputs(folder: Path) -> None:
+    """input/example.png (a photo) and input/canvas.png (an 'edit' of it; alpha 0 = mask painted over the edit)."""
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = IMAGE_SIZE
+    photo = np.asarray(Image.fromarray(data.astronaut()).resize((w, h), Image.BICUBIC))
+    Image.fromarray(photo).save(folder / "example.png")
+    canvas = photo.copy()
+    canvas[20:70, 40:90] = (30, 60, 220)  # the "edit": a blue patch
+    alpha = np.full((h, w), 255, np.uint8)
+    alpha[15:75, 35:95] = 0  # the painted mask (ComfyUI's MASK = 1 - alpha)
+    Image.fromarray(np.dstack([canvas, alpha])).save(folder / "canvas.png")
+
+
+def _models(base: Path, comfy_root: Path) -> None:
+    cache = os.environ.get("ZONE_COMFYUI_MODELS")
+    target = Path(cache) if cache else base
+    paths = {
+        "ip2p": target / "models" / "checkpoints" / comfy_models.IP2P_NAME,
+        "magicbrush": target / "models" / "checkpoints" / comfy_models.MAGICBRUSH_NAME,
+        "sam": target / "models" / "sams" / comfy_models.SAM_NAME,
+    }
+    if not all(p.is_file() for p in paths.values()):  # in a subprocess: ~4 GB of fp32 tensors while building
+        subprocess.run([sys.executable, str(Path(comfy_models.__file__)), str(target), str(comfy_root)], check=True,
+                       timeout=900, cwd=str(ROOT))
+    if cache:
+        for p in paths.values():
+            link = base / p.relative_to(target)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(p)
+
+
+class Server:
+    def __init__(self, comfy_root: Path, base: Path) -> None:
+        self.base, self.port = base, _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = base / "server.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+             "--base-directory", str(base), "--disable-auto-launch"],
+            cwd=comfy_root, stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+        )
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, timeout: float = 30.0):
+        with urllib.request.urlopen(self.url + path, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, payload: dict):
+        req = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:  # a rejected prompt: the body says which node and input
+            raise AssertionError(f"POST {path} -> {e.code}: {e.read().decode(errors='replace')[:3000]}") from None
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log()[-4000:]}")
+            try:
+                self.get("/system_stats", timeout=5)
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(1.0)
+        raise AssertionError(f"ComfyUI did not start in {START_TIMEOUT_S}s:\n{self.log()[-4000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=20)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    comfy_root = _comfy_root()
+    base = tmp_path_factory.mktemp("comfy_base")
+    (base / "custom_nodes").mkdir()
+    (base / "custom_nodes" / "ComfyUI-ZONE").symlink_to(ROOT, target_is_directory=True)
+    _write_inputs(base / "input")
+    _models(base, comfy_root)
+    srv = Server(comfy_root, base)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def object_info(server):
+    return server.get("/object_info", timeout=120)
+
+
+def test_pack_loads_without_import_error(server, object_info):
+    log = server.log()
+    assert "ComfyUI-ZONE" in log, "the pack was not seen in custom_nodes"
+    bad = [line for line in log.splitlines() if "IMPORT FAILED" in line and "ZONE" in line]
+    assert not bad, f"pack import failed:\n{log[-4000:]}"
+
+
+def test_object_info_lists_every_zone_node(object_info):
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+    missing = sorted(set(NODE_CLASS_MAPPINGS) - set(object_info))
+    assert not missing, f"/object_info lacks {missing}"
+    for name in NODE_CLASS_MAPPINGS:
+        info = object_info[name]
+        assert info["category"].startswith("ZONE"), f"{name} category {info['category']}"
+        assert info["display_name"] == NODE_DISPLAY_NAME_MAPPINGS[name]
+    sam = object_info["ZoneSAMLoader"]["input"]["required"]["model_name"]
+    assert comfy_models.SAM_NAME in sam[0], f"models/sams not listed by the SAM loader: {sam}"
+
+
+def test_core_node_snapshot_matches_live_server(object_info):
+    """tests/data/comfy_core_nodes.json (what CI validates workflows against) is this ComfyUI's truth."""
+    snapshot = json.loads(CORE_SNAPSHOT.read_text())["nodes"]
+    for name, snap in snapshot.items():
+        assert name in object_info, f"core node {name} no longer exists"
+        live = copy.deepcopy(object_info[name])
+        for section, specs in live["input"].items():
+            for key, spec in specs.items():
+                if isinstance(spec, list) and len(spec) > 1 and isinstance(spec[1], dict):
+                    spec[1].pop("tooltip", None)
+                snap_spec = snap["input"].get(section, {}).get(key)
+                if isinstance(spec[0], list) and snap_spec and snap_spec[0] == []:
+                    spec[0] = []  # a file list: differs per machine, emptied in the snapshot
+        assert live["input"] == snap["input"], f"{name} inputs changed: {live['input']} vs {snap['input']}"
+        assert live["output"] == snap["output"], f"{name} outputs changed"
+
+
+# Fast settings for CPU and the random model files; only inputs a node still has are overridden.
+OVERRIDES = {
+    "ZoneFusedIP2PSampler": {"steps": 1, "working_size": 64},
+    "ZoneSAMRegionIoU": {"points_per_side": 8, "points_per_batch": 64},
+    "ZoneSAMLoader": {"model_name": comfy_models.SAM_NAME, "device": "cpu"},
+}
+
+
+def prepare(workflow: dict) -> dict:
+    wf = copy.deepcopy(workflow)
+    for node in wf.values():
+        inputs = node["inputs"]
+        for key, value in OVERRIDES.get(node["class_type"], {}).items():
+            if key in inputs:
+                inputs[key] = value
+        if node["class_type"] == "CheckpointLoaderSimple":
+            magic = "magicbrush" in str(inputs["ckpt_name"]).lower()
+            inputs["ckpt_name"] = comfy_models.MAGICBRUSH_NAME if magic else comfy_models.IP2P_NAME
+    return wf
+
+
+def run_prompt(server: Server, workflow: dict) -> dict:
+    client_id = uuid.uuid4().hex
+    reply = server.post("/prompt", {"prompt": workflow, "client_id": client_id})
+    assert not reply.get("node_errors"), f"prompt rejected: {reply}"
+    prompt_id = reply["prompt_id"]
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert server.proc.poll() is None, f"ComfyUI died:\n{server.log()[-4000:]}"
+        history = server.get(f"/history/{prompt_id}")
+        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+            entry = history[prompt_id]
+            if entry["status"].get("status_str") != "error":
+                return entry
+            messages = [m for m in entry["status"].get("messages", []) if m[0] == "execution_error"]
+            raise AssertionError(f"workflow failed: {json.dumps(messages, indent=1)[:4000]}")
+        time.sleep(1.0)
+    raise AssertionError(f"workflow did not finish in {RUN_TIMEOUT_S}s:\n{server.log()[-3000:]}")
+
+
+@pytest.mark.parametrize("path", sorted(API_DIR.glob("*_api.json")), ids=lambda p: p.stem)
+def test_api_workflow_runs(server, path):
+    workflow = prepare(json.loads(path.read_text()))
+    entry = run_prompt(server, workflow)
+    assert entry["status"]["status_str"] == "success"
+    outputs = entry["outputs"]
+    savers = [nid for nid, n in workflow.items() if n["class_type"] == "SaveImage"]
+    assert savers, "the workflow saves nothing"
+    for nid in savers:
+        images = outputs.get(nid, {}).get("images", [])
+        assert images, f"SaveImage {nid} produced no image"
+        for img in images:
+            f = server.base / "output" / img["subfolder"] / img["filename"]
+            assert f.is_file() and f.stat().st_size > 0, f"{f} missing"
+            from PIL import Image
+
+            with Image.open(f) as im:
+                assert im.size == (IMAGE_SIZE[1], IMAGE_SIZE[0]), f"result {im.size} is not the input's size"
+    previews = [nid for nid, n in workflow.items() if n["class_type"] == "PreviewImage"]
+    for nid in previews:
+        assert outputs.get(nid, {}).get("images"), f"PreviewImage {nid} got nothing"
