@@ -2,8 +2,10 @@
 
 Runs the diffusers backend's IP2P trajectory (three-branch guidance, DPM-Solver++ 2M) on a mid-sized random UNet
 with SD1.5's block layout (default block_out_channels 128,256,512,512; cross-attention dim 768 like CLIP-L, so the
-recorded layers do the same kind of work as in the real model). Only the denoising loop is timed (no VAE). ON and
-OFF runs alternate; the minimum over repeats is reported. Target: ratio <= 1.10.
+recorded layers do the same kind of work as in the real model). Only the denoising steps are timed (no VAE).
+Each step runs without and with the hook on the same inputs (paired, order alternating, against the drift of a
+shared machine); the ratio of the totals and the median paired ratio are reported. Target: ratio <= 1.10. The
+memory runs (5 vs 20 steps) use a smaller size by default (the recorder's size depends on the resolution only).
 
     .venv/bin/python benchmarks/bench_sampler.py [--size 256] [--steps 5] [--repeats 3] [--threads N] [--device cpu]
 """
@@ -39,29 +41,58 @@ def mid_unet(channels: tuple[int, ...], cross_dim: int, device: str, dtype: torc
     return unet if dtype == torch.float32 else unet.to(dtype)
 
 
-def run_loop(unet, size: int, steps: int, cross_dim: int, record: bool) -> tuple[float, AttentionRecorder | None]:
-    """Seconds for ``steps`` guided steps (batch of 1 image = 3 UNet rows) and the recorder used (or None)."""
-    settings = SamplerSettings(steps=steps, working_size=size)
+def _inputs(size: int, cross_dim: int):
     lat = size // LATENT_FACTOR
     g = torch.Generator().manual_seed(1)
-    embeddings = torch.randn(3, 77, cross_dim, generator=g)
-    image_latents = torch.randn(3, 4, lat, lat, generator=g)
-    recorder = AttentionRecorder(1) if record else None
-    hook = DiffusersAttentionHook(unet, recorder).install() if record else None
+    return torch.randn(3, 77, cross_dim, generator=g), torch.randn(3, 4, lat, lat, generator=g), seeded_noise((1, 4, lat, lat), 0)
+
+
+def _sync(unet) -> None:
+    if unet.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def paired_times(unet, size: int, steps: int, cross_dim: int) -> tuple[list[float], list[float], bool]:
+    """Per step: the guided step without the hook and the same step with it (installed and removed around the step,
+    so install/remove are counted), in alternating order. Pairing cancels the drift of a shared machine. Returns (off, on, same
+    latents)."""
+    settings = SamplerSettings(steps=steps, working_size=size)
+    embeddings, image_latents, noise = _inputs(size, cross_dim)
+    off = DiffusersTrajectory(unet, make_scheduler("dpmpp_2m"), embeddings, image_latents, settings)
+    on = DiffusersTrajectory(unet, make_scheduler("dpmpp_2m"), embeddings, image_latents, settings)
+    hook = DiffusersAttentionHook(unet, AttentionRecorder(1))
+    t_off, t_on = [], []
+    with torch.no_grad():
+        x_off, x_on = off.start(noise), on.start(noise)
+        for i in range(steps):
+            for hooked in ((False, True) if i % 2 == 0 else (True, False)):  # alternate which runs first
+                _sync(unet)
+                start = time.perf_counter()
+                if hooked:
+                    with hook:
+                        x_on = on.step(x_on, i)
+                else:
+                    x_off = off.step(x_off, i)
+                _sync(unet)
+                (t_on if hooked else t_off).append(time.perf_counter() - start)
+    return t_off, t_on, bool(torch.equal(x_off, x_on))
+
+
+def recorder_after(unet, size: int, steps: int, cross_dim: int) -> AttentionRecorder:
+    """The recorder after a hooked run of ``steps`` steps."""
+    settings = SamplerSettings(steps=steps, working_size=size)
+    embeddings, image_latents, noise = _inputs(size, cross_dim)
+    recorder = AttentionRecorder(1)
+    hook = DiffusersAttentionHook(unet, recorder).install()
     trajectory = DiffusersTrajectory(unet, make_scheduler("dpmpp_2m"), embeddings, image_latents, settings, hook)
     try:
         with torch.no_grad():
-            x = trajectory.start(seeded_noise((1, 4, lat, lat), 0))
-            if unet.device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+            x = trajectory.start(noise)
             for i in range(steps):
                 x = trajectory.step(x, i)
-            if unet.device.type == "cuda":
-                torch.cuda.synchronize()
-            return time.perf_counter() - start, recorder
     finally:
         trajectory.close()
+    return recorder
 
 
 def main() -> None:
@@ -69,6 +100,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="working size in pixels (square)")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--memory-size", type=int, default=128, help="working size of the 5- vs 20-step memory runs")
     parser.add_argument("--channels", default="128,256,512,512", help="UNet block_out_channels")
     parser.add_argument("--cross-dim", type=int, default=768)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -83,20 +115,21 @@ def main() -> None:
     params = sum(p.numel() for p in unet.parameters()) / 1e6
     print(f"UNet {channels} ({params:.1f} M params), {args.size}x{args.size} px, {args.steps} DPM++ 2M steps, "
           f"device {args.device} {args.dtype}, torch threads {torch.get_num_threads()}")
-    run_loop(unet, args.size, 1, args.cross_dim, record=True)  # warm-up (allocator, kernels)
-    run_loop(unet, args.size, 1, args.cross_dim, record=False)
-    on, off = [], []
+    paired_times(unet, args.size, 1, args.cross_dim)  # warm-up (allocator, kernels)
+    off, on, same = [], [], True
     for _ in range(args.repeats):
-        off.append(run_loop(unet, args.size, args.steps, args.cross_dim, record=False)[0])
-        on.append(run_loop(unet, args.size, args.steps, args.cross_dim, record=True)[0])
-    print(f"hook OFF: {min(off):.3f} s  (runs: {', '.join(f'{t:.3f}' for t in off)})")
-    print(f"hook ON:  {min(on):.3f} s  (runs: {', '.join(f'{t:.3f}' for t in on)})")
-    print(f"ratio ON/OFF (min over runs): {min(on) / min(off):.3f}  (target <= 1.10)")
+        o, n, equal = paired_times(unet, args.size, args.steps, args.cross_dim)
+        off, on, same = off + o, on + n, same and equal
+    ratios = sorted(b / a for a, b in zip(off, on))
+    print(f"hook OFF: {sum(off):.3f} s for {len(off)} steps ({sum(off) / len(off):.3f} s/step)")
+    print(f"hook ON:  {sum(on):.3f} s for {len(on)} steps ({sum(on) / len(on):.3f} s/step)")
+    print(f"ratio ON/OFF: total {sum(on) / sum(off):.3f}, median of paired steps {ratios[len(ratios) // 2]:.3f} "
+          f"(target <= 1.10); latents identical with and without the hook: {same}")
     memory = {}
     for steps in (5, 20):
-        _, recorder = run_loop(unet, args.size, steps, args.cross_dim, record=True)
+        recorder = recorder_after(unet, args.memory_size, steps, args.cross_dim)
         memory[steps] = recorder.nbytes
-        print(f"recorder memory after {steps:2d} steps: {recorder.nbytes} bytes "
+        print(f"recorder memory after {steps:2d} steps at {args.memory_size} px: {recorder.nbytes} bytes "
               f"(maps {tuple(recorder.maps().shape)}, {recorder.calls} layer calls)")
     print(f"memory flat in steps: {memory[5] == memory[20]}")
 

@@ -1,4 +1,113 @@
-"""(being written)"""
+"""Stage 1 node: ZONE Action Classifier (instruction -> change / add / remove, and the fusion weight beta)."""
 
-NODE_CLASS_MAPPINGS: dict[str, type] = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from ..zone_ops.action_classifier import classify
+from .comfy_runtime import Progress, cache_folder, check_interrupt
+
+
+def _token_mask(tokens: Any, length: int) -> torch.Tensor:
+    """Real-token mask [1, length] from ComfyUI tokens (``clip.tokenize(text, return_word_ids=True)``).
+
+    Each 77-token chunk counts its start token, its word tokens (word id > 0) and the end token after them."""
+    chunks = next(iter(tokens.values())) if isinstance(tokens, dict) else tokens
+    mask = torch.zeros(1, length, dtype=torch.bool)
+    offset = 0
+    for chunk in chunks:
+        words = [i for i, tok in enumerate(chunk) if len(tok) > 2 and tok[2] > 0]
+        n = min((max(words) + 2) if words else 2, len(chunk))
+        mask[0, offset : min(offset + n, length)] = True
+        offset += len(chunk)
+    return mask
+
+
+def clip_text_encoder(clip: Any) -> Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]:
+    """A ``zone_ops`` text encoder from a ComfyUI CLIP: texts -> (last hidden states [N, T, D], mask [N, T]).
+
+    Uses ``clip.tokenize`` + ``clip.encode_from_tokens`` (per-token states, e.g. [1, 77, 768] for SD1.5 / IP2P),
+    one text at a time; the mask marks start, word and end tokens."""
+
+    def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        states, masks = [], []
+        for text in texts:
+            tokens = clip.tokenize(text, return_word_ids=True)
+            cond = clip.encode_from_tokens(tokens)
+            cond = cond[0] if isinstance(cond, (tuple, list)) else cond
+            states.append(cond.detach().to("cpu", torch.float32))
+            masks.append(_token_mask(tokens, cond.shape[1]))
+        length = max(s.shape[1] for s in states)
+        hidden = torch.cat([torch.nn.functional.pad(s, (0, 0, 0, length - s.shape[1])) for s in states])
+        mask = torch.cat([torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks])
+        return hidden, mask
+
+    return encode
+
+
+class ZoneActionClassifier:
+    DESCRIPTION = (
+        "Labels the instruction as change, add or remove (ZONE stage 1). The label sets the MagicBrush fusion "
+        "weight beta and which image SAM segments (the original for remove). With a CLIP connected (the IP2P "
+        "checkpoint's), the paper's MLP head on the CLIP token states decides; it is trained on first use "
+        "(seconds) and cached per text encoder. Without CLIP a keyword classifier decides. 'mode' overrides."
+    )
+    CATEGORY = "ZONE"
+    FUNCTION = "classify"
+    RETURN_TYPES = ("ZONE_ACTION", "STRING")
+    RETURN_NAMES = ("action", "label")
+    OUTPUT_TOOLTIPS = (
+        "Label, class probabilities, beta and which classifier decided: for the fused sampler and SAM Region IoU.",
+        "The label (change / add / remove), for display.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The edit instruction."}),
+                "mode": (["auto", "change", "add", "remove"], {
+                    "default": "auto",
+                    "tooltip": "auto: classify (CLIP head if CLIP is connected, else keywords). Others: force the label.",
+                }),
+                "beta_remove": ("FLOAT", {
+                    "default": 0.2, "min": 0.0, "max": 10.0, "step": 0.01,
+                    "tooltip": "MagicBrush fusion weight for remove (official 0.2).",
+                }),
+                "beta_other": ("FLOAT", {
+                    "default": 0.01, "min": 0.0, "max": 10.0, "step": 0.01,
+                    "tooltip": "MagicBrush fusion weight for change and add (official 0.01).",
+                }),
+            },
+            "optional": {
+                "clip": ("CLIP", {"tooltip": "Text encoder of the IP2P checkpoint; optional (keywords without it)."}),
+            },
+        }
+
+    def classify(self, instruction: str, mode: str, beta_remove: float, beta_other: float, clip: Any = None):
+        if clip is None or mode != "auto":
+            encoder = None
+        elif hasattr(clip, "tokenize") and hasattr(clip, "encode_from_tokens"):
+            encoder = clip_text_encoder(clip)
+        elif callable(clip):  # a zone_ops text encoder (texts -> states, mask)
+            encoder = clip
+        else:
+            raise TypeError(f"clip must be a ComfyUI CLIP or a text-encoder callable, got {type(clip).__name__}")
+        action = classify(
+            instruction,
+            encoder=encoder,
+            cache_dir=cache_folder("action_classifier"),
+            mode=mode,
+            beta_remove=beta_remove,
+            beta_other=beta_other,
+            encoder_name="clip-mlp",
+            progress=Progress(100) if encoder is not None else None,
+            check=check_interrupt,
+        )
+        return (action, action.label.name.lower())
+
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {"ZoneActionClassifier": ZoneActionClassifier}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {"ZoneActionClassifier": "ZONE Action Classifier"}

@@ -114,3 +114,13 @@ def model_file_path(name: str, filename: str) -> str:
         folders = ", ".join(fp.get_folder_paths(name))
         raise FileNotFoundError(f"'{filename}' is not in models/{name} ({folders}). Put the file there and refresh.")
     return path
+
+
+def cache_folder(name: str) -> str | None:
+    """ComfyUI's ``user/comfyui_zone/<name>`` folder, for files the pack computes once and keeps (e.g. the trained
+    action-classifier heads); None outside ComfyUI (the caller then uses its own default)."""
+    fp = _folder_paths()
+    if fp is None:
+        return None
+    base = fp.get_user_directory() if hasattr(fp, "get_user_directory") else os.path.join(fp.models_dir, "..", "user")
+    return os.path.join(base, "comfyui_zone", name)

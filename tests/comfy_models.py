@@ -9,6 +9,7 @@ own loaders accept them exactly as they accept the real weights.
   ``SD15_instructpix2pix``. The key layout is taken from ComfyUI's own model classes (``comfy.model_detection``,
   ``comfy.supported_models``), so it needs ComfyUI importable: call it in a process whose ``sys.path`` holds a
   ComfyUI checkout (``ensure_comfy_on_path``).
+- ``build_sd15_checkpoint(ip2p_path, path)``: the same with 4 UNet input channels (a plain SD1.5: the wrong type).
 - ``build_sam_checkpoint(path, seed)``: the tiny SAM of ``tests/tiny_models.py`` as a ``torch.save`` state dict.
 - ``build_model_dir(base, seed)``: ``<base>/models/checkpoints/{zone_ip2p_random,zone_magicbrush_random}.safetensors``
   (MagicBrush = another seed; an IP2P fine-tune has the same architecture) and ``<base>/models/sams/zone_sam_tiny.pth``.
@@ -100,6 +101,20 @@ def build_ip2p_checkpoint(path: str | os.PathLike[str], seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(ip2p_state_dict(seed), str(path), metadata={"format": "pt", "note": "random weights for tests"})
+    return path
+
+
+def build_sd15_checkpoint(ip2p_path: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """A plain SD1.5 (text-to-image, 4 input channels) checkpoint made from an IP2P one: the wrong model type a
+    user might wire into the sampler. Only the first UNet convolution differs."""
+    from safetensors.torch import load_file, save_file
+
+    sd = load_file(str(ip2p_path))
+    key = "model.diffusion_model.input_blocks.0.0.weight"
+    sd[key] = sd[key][:, :4].contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(path), metadata={"format": "pt", "note": "random weights for tests"})
     return path
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tiny_models import tiny_text_encoder, tiny_tokenizer, tiny_unet, tiny_vae
+from tiny_models import single_thread, tiny_backend
 from zone_ops.attention_hook import (
     RECORDED_LAYERS,
     AttentionRecorder,
@@ -15,22 +15,14 @@ from zone_ops.attention_hook import (
     attention_probs,
     guidance_rows,
 )
-from zone_ops.backends.diffusers_backend import DiffusersBackend
 from zone_ops.fused_sampler import SamplerSettings, fused_edit
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run ~10x faster on one thread than on an oversubscribed pool; restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def backend() -> DiffusersBackend:
-    return DiffusersBackend(tiny_unet(0), tiny_text_encoder(0), tiny_tokenizer(), tiny_vae(0))
+def backend():
+    """The tiny IP2P backend; the module's tests run torch on one thread (tiny models are faster so)."""
+    with single_thread():
+        yield tiny_backend(0)
 
 
 def _unet_inputs(batch: int, h: int = 8, w: int = 16, seed: int = 0):

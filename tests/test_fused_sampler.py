@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from tiny_models import save_ip2p_folder, tiny_text_encoder, tiny_tokenizer, tiny_unet, tiny_vae
+from tiny_models import save_ip2p_folder, single_thread, tiny_backend, tiny_unet
+from zone_ops.attention_hook import AttentionRecorder
 from zone_ops.backends.diffusers_backend import DiffusersBackend, load_diffusers_backend, resolve_dtype
 from zone_ops.fused_sampler import (
     SamplerSettings,
@@ -31,24 +32,16 @@ FAST = SamplerSettings(steps=2, working_size=64, seed=3)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run ~10x faster on one thread than on an oversubscribed pool; restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def backend():
+    """The tiny IP2P backend; the module's tests run torch on one thread (tiny models are faster so)."""
+    with single_thread():
+        yield tiny_backend(0)
 
 
 @pytest.fixture(scope="module")
-def backend() -> DiffusersBackend:
-    return DiffusersBackend(tiny_unet(0), tiny_text_encoder(0), tiny_tokenizer(), tiny_vae(0))
-
-
-@pytest.fixture(scope="module")
-def fused_backend(backend) -> DiffusersBackend:
-    """IP2P + a different random 'MagicBrush' UNet sharing the IP2P encoders."""
-    return DiffusersBackend(backend.unet, backend.ip2p.text_encoder, backend.ip2p.tokenizer, backend.ip2p.vae,
-                            magicbrush_unet=tiny_unet(1))
+def fused_backend() -> DiffusersBackend:
+    """The same IP2P models + a different random 'MagicBrush' UNet sharing the IP2P encoders."""
+    return tiny_backend(0, magicbrush_seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -269,3 +262,19 @@ def test_recorder_branch_choice_is_passed_through(backend, image, plain):
     assert text_only.attention.branches == ("text",)
     assert not torch.allclose(text_only.attention.maps, default.attention.maps)
     assert np.array_equal(text_only.canvas, default.canvas)  # recording never changes the sampling
+
+
+def test_same_unet_object_as_magicbrush_is_recorded_once(backend, image):
+    same = DiffusersBackend(backend.unet, backend.ip2p.text_encoder, backend.ip2p.tokenizer, backend.ip2p.vae,
+                            magicbrush_unet=backend.unet)
+    recorder = AttentionRecorder(1)
+    cond, _ = same.encode_prompts(["make it blue"])
+    ip2p, magicbrush = same.trajectories(cond, same.encode_images(torch.from_numpy(image)), FAST, recorder)
+    try:
+        with torch.no_grad():
+            x = y = ip2p.start(torch.zeros(1, 4, 8, 8))
+            for i in range(FAST.steps):
+                x, y = ip2p.step(x, i), magicbrush.step(y, i)
+    finally:
+        ip2p.close()
+    assert recorder.calls == 5 * FAST.steps  # the MagicBrush steps of the shared UNet were not recorded

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from pathlib import Path
 
 import pytest
@@ -168,7 +169,35 @@ def expected_widget_values(node: NodeDef, values: list, where: str) -> dict[str,
     return out
 
 
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_frontend_schema(wf: dict, where: str) -> None:
+    """The frontend's zod schema for workflow version 0.4 (ComfyUI_frontend workflowSchema.ts), the parts a
+    hand-built file can get wrong: a non-uuid graph id, non-numeric positions, missing node fields, bad model urls."""
+    if "id" in wf:
+        uuid.UUID(str(wf["id"]))  # raises for null or a non-uuid
+        assert isinstance(wf["id"], str), f"{where}: graph id must be a uuid string"
+    assert _num(wf["version"]) and _num(wf["last_link_id"]), f"{where}: version / last_link_id must be numbers"
+    assert isinstance(wf.get("extra", {}), dict) and isinstance(wf.get("config", {}), dict), f"{where}: extra/config"
+    for n in wf["nodes"]:
+        w = f"{where}: node {n.get('id')}"
+        assert isinstance(n["id"], (int, str)) and isinstance(n["type"], str), w
+        for key in ("pos", "size"):
+            assert len(n[key]) == 2 and all(_num(v) for v in n[key]), f"{w}: {key} must be two numbers"
+        assert isinstance(n["flags"], dict) and _num(n["order"]) and _num(n["mode"]), f"{w}: flags/order/mode"
+        assert isinstance(n["properties"], dict) and isinstance(n.get("widgets_values", []), list), w
+        for model in n["properties"].get("models", []):
+            assert {"name", "url", "directory"} <= set(model) and model["url"].startswith("https://"), f"{w}: {model}"
+        for slot in n.get("inputs", []) + n.get("outputs", []):
+            assert isinstance(slot["name"], str) and isinstance(slot["type"], str), f"{w}: slot {slot}"
+    for g in wf.get("groups", []):
+        assert isinstance(g["title"], str) and len(g["bounding"]) == 4 and all(_num(v) for v in g["bounding"]), where
+
+
 def check_ui(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
+    check_frontend_schema(wf, where)
     for key in ("nodes", "links", "version", "last_node_id", "last_link_id"):
         assert key in wf, f"{where}: UI workflow lacks {key!r}"
     nodes = {n["id"]: n for n in wf["nodes"]}
@@ -390,3 +419,18 @@ def test_validator_catches_renamed_input(defs):
     renamed[node["type"]] = NodeDef(d.name, inputs, d.outputs, d.output_names, d.output_node)
     with pytest.raises(AssertionError):
         check_api(api, renamed, "renamed")
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_ui_layout_tidy(path: Path):
+    """No node (with its 30-px title bar) overlaps another, and every node lies inside at most one group."""
+    wf = json.loads(path.read_text())
+    boxes = [(n.get("title", n["type"]), n["pos"][0], n["pos"][1] - 30, n["pos"][0] + n["size"][0],
+              n["pos"][1] + n["size"][1]) for n in wf["nodes"]]
+    for k, a in enumerate(boxes):
+        for b in boxes[k + 1:]:
+            assert not (a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]), f"{path.name}: {a[0]!r} overlaps {b[0]!r}"
+    for name, x0, y0, x1, y1 in boxes:
+        inside = [g["title"] for g in wf.get("groups", []) if g["bounding"][0] <= x0 and g["bounding"][1] <= y0
+                  and x1 <= g["bounding"][0] + g["bounding"][2] and y1 <= g["bounding"][1] + g["bounding"][3]]
+        assert len(inside) <= 1, f"{path.name}: {name!r} inside several groups {inside}"

@@ -9,11 +9,13 @@
 - ``tiny_vae``: ``AutoencoderKL`` with 8x downsampling and 4 latent channels.
 - ``tiny_sam``: segment-anything's ``Sam`` with a 1-block ViT on 256-pixel input.
 - ``save_ip2p_folder``: all of the above as a diffusers-format folder (``model_index.json`` layout).
+- ``tiny_backend``: zone_ops' DiffusersBackend on them; ``single_thread``: run torch on one thread in a block.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -182,3 +184,23 @@ def tiny_sam(seed: int = 0, img_size: int = 256):
         pixel_std=[58.395, 57.12, 57.375],
     )
     return sam.eval()
+
+
+@contextmanager
+def single_thread():
+    """Run torch on one CPU thread inside the block (restored after): tiny models run several times faster than on
+    an oversubscribed thread pool of shared CI cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def tiny_backend(seed: int = 0, magicbrush_seed: int | None = None):
+    """zone_ops' DiffusersBackend on the tiny IP2P models (+ a tiny 'MagicBrush' UNet sharing the encoders)."""
+    from zone_ops.backends.diffusers_backend import DiffusersBackend
+
+    mb = tiny_unet(magicbrush_seed) if magicbrush_seed is not None else None
+    return DiffusersBackend(tiny_unet(seed), tiny_text_encoder(seed), tiny_tokenizer(), tiny_vae(seed), magicbrush_unet=mb)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,6 +54,7 @@ class Node:
 class Graph:
     def __init__(self, defs: dict[str, NodeDef], display: dict[str, str]) -> None:
         self.defs, self.display = defs, display
+        self.uuid = ""  # set by main(): a fixed uuid per workflow name (the frontend wants a uuid or nothing)
         self.nodes: list[Node] = []
         self.notes: list[dict] = []
         self.groups: list[dict] = []
@@ -156,7 +158,7 @@ class Graph:
             ]
         for k, note in enumerate(self.notes):
             note["order"] = len(nodes) + k
-        return {"id": None, "revision": 0, "last_node_id": self._id, "last_link_id": link_id,
+        return {"id": self.uuid, "revision": 0, "last_node_id": self._id, "last_link_id": link_id,
                 "nodes": nodes + self.notes, "links": links, "groups": self.groups, "config": {},
                 "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
 
@@ -177,9 +179,33 @@ class Graph:
 
 
 def _size(d: NodeDef, extra_h: int = 0, w: int = 320) -> tuple[int, int]:
+    """Roughly the frontend's size for a node (it grows a node that is too small for its widgets)."""
     slots = max(len([i for i in d.inputs.values() if not i.widget]), len(d.outputs))
     widgets = sum(3 if i.opts.get("multiline") else 1 for i in d.widgets) + sum(i.control for i in d.widgets)
     return w, 30 + 22 * slots + 26 * widgets + extra_h
+
+
+class Column:
+    """Stacks nodes top to bottom at one x (title bar 30 px + a 30 px gap between nodes)."""
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x, self.y = x, y
+
+    def __call__(self, size) -> tuple[int, int]:
+        pos = (self.x, self.y)
+        self.y += size[1] + 60
+        return pos
+
+
+def _bottom(nodes: list[Node]) -> int:
+    return max(n.pos[1] + n.size[1] for n in nodes)
+
+
+def _group_around(g: Graph, title: str, nodes: list[Node], color: str) -> None:
+    x0 = min(n.pos[0] for n in nodes) - 20
+    y0 = min(n.pos[1] for n in nodes) - 80
+    x1 = max(n.pos[0] + n.size[0] for n in nodes) + 20
+    g.group(title, (x0, y0, x1 - x0, _bottom(nodes) + 20 - y0), color)
 
 
 def _defs_and_names() -> tuple[dict[str, NodeDef], dict[str, str]]:
@@ -198,131 +224,159 @@ MODELS_NOTE = (
     f"- **models/sams/**: a SAM v1 checkpoint, `{SAM_FILE}` (best) or `sam_vit_l_0b3195.pth` / `sam_vit_b_01ec64.pth`.\n"
     "Press *r* (refresh) after copying files."
 )
+STEP = 360  # column pitch
+
+
+def _action_out(action: Node):
+    return action["action"] if "action" in action.d.output_names else action[0]
 
 
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
-                previews: bool = True, save_prefix: str = "ZONE/edit"):
-    """ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother -> LayerComposite."""
+                previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
+    """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
+    LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed."""
     t = f"{title} " if title else ""
-    text = g.add("PrimitiveStringMultiline", (x, y), (320, 130), f"{t}Instruction", {"value": instruction_text})
-    has_classifier = "ZoneActionClassifier" in g.defs
+    defs = g.defs
+    placed: list[Node] = []
+
+    def add(kind, col, size, name, widgets=None, **links):
+        node = g.add(kind, col(size), size, name, widgets, **links)
+        placed.append(node)
+        return node
+
+    a, b, c, d_, e = (Column(x + k * STEP, y) for k in range(5))
+    text = add("PrimitiveStringMultiline", a, (320, 130), f"{t}Instruction", {"value": instruction_text})
     action = None
-    if has_classifier:
-        d = g.defs["ZoneActionClassifier"]
+    if "ZoneActionClassifier" in defs:
+        d = defs["ZoneActionClassifier"]
         links = {"instruction": text[0]}
         if "clip" in d.inputs:
             links["clip"] = ip2p["CLIP"]
-        action = g.add("ZoneActionClassifier", (x, y + 170), _size(d), f"{t}1. Action Classifier", **links)
-    d = g.defs["ZoneFusedIP2PSampler"]
+        action = add("ZoneActionClassifier", a, _size(d), f"{t}1. Action Classifier", **links)
+        if previews and "label" in action.d.output_names:
+            add("PreviewAny", a, (320, 100), f"{t}Action label", source=action["label"])
+    d = defs["ZoneFusedIP2PSampler"]
     links = {"ip2p_model": ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
              "instruction": text[0]}
     if magicbrush is not None:
         links["magicbrush_model"] = magicbrush["MODEL"]
     if action is not None and "action" in d.inputs:
-        links["action"] = links_action(action)
-    sampler = g.add("ZoneFusedIP2PSampler", (x + 360, y), _size(d), f"{t}2. Fused IP2P Sampler", **links)
-    d = g.defs["ZoneAttentionToMask"]
+        links["action"] = _action_out(action)
+    sampler = add("ZoneFusedIP2PSampler", b, _size(d), f"{t}2. Fused IP2P Sampler", **links)
+    d = defs["ZoneAttentionToMask"]
     links = {"attention": sampler["attention"]}
     if "image" in d.inputs:
         links["image"] = image
-    coarse = g.add("ZoneAttentionToMask", (x + 720, y), _size(d), f"{t}3. Attention To Mask", **links)
-    d = g.defs["ZoneSAMRegionIoU"]
+    coarse = add("ZoneAttentionToMask", c, _size(d), f"{t}3. Attention To Mask", **links)
+    d = defs["ZoneSAMRegionIoU"]
     links = {"sam_model": sam[0], "original": image, "canvas": sampler["canvas"], "coarse_mask": coarse[0]}
     if action is not None and "zone_action" in d.inputs:
-        links["zone_action"] = links_action(action)
-    refined = g.add("ZoneSAMRegionIoU", (x + 720, y + 200), _size(d), f"{t}4. SAM Region IoU", **links)
-    d = g.defs["ZoneFFTEdgeSmoother"]
-    final = g.add("ZoneFFTEdgeSmoother", (x + 1080, y), _size(d), f"{t}5. FFT Edge Smoother",
-                  original=image, canvas=sampler["canvas"], refined_mask=refined[0])
-    d = g.defs["ZoneLayerComposite"]
+        links["zone_action"] = _action_out(action)
+    refined = add("ZoneSAMRegionIoU", c, _size(d), f"{t}4. SAM Region IoU", **links)
+    final = add("ZoneFFTEdgeSmoother", d_, _size(defs["ZoneFFTEdgeSmoother"]), f"{t}5. FFT Edge Smoother",
+                original=image, canvas=sampler["canvas"], refined_mask=refined[0])
     links = {"original": image, "canvas": sampler["canvas"], "final_mask": final[0]}
-    if "refined_mask" in d.inputs:
+    if "refined_mask" in defs["ZoneLayerComposite"].inputs:
         links["refined_mask"] = refined[0]
-    comp = g.add("ZoneLayerComposite", (x + 1080, y + 260), _size(d), f"{t}6. Layer Composite", **links)
+    comp = add("ZoneLayerComposite", d_, _size(defs["ZoneLayerComposite"]), f"{t}6. Layer Composite", **links)
     if previews:
-        py = y + 560
-        g.add("PreviewImage", (x + 360, py), (300, 300), f"{t}Canvas (whole-image edit)", images=sampler["canvas"])
-        g.add("PreviewImage", (x + 680, py), (300, 300), f"{t}Attention / coarse mask", images=coarse["preview"])
-        g.add("PreviewImage", (x + 1000, py), (300, 300), f"{t}SAM segment", images=refined["preview"])
-        g.add("PreviewImage", (x + 1320, py), (300, 300), f"{t}Final mask", images=final["preview"])
-    g.add("SaveImage", (x + 1440, y), (360, 420), f"{t}Result", {"filename_prefix": save_prefix}, images=comp["image"])
-    return comp
+        add("PreviewAny", d_, (320, 120), f"{t}SAM choice", source=refined[2])
+    add("SaveImage", e, (360, 420), f"{t}Result", {"filename_prefix": save_prefix}, images=comp["image"])
+    if previews:
+        py = _bottom(placed) + 60
+        layer = comp["layer"] if "layer" in comp.d.output_names else comp["preview"]
+        for k, (label, src) in enumerate([("Canvas (whole-image edit)", sampler["canvas"]),
+                                          ("Attention / coarse mask", coarse["preview"]),
+                                          ("SAM segment", refined["preview"]), ("Final mask", final["preview"]),
+                                          ("Layer (the edit alone)", layer)]):
+            add("PreviewImage", (lambda size, k=k: (x + k * STEP, py)), (320, 300), f"{t}{label}", images=src)
+    return comp, placed
 
 
-def links_action(action: Node):
-    return action["action"] if "action" in action.d.output_names else action[0]
-
-
-def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True):
-    ip2p = g.add("CheckpointLoaderSimple", (x, y), (320, 100), "InstructPix2Pix checkpoint", {"ckpt_name": IP2P_FILE})
+def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> list[Node]:
+    col = Column(x, y)
+    ip2p = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "InstructPix2Pix checkpoint",
+                 {"ckpt_name": IP2P_FILE})
     mb = None
     if magicbrush:
-        mb = g.add("CheckpointLoaderSimple", (x, y + 140), (320, 100), "MagicBrush checkpoint (optional)",
+        mb = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "MagicBrush checkpoint (optional)",
                    {"ckpt_name": MAGICBRUSH_FILE})
-    sam = g.add("ZoneSAMLoader", (x, y + 280), _size(g.defs["ZoneSAMLoader"]), "SAM loader", {"model_name": SAM_FILE})
-    return ip2p, mb, sam
+    size = _size(g.defs["ZoneSAMLoader"])
+    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
+    return [ip2p, mb, sam], col
 
 
 def local_edit(defs, display) -> Graph:
     g = Graph(defs, display)
-    ip2p, mb, sam = _loaders(g, 40, 80)
-    img = g.add("LoadImage", (40, 520), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.note(MODELS_NOTE, (40, -150), (720, 170), "Which weights go where")
+    (ip2p, mb, sam), col = _loaders(g, 40, 80)
+    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
+    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    g.note(MODELS_NOTE, (40, -260), (720, 190), "Which weights go where")
     g.note("ZONE edits only the region the instruction names: IP2P (+ MagicBrush) edits the whole image, its "
            "attention locates the edit, SAM snaps it to an object, and the edited layer is pasted onto the "
-           "ORIGINAL, so every other pixel stays identical.", (800, -150), (720, 130), "How it works")
-    _edit_chain(g, 400, 80, img[0], "make his tie blue", ip2p, mb, sam)
-    g.group("Models", (20, 30, 360, 450), COLORS["models"])
-    g.group("Input", (20, 480, 360, 420), COLORS["input"])
-    g.group("ZONE local edit", (390, 30, 1870, 880), COLORS["edit"])
+           "ORIGINAL, so every other pixel stays identical. The previews below show each stage.",
+           (800, -260), (720, 190), "How it works")
+    _, placed = _edit_chain(g, 420, 80, img[0], "make his tie blue", ip2p, mb, sam)
+    _group_around(g, "ZONE local edit", placed, COLORS["edit"])
     return g
 
 
 def multi_turn(defs, display) -> Graph:
     g = Graph(defs, display)
-    ip2p, mb, sam = _loaders(g, 40, 80)
-    img = g.add("LoadImage", (40, 520), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.note(MODELS_NOTE + "\n\nEach turn edits the previous turn's result; untouched pixels stay identical to the "
-           "original through every turn.", (40, -180), (720, 200), "Multi-turn editing")
-    instructions = ["make his tie blue", "add sunglasses to him", "remove the flag"]
-    current = img[0]
-    for k, text in enumerate(instructions):
-        y = 80 + k * 560
-        comp = _edit_chain(g, 400, y, current, text, ip2p, mb, sam, title=f"Turn {k + 1}", previews=False,
-                           save_prefix=f"ZONE/turn{k + 1}")
-        g.group(f"Turn {k + 1}", (390, y - 50, 1870, 520), COLORS["edit"])
-        current = comp["image"]
-    g.group("Models", (20, 30, 360, 450), COLORS["models"])
-    g.group("Input", (20, 480, 360, 420), COLORS["input"])
+    (ip2p, mb, sam), col = _loaders(g, 40, 80)
+    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
+    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    g.note(MODELS_NOTE + "\n\nEach turn edits the previous turn's result; pixels no turn touches stay identical "
+           "to the original.", (40, -280), (720, 210), "Multi-turn editing")
+    current, y = img[0], 80
+    for k, text in enumerate(["make his tie blue", "add sunglasses to him", "remove the flag"]):
+        comp, placed = _edit_chain(g, 420, y, current, text, ip2p, mb, sam, title=f"Turn {k + 1}", previews=False,
+                                   save_prefix=f"ZONE/turn{k + 1}")
+        _group_around(g, f"Turn {k + 1}: {text}", placed, COLORS["edit"])
+        current, y = comp["image"], _bottom(placed) + 140
     return g
 
 
 def mask_only(defs, display) -> Graph:
     g = Graph(defs, display)
-    sam = g.add("ZoneSAMLoader", (40, 80), _size(defs["ZoneSAMLoader"]), "SAM loader", {"model_name": SAM_FILE})
-    orig = g.add("LoadImage", (40, 260), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
-    canvas = g.add("LoadImage", (40, 660), (320, 360), "Edited canvas (paint the mask here)", {"image": "canvas.png"})
+    col = Column(40, 80)
+    size = _size(defs["ZoneSAMLoader"])
+    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
+    orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
+    canvas = g.add("LoadImage", col((320, 360)), (320, 360), "Edited canvas (paint the mask here)",
+                   {"image": "canvas.png"})
     g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool) and paint a rough "
            "mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
-           f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -170), (720, 200), "ZONE post-processing")
-    d = defs["ZoneSAMRegionIoU"]
-    refined = g.add("ZoneSAMRegionIoU", (400, 80), _size(d), "4. SAM Region IoU", {"segment_on": "canvas"},
-                    sam_model=sam[0], original=orig[0], canvas=canvas[0], coarse_mask=canvas["MASK"])
-    final = g.add("ZoneFFTEdgeSmoother", (760, 80), _size(defs["ZoneFFTEdgeSmoother"]), "5. FFT Edge Smoother",
-                  original=orig[0], canvas=canvas[0], refined_mask=refined[0])
+           f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
+    g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
+    b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
+    placed = []
+
+    def add(kind, column, size, title, widgets=None, **links):
+        node = g.add(kind, column(size), size, title, widgets, **links)
+        placed.append(node)
+        return node
+
+    refined = add("ZoneSAMRegionIoU", b, _size(defs["ZoneSAMRegionIoU"]), "4. SAM Region IoU", {"segment_on": "canvas"},
+                  sam_model=sam[0], original=orig[0], canvas=canvas[0], coarse_mask=canvas["MASK"])
+    as_image = add("MaskToImage", b, (320, 30), "Mask to image", mask=canvas["MASK"])
+    final = add("ZoneFFTEdgeSmoother", c, _size(defs["ZoneFFTEdgeSmoother"]), "5. FFT Edge Smoother",
+                original=orig[0], canvas=canvas[0], refined_mask=refined[0])
     links = {"original": orig[0], "canvas": canvas[0], "final_mask": final[0]}
     if "refined_mask" in defs["ZoneLayerComposite"].inputs:
         links["refined_mask"] = refined[0]
-    comp = g.add("ZoneLayerComposite", (760, 340), _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
-    g.add("PreviewImage", (400, 620), (300, 300), "Painted mask", images=g.add(
-        "MaskToImage", (400, 560), (220, 30), "Mask to image", mask=canvas["MASK"])[0])
-    g.add("PreviewImage", (720, 620), (300, 300), "SAM segment", images=refined["preview"])
-    g.add("PreviewImage", (1040, 620), (300, 300), "Final mask", images=final["preview"])
-    g.add("SaveImage", (1120, 80), (360, 420), "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
-    g.group("Inputs", (20, 30, 360, 1010), COLORS["input"])
-    g.group("ZONE post-processing", (390, 30, 1100, 900), COLORS["locate"])
+    comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
+    add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
+    add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
+    y = _bottom(placed) + 60
+    for k, (label, src) in enumerate([("Painted mask", as_image[0]), ("SAM segment", refined["preview"]),
+                                      ("Final mask", final["preview"])]):
+        add("PreviewImage", (lambda size, k=k: (40 + (k + 1) * STEP, y)), (320, 300), label, images=src)
+    _group_around(g, "ZONE post-processing", placed, COLORS["locate"])
     return g
 
 
@@ -335,6 +389,7 @@ def main() -> None:
     (out / "api").mkdir(parents=True, exist_ok=True)
     for name, build in GRAPHS.items():
         g = build(defs, display)
+        g.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://github.com/zone-comfyui/ComfyUI-ZONE/workflows/{name}"))
         (out / f"{name}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
         (out / "api" / f"{name}_api.json").write_text(json.dumps(g.api(), indent=1) + "\n")
         print(f"wrote workflows/{name}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")

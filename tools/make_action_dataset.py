@@ -4,8 +4,8 @@ Not used at run time: the pack ships the generated file. Deterministic (seeded):
 file. Usage: ``python tools/make_action_dataset.py [--out zone_ops/data/instructions.tsv]``.
 
 How the split stays honest: every class has TEMPLATES and OBJECTS that occur only in the test split. Per class,
-the test split holds a third "held-out template, seen object", a third "seen template, held-out object" and a third
-"both held out"; the train split only ever uses training templates with training objects. Exact duplicates
+the test split holds a third "held-out template, seen objects", a third "seen template, held-out objects" and a
+third "new combinations of seen templates and objects"; the train split only ever uses training templates with training objects. Exact duplicates
 (case-insensitive) are dropped, and no test text occurs in train.
 """
 
@@ -29,7 +29,13 @@ THINGS = (
         "sandwich", "orange", "pizza", "donut", "cake", "chair", "couch", "potted plant", "bed", "dining table",
         "laptop", "tv", "keyboard", "cell phone", "microwave", "refrigerator", "book", "clock", "vase",
         "teddy bear", "traffic light", "fire hydrant", "stop sign", "backpack", "tennis racket", "lamp", "fence",
-        "mirror", "pillow", "rug", "tree", "flower pot", "trash can", "mailbox",
+        "mirror", "pillow", "rug", "tree", "flower pot", "trash can", "mailbox", "knife", "fork", "spoon",
+        "plate", "carrot", "cup of tea", "window", "door", "curtain", "painting", "poster", "sign", "street lamp",
+        "bridge", "tent", "sailboat", "van", "taxi", "scooter", "helmet", "hat", "shoe", "sock", "jacket", "glove",
+        "table lamp", "desk", "armchair", "stool", "sink", "oven", "bathtub", "towel", "toothbrush", "shopping bag",
+        "wallet", "camera", "guitar", "drum", "balloon", "flag", "statue", "fountain", "rock", "log", "cloud",
+        "moon", "sun", "bush", "flower", "leaf", "pumpkin", "watermelon", "egg", "bread", "cookie", "croissant",
+        "coffee mug", "teapot", "jar", "box", "pencil", "notebook", "headphones", "watch", "ring", "necklace",
     ],
     [
         "toilet", "hair dryer", "sports ball", "baseball glove", "snowboard", "toaster", "parking meter",
@@ -264,7 +270,7 @@ def generate(templates: list[tuple[str, bool]], n_train: int, n_test: int, rng: 
     third = n_test // 3
     draw(test_t, False, test, third)                  # unseen phrasing, seen objects
     draw(train_t, True, test, 2 * third)              # seen phrasing, unseen objects
-    draw(test_t, True, test, n_test)                  # both unseen
+    draw(train_t, False, test, n_test)                # seen phrasing and objects, new combinations
     return train[:n_train], test
 
 

@@ -17,8 +17,9 @@ Two classifiers:
 - **Lexical** (no encoder): weighted English patterns (verbs, "without", "let there be", "give X a <colour> look",
   ...), used when no encoder is connected.
 
-Public API: ``classify``, ``classify_lexical``, ``load_or_train``, ``train_head``, ``evaluate``, ``load_dataset``,
-``encoder_fingerprint``, ``encode``.
+Public API: ``classify``, ``classify_lexical``, ``load_or_train``, ``train_head``, ``predict``, ``evaluate``,
+``evaluate_lexical``, ``evaluate_encoder``, ``load_dataset``, ``encoder_fingerprint``, ``encode``,
+``clear_memory_cache``, ``default_cache_dir``.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ _FINISH = r"look|finish|texture|paint ?job|coat of paint|colou?r|pattern|makeove
 _DET = r"(?:a|an|some|another|two|three|several|many|more|few|a few|a couple of|one|lots of)"
 _RULES: list[tuple[str, Action, float]] = [
     # remove: verbs and phrases of taking away
-    (r"\b(?:remove|removing|delete|erase|eliminate|omit|exclude|discard)\b", Action.REMOVE, 3.0),
+    (r"\b(?:remove|removed|removing|delete|deleted|erase|erased|eliminate|omit|exclude|discard|hide)\b", Action.REMOVE, 3.0),
     (r"\bget rid of\b|\brid (?:it|the \w+) of\b|\bdo away with\b", Action.REMOVE, 3.5),
     (r"\btake (?:away|out|off)\b|\btake (?:the|his|her|their|its|that|this) [\w' ]{1,30}? (?:away|out|off)\b",
      Action.REMOVE, 3.5),
@@ -118,7 +119,7 @@ _RULES: list[tuple[str, Action, float]] = [
      Action.REMOVE, 3.5),
     (r"\b(?:out of|from) (?:the|this|my) (?:picture|image|photo|scene|shot|frame)\b", Action.REMOVE, 3.5),
     (r"\bclear (?:the|this|that) [\w ]{1,20} of\b", Action.REMOVE, 3.5),
-    (r"\b(?:disappear|vanish|go away|be gone|is gone|are gone|gone|has to go|have to go|must go)\b",
+    (r"\bfree of\b|(?:\bnot|n't|\bno longer) (?:be )?there\b|\b(?:disappear|vanish|go away|be gone|is gone|are gone|gone|has to go|have to go|must go)\b",
      Action.REMOVE, 4.0),
     (r"\bwithout\b|\bwith no\b|\bno more\b|\bno longer\b|\b(?:there|it) should be no\b|^no\b|\bbut no\b",
      Action.REMOVE, 4.0),
@@ -126,22 +127,23 @@ _RULES: list[tuple[str, Action, float]] = [
      Action.REMOVE, 3.0),
     (r"\bget (?:the|that|this|his|her|those|these) [\w ]{1,30}? out\b", Action.REMOVE, 3.5),
     # add: verbs and phrases of bringing in
-    (r"\b(?:add|adding|insert|include|draw|attach|hang|sneak|stick|introduce|plant)\b", Action.ADD, 2.5),
+    (r"\b(?:add|adding|insert|include|draw|attach|hang|sneak|stick|introduce|plant|appear|appears)\b", Action.ADD, 2.5),
     (r"\b(?:put|place|set|position|drop) " + _DET + r"\b", Action.ADD, 2.5),
     (r"\b(?:put|place|set) [\w' ]{1,30}? (?:on|in|onto|into|over|next to|beside|behind|near|under|above)\b",
      Action.ADD, 2.0),
-    (r"\blet there be\b|\bthere (?:should|must|needs to|need to|has to|could|would) be\b|\bthere (?:is|was|were)\b",
+    (r"\blet there be\b|\bthere (?:should|must|needs to|need to|has to|could|would|will|might) be\b|\bthere be\b|\bthere (?:is|was|were)\b",
      Action.ADD, 2.5),
     (r"\bi (?:want|need|would like|'d like) " + _DET + r"\b|\bhow about " + _DET + r"\b|\blet'?s (?:see|have) "
      + _DET + r"\b|\b(?:show|have|with|see) " + _DET + r" \w+ (?:\w+ )?(?:on|in|sitting|standing|flying|next|"
      r"behind|near|by|at|floating|swimming|lying)\b", Action.ADD, 2.5),
-    (r"\b(?:wear|wears|wearing|hold|holds|holding|carry|carries|carrying|dress|dressed|could use|needs)\b",
+    (r"\b(?:wear|wears|wearing|hold|holds|holding|carry|carries|carrying|dress|dressed|could use|needs (?:a|an|some))\b",
      Action.ADD, 2.5),
     (r"\bgive (?:the|this|that|his|her|him|them|it|every|each)\b", Action.ADD, 2.5),
+    (r"\bfill [\w' ]{1,30}? with\b", Action.ADD, 2.5),
     (r"\binto the (?:picture|image|photo|scene|shot|frame)\b", Action.ADD, 2.5),
     # change: replacing, transforming, recolouring
-    (r"\b(?:replace|replacing|swap|switch|exchange|substitute|trade)\b|\binstead\b|\bwhere the \w+", Action.CHANGE, 3.5),
-    (r"\b(?:turn|change|transform|convert|morph|make|modify)\b[\w' ]{0,40}? \b(?:into|to)\b", Action.CHANGE, 3.0),
+    (r"\b(?:replace|replacing|swap|switch|exchange|substitute|trade)\b|\binstead\b|\bwhere the \w+|\bin place of\b", Action.CHANGE, 3.5),
+    (r"\b(?:turn|change|transform|convert|morph|make|modify)\b[\w' ]{0,40}? \b(?:into|(?<!next )(?<!close )to)\b", Action.CHANGE, 3.0),
     (r"\b(?:turn|change|transform|convert|recolou?r|repaint|paint|colou?r|dye|tint|modify|alter|restyle)\b",
      Action.CHANGE, 2.0),
     (r"\b(?:look|looks|looking|seem) (?:like|as|more|less|older|younger|happier|sadder|\w+er)\b|\bmade (?:of|from)\b"
@@ -218,7 +220,8 @@ def encode(
     ``progress(done, total)`` is called after each batch, ``check()`` before each (e.g. a cancel check).
     """
     chunks: list[tuple[torch.Tensor, torch.Tensor]] = []
-    texts = list(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch: less padding
+    texts = [texts[i] for i in order]
     for start in range(0, len(texts), batch_size):
         if check is not None:
             check()
@@ -233,7 +236,9 @@ def encode(
         raise ValueError(f"text encoder returned different hidden sizes {sorted(dims)}")
     hidden = torch.cat([nn.functional.pad(h, (0, 0, 0, length - h.shape[1])) for h, _ in chunks])
     mask = torch.cat([nn.functional.pad(m, (0, length - m.shape[1])) for _, m in chunks])
-    return hidden, mask
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    return hidden[inverse], mask[inverse]
 
 
 def _probe(encoder: Encoder) -> torch.Tensor:
@@ -287,13 +292,39 @@ class TrainResult:
     data: str  # dataset tag (head version + hash of the training examples)
 
 
+def _fit(
+    hidden: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, seed: int, epochs: int, lr: float,
+    weight_decay: float, progress: ProgressFn | None, check: Callable[[], None] | None,
+) -> ActionHead:
+    """Full-batch Adam on the pooled logits; only the real tokens are computed."""
+    real = hidden[mask]  # [M, D]; sentence index of each real token: seg [M]
+    seg = torch.arange(len(labels))[:, None].expand(mask.shape)[mask]
+    counts = torch.bincount(seg, minlength=len(labels)).clamp_min(1)[:, None].float()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = ActionHead(hidden.shape[-1])
+        head.mean.copy_(real.mean(0))
+        head.std.copy_(real.std(0).clamp_min(1e-4))
+        opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
+        for epoch in range(epochs):
+            if check is not None and epoch % 10 == 0:
+                check()
+            opt.zero_grad()
+            pooled = torch.zeros(len(labels), 3).index_add_(0, seg, head.token_logits(real)) / counts
+            nn.functional.cross_entropy(pooled, labels).backward()  # pooled == head(hidden, mask)
+            opt.step()
+            if progress is not None and (epoch + 1) % 10 == 0:
+                progress(80 + int(20 * (epoch + 1) / epochs), 100)
+    return head.eval()
+
+
 def train_head(
     encoder: Encoder,
     examples: Sequence[Example] | None = None,
     seed: int = 0,
-    epochs: int = 150,
-    lr: float = 3e-3,
-    weight_decay: float = 1e-4,
+    epochs: int = 60,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-2,
     progress: ProgressFn | None = None,
     check: Callable[[], None] | None = None,
     features: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -317,28 +348,24 @@ def train_head(
         encoder, [e.text for e in examples], progress=enc_progress, check=check
     )
     labels = torch.tensor([int(e.label) for e in examples])
-    real = hidden[mask]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        head = ActionHead(hidden.shape[-1])
-        head.mean.copy_(real.mean(0))
-        head.std.copy_(real.std(0).clamp_min(1e-4))
-        opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
-        for epoch in range(epochs):
-            if check is not None and epoch % 25 == 0:
-                check()
-            opt.zero_grad()
-            loss = nn.functional.cross_entropy(head(hidden, mask), labels)
-            loss.backward()
-            opt.step()
-            if progress is not None and (epoch + 1) % 25 == 0:
-                progress(80 + int(20 * (epoch + 1) / epochs), total)
-    head.eval()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is fastest and immune to a busy CPU
+    try:
+        head = _fit(hidden, mask, labels, seed, epochs, lr, weight_decay, progress, check)
+    finally:
+        torch.set_num_threads(threads)
+    if progress is not None:
+        progress(total, total)
     with torch.no_grad():
         acc = float((head(hidden, mask).argmax(1) == labels).float().mean())
     probe = _probe(encoder)
     TRAIN_STATS["trained"] += 1
     return TrainResult(head, _fingerprint(probe, examples), acc, probe, _dataset_tag(examples))
+
+
+def clear_memory_cache() -> None:
+    """Forget the heads loaded in this process (the disk cache stays)."""
+    _MEMORY.clear()
 
 
 def _save(result: TrainResult, path: Path) -> None:

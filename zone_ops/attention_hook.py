@@ -157,7 +157,7 @@ class _RecordingProcessor:
         self.hook, self.layer_key, self.inner = hook, layer_key, inner
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, **kwargs):
-        if encoder_hidden_states is not None:
+        if encoder_hidden_states is not None and not self.hook.paused:
             self.hook._record(self.layer_key, attn, hidden_states, encoder_hidden_states)
         return self.inner(attn, hidden_states, encoder_hidden_states=encoder_hidden_states, attention_mask=attention_mask, **kwargs)
 
@@ -177,6 +177,7 @@ class DiffusersAttentionHook:
         self._pre_hook = None
         self._latent_hw: tuple[int, int] | None = None
         self._rows: tuple[list[str], list[int]] | None = None
+        self.paused = False  # True: the processors only delegate (e.g. while the same UNet runs another model's step)
 
     @property
     def installed(self) -> bool:

@@ -18,7 +18,6 @@ dtype (the UNet runs in the model dtype).
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -109,8 +108,10 @@ class _Encoders:
 class DiffusersTrajectory:
     """One model's guided trajectory, exactly the denoising loop of StableDiffusionInstructPix2PixPipeline."""
 
-    def __init__(self, unet, scheduler, embeddings, image_latents, settings: SamplerSettings, hook=None) -> None:
-        self.unet, self.scheduler, self.settings, self.hook = unet, scheduler, settings, hook
+    def __init__(self, unet, scheduler, embeddings, image_latents, settings: SamplerSettings, hook=None,
+                 pause: DiffusersAttentionHook | None = None) -> None:
+        """hook: removed by close(); pause: a hook on the same UNet object that must not record this model's calls."""
+        self.unet, self.scheduler, self.settings, self.hook, self.pause = unet, scheduler, settings, hook, pause
         self.embeddings = embeddings.to(unet.device, unet.dtype)
         self.image_latents = image_latents.to(unet.device, unet.dtype)
         scheduler.set_timesteps(settings.steps, device=unet.device)
@@ -124,7 +125,13 @@ class DiffusersTrajectory:
         t = self.scheduler.timesteps[index]
         model_input = self.scheduler.scale_model_input(torch.cat([latents] * 3), t)
         model_input = torch.cat([model_input.to(self.unet.dtype), self.image_latents], dim=1)
-        eps = self.unet(model_input, t, encoder_hidden_states=self.embeddings, return_dict=False)[0]
+        if self.pause is not None:
+            self.pause.paused = True
+        try:
+            eps = self.unet(model_input, t, encoder_hidden_states=self.embeddings, return_dict=False)[0]
+        finally:
+            if self.pause is not None:
+                self.pause.paused = False
         e_text, e_image, e_uncond = eps.float().chunk(3)
         eps = guided_eps(e_text, e_image, e_uncond, self.settings.text_scale, self.settings.image_scale)
         return self.scheduler.step(eps, t, latents, return_dict=False)[0]
@@ -196,8 +203,10 @@ class DiffusersBackend:
                                        image_latents["ip2p"], settings, hook)
             magicbrush = None
             if self.magicbrush_unet is not None:
+                same_unet = hook if self.magicbrush_unet is self.unet else None
                 magicbrush = DiffusersTrajectory(self.magicbrush_unet, self.make_scheduler(settings.scheduler),
-                                                 conditioning["magicbrush"], image_latents["magicbrush"], settings)
+                                                 conditioning["magicbrush"], image_latents["magicbrush"], settings,
+                                                 pause=same_unet)
         except BaseException:
             if hook is not None:
                 hook.remove()

