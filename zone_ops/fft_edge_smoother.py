@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from .images import binary_mask, mask_box, resize_image, to_rgb
+from .images import binary_mask, mask_box, original_and_canvas
 
 #: Official constants at the 512x512 reference size.
 CUTOFF = 200.0 / 512.0
@@ -126,11 +126,8 @@ def fft_edge_smooth(
     the image size unless ``scale_with_size`` is False. fill: fill holes inside external contours.
     color:     compare the RGB channels (changed where any channel differs); False = official grey difference.
     """
-    orig = to_rgb(original, "original")
+    orig, canv = original_and_canvas(original, canvas)
     size = orig.shape[:2]
-    canv = to_rgb(canvas, "canvas")
-    if canv.shape[:2] != size:
-        canv = resize_image(canv, size)
     mf = binary_mask(refined_mask, size, "refined mask")
     if not mf.any():
         return np.zeros(size, dtype=bool)

@@ -115,6 +115,15 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out if shrink else np.clip(out, 0.0, 1.0, out=out)
 
 
+def original_and_canvas(original: np.ndarray, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both images as float32 [H, W, 3] in 0..1 (``to_rgb``), the canvas resized to the ORIGINAL's size if needed."""
+    orig = to_rgb(original, "original")
+    canv = to_rgb(canvas, "canvas")
+    if canv.shape[:2] != orig.shape[:2]:
+        canv = resize_image(canv, orig.shape[:2])
+    return orig, canv
+
+
 def binary_mask(mask: np.ndarray, size: tuple[int, int] | None = None, name: str = "mask") -> np.ndarray:
     """``mask`` (bool or float [H, W] in 0..1) as bool [H, W] (>= 0.5), resized to ``size`` = (H, W) if given."""
     arr = np.asarray(mask)

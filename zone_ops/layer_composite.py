@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .fft_edge_smoother import size_scale
-from .images import ZoneInputError, binary_mask, mask_box, resize_image, to_rgb
+from .images import ZoneInputError, binary_mask, mask_box, original_and_canvas
 
 MODES = ("official", "feather")
 BAND_ALPHA = 0.6
@@ -88,11 +88,8 @@ def layer_composite(
         raise ZoneInputError(f"unknown composite mode {mode!r}; expected one of {', '.join(MODES)}")
     if not 0.0 <= band_alpha <= 1.0:
         raise ZoneInputError(f"band_alpha must be in 0..1, got {band_alpha}")
-    orig = to_rgb(original, "original")
+    orig, canv = original_and_canvas(original, canvas)
     size = orig.shape[:2]
-    canv = to_rgb(canvas, "canvas")
-    if canv.shape[:2] != size:
-        canv = resize_image(canv, size)
     final = binary_mask(final_mask, size, "final mask")
     refined = None if refined_mask is None else binary_mask(refined_mask, size, "refined mask")
     if mode == "official":
