@@ -196,6 +196,16 @@ def test_object_info_lists_every_zone_node(object_info):
     assert comfy_models.SAM_NAME in sam[0], f"models/sams not listed by the SAM loader: {sam}"
 
 
+def test_template_browser_lists_the_ui_workflows(server):
+    """ComfyUI lists a pack's workflows/ folder in its template browser; the API twins (workflows/api/) stay out."""
+    listed = server.get("/workflow_templates").get("ComfyUI-ZONE", [])
+    expected = sorted(p.stem for p in API_DIR.parent.glob("*.json"))
+    assert sorted(listed) == expected, f"template browser lists {listed}, expected {expected}"
+    for name in expected:
+        wf = server.get(f"/api/workflow_templates/ComfyUI-ZONE/{name}.json")
+        assert "nodes" in wf
+
+
 def test_core_node_snapshot_matches_live_server(object_info):
     """tests/data/comfy_core_nodes.json (what CI validates workflows against) is this ComfyUI's truth."""
     snapshot = json.loads(CORE_SNAPSHOT.read_text())["nodes"]

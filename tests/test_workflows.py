@@ -434,3 +434,18 @@ def test_ui_layout_tidy(path: Path):
         inside = [g["title"] for g in wf.get("groups", []) if g["bounding"][0] <= x0 and g["bounding"][1] <= y0
                   and x1 <= g["bounding"][0] + g["bounding"][2] and y1 <= g["bounding"][1] + g["bounding"][3]]
         assert len(inside) <= 1, f"{path.name}: {name!r} inside several groups {inside}"
+
+
+def test_user_guide_node_reference_current():
+    """docs/user_guide.md's node tables are generated from INPUT_TYPES; a node change must regenerate them."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("zone_node_reference", ROOT / "tools" / "node_reference.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+    block = ref.current_block(ref.GUIDE.read_text())
+    assert block == ref.node_reference(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS), (
+        "docs/user_guide.md node reference is stale: run `.venv/bin/python tools/node_reference.py`"
+    )

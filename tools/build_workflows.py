@@ -293,7 +293,8 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
     return comp, placed
 
 
-def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> list[Node]:
+def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> tuple[Node, Node | None, Node, Node]:
+    """The model loaders (group "Models") and the image to edit (group "Input"), stacked at ``x``."""
     col = Column(x, y)
     ip2p = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "InstructPix2Pix checkpoint",
                  {"ckpt_name": IP2P_FILE})
@@ -303,15 +304,15 @@ def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> list[Node]:
                    {"ckpt_name": MAGICBRUSH_FILE})
     size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
-    return [ip2p, mb, sam], col
+    g.group("Models", (x - 20, y - 80, 360, col.y - y + 40), COLORS["models"])
+    img = g.add("LoadImage", (x, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (x - 20, col.y, 360, 460), COLORS["input"])
+    return ip2p, mb, sam, img
 
 
 def local_edit(defs, display) -> Graph:
     g = Graph(defs, display)
-    (ip2p, mb, sam), col = _loaders(g, 40, 80)
-    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
-    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    ip2p, mb, sam, img = _loaders(g, 40, 80)
     g.note(MODELS_NOTE, (40, -260), (720, 190), "Which weights go where")
     g.note("ZONE edits only the region the instruction names: IP2P (+ MagicBrush) edits the whole image, its "
            "attention locates the edit, SAM snaps it to an object, and the edited layer is pasted onto the "
@@ -324,10 +325,7 @@ def local_edit(defs, display) -> Graph:
 
 def multi_turn(defs, display) -> Graph:
     g = Graph(defs, display)
-    (ip2p, mb, sam), col = _loaders(g, 40, 80)
-    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
-    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    ip2p, mb, sam, img = _loaders(g, 40, 80)
     g.note(MODELS_NOTE + "\n\nEach turn edits the previous turn's result; pixels no turn touches stay identical "
            "to the original.", (40, -280), (720, 210), "Multi-turn editing")
     current, y = img[0], 80
