@@ -28,17 +28,29 @@ def _token_mask(tokens: Any, length: int) -> torch.Tensor:
 def clip_text_encoder(clip: Any) -> Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]:
     """A ``zone_ops`` text encoder from a ComfyUI CLIP: texts -> (last hidden states [N, T, D], mask [N, T]).
 
-    Uses ``clip.tokenize`` + ``clip.encode_from_tokens`` (per-token states, e.g. [1, 77, 768] for SD1.5 / IP2P),
-    one text at a time; the mask marks start, word and end tokens."""
+    Uses ``clip.tokenize`` + ``clip.encode_from_tokens`` (per-token states, e.g. [1, 77, 768] for SD1.5 / IP2P);
+    the mask marks start, word and end tokens. Texts that fit one 77-token chunk are encoded in ONE call: ComfyUI
+    encodes a prompt's chunks as a batch and joins them along the token axis, so N one-chunk texts given as the N
+    chunks of one prompt come back as [1, N*77, D] (training the head on first use is then one batched pass
+    instead of a thousand calls). Longer texts are encoded one by one."""
+
+    def encode_one(tokens: Any) -> torch.Tensor:
+        cond = clip.encode_from_tokens(tokens)
+        cond = cond[0] if isinstance(cond, (tuple, list)) else cond
+        return cond.detach().to("cpu", torch.float32)
 
     def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        states, masks = [], []
-        for text in texts:
-            tokens = clip.tokenize(text, return_word_ids=True)
-            cond = clip.encode_from_tokens(tokens)
-            cond = cond[0] if isinstance(cond, (tuple, list)) else cond
-            states.append(cond.detach().to("cpu", torch.float32))
-            masks.append(_token_mask(tokens, cond.shape[1]))
+        tokenized = [clip.tokenize(text, return_word_ids=True) for text in texts]
+        single = [isinstance(t, dict) and all(len(chunks) == 1 for chunks in t.values()) for t in tokenized]
+        if texts and all(single) and len({tuple(t) for t in tokenized}) == 1:
+            joined = {key: [t[key][0] for t in tokenized] for key in tokenized[0]}
+            cond = encode_one(joined)
+            if cond.shape[1] % len(texts) == 0:
+                hidden = cond.reshape(len(texts), cond.shape[1] // len(texts), cond.shape[2])
+                mask = torch.cat([_token_mask(t, hidden.shape[1]) for t in tokenized])
+                return hidden, mask
+        states = [encode_one(t) for t in tokenized]
+        masks = [_token_mask(t, s.shape[1]) for t, s in zip(tokenized, states)]
         length = max(s.shape[1] for s in states)
         hidden = torch.cat([torch.nn.functional.pad(s, (0, 0, 0, length - s.shape[1])) for s in states])
         mask = torch.cat([torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks])

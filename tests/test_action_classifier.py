@@ -287,3 +287,25 @@ def test_node_with_real_comfyui_clip(tmp_path, monkeypatch):
     pack_ac.clear_memory_cache()
     ZoneActionClassifier().classify("add a cat", "auto", 0.2, 0.01, clip=clip)
     assert pack_ac.TRAIN_STATS["trained"] == before + 1
+
+
+@pytest.mark.comfyui
+def test_comfyui_clip_batched_encoding_equals_one_by_one():
+    """The batched path (N one-chunk texts encoded as the N chunks of one prompt) gives the same states and masks
+    as encoding each text alone, and a text longer than one chunk falls back to the one-by-one path."""
+    from comfy_env import import_comfy, tiny_clip
+
+    import_comfy()
+    from comfyui_zone.nodes.action_classifier import clip_text_encoder
+
+    clip = tiny_clip(0)
+    encoder = clip_text_encoder(clip)
+    texts = ["make his tie blue", "remove the dog", "add a red hat to the woman on the left"]
+    hidden, mask = encoder(texts)
+    assert hidden.shape[:2] == (3, 77) and mask.shape == (3, 77)
+    for i, text in enumerate(texts):
+        one_hidden, one_mask = encoder([text])
+        torch.testing.assert_close(hidden[i], one_hidden[0], atol=1e-5, rtol=1e-5)
+        assert torch.equal(mask[i], one_mask[0])
+    long_hidden, long_mask = encoder(["paint " * 80, "add a cat"])
+    assert long_hidden.shape[0] == 2 and long_hidden.shape[1] >= 154 and long_mask[1].sum() == 5  # start + 3 words + end
