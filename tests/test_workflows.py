@@ -436,8 +436,8 @@ def test_ui_layout_tidy(path: Path):
         assert len(inside) <= 1, f"{path.name}: {name!r} inside several groups {inside}"
 
 
-def test_user_guide_node_reference_current():
-    """docs/user_guide.md's node tables are generated from INPUT_TYPES; a node change must regenerate them."""
+def test_readme_node_reference_current():
+    """README.md's node tables are generated from INPUT_TYPES; a node change must regenerate them."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("zone_node_reference", ROOT / "tools" / "node_reference.py")
@@ -447,5 +447,5 @@ def test_user_guide_node_reference_current():
 
     block = ref.current_block(ref.GUIDE.read_text())
     assert block == ref.node_reference(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS), (
-        "docs/user_guide.md node reference is stale: run `.venv/bin/python tools/node_reference.py`"
+        "README.md node reference is stale: run `.venv/bin/python tools/node_reference.py`"
     )
