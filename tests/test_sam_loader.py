@@ -160,14 +160,17 @@ def test_devices_and_unwrapping(sam):
         as_sam("sam_vit_h.pth")
 
 
-def test_loader_node(pack, sam, checkpoints):
+def test_loader_node(pack, sam, checkpoints, monkeypatch):
+    from comfyui_zone.nodes import comfy_runtime
     from comfyui_zone.nodes.sam_region_iou import ZoneSAMLoader
 
     assert pack.NODE_CLASS_MAPPINGS["ZoneSAMLoader"] is ZoneSAMLoader
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["ZoneSAMLoader"] == "ZONE SAM Loader"
     spec = ZoneSAMLoader.INPUT_TYPES()["required"]
     assert spec["device"][0] == ["auto", "cpu", "cuda"]
-    # Outside ComfyUI model_file_path takes the name as a path.
+    # Outside ComfyUI model_file_path takes the name as a path (ComfyUI may be importable when the ComfyUI tests
+    # ran earlier in the same process: make this case explicit).
+    monkeypatch.setattr(comfy_runtime, "_folder_paths", lambda: None)
     (model,) = ZoneSAMLoader().load(str(checkpoints / "tiny.safetensors"), "cpu")
     from segment_anything.modeling import Sam
 
