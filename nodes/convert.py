@@ -10,6 +10,12 @@ import torch
 
 from ..zone_ops.images import ZoneInputError
 
+#: The two image inputs of the post-processing nodes that compare the edit with the original.
+ORIGINAL_AND_CANVAS = {
+    "original": ("IMAGE", {"tooltip": "The unedited image (sets the output size)."}),
+    "canvas": ("IMAGE", {"tooltip": "The edited image from the ZONE Fused IP2P Sampler."}),
+}
+
 
 def batch_len(tensor: torch.Tensor) -> int:
     """Batch size of an IMAGE [B,H,W,C] or MASK [B,H,W] / [H,W] tensor."""

@@ -10,7 +10,7 @@ from ..zone_ops.fft_edge_smoother import CLOSE, CUTOFF, DILATE, THRESHOLD, fft_e
 from ..zone_ops.images import broadcast_batch, resize_image, to_rgb
 from ..zone_ops.preview import overlay_mask
 from .comfy_runtime import check_interrupt
-from .convert import batch_len, image_item, mask_item, to_image, to_mask
+from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
 
 log = logging.getLogger("ZONE")
 
@@ -34,8 +34,7 @@ class ZoneFFTEdgeSmoother:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "original": ("IMAGE", {"tooltip": "The unedited image (sets the output size)."}),
-                "canvas": ("IMAGE", {"tooltip": "The edited image from the ZONE Fused IP2P Sampler."}),
+                **ORIGINAL_AND_CANVAS,
                 "refined_mask": ("MASK", {"tooltip": "From ZONE SAM Region IoU."}),
                 "threshold": ("FLOAT", {"default": round(THRESHOLD * 255), "min": 0.0, "max": 255.0, "step": 1.0,
                                         "tooltip": "Difference (0..255 scale) that counts as changed."}),

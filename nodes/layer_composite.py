@@ -10,7 +10,7 @@ from ..zone_ops.images import broadcast_batch
 from ..zone_ops.layer_composite import BAND_ALPHA, FEATHER, MODES, layer_composite
 from ..zone_ops.preview import overlay_mask
 from .comfy_runtime import check_interrupt
-from .convert import batch_len, image_item, mask_item, to_image, to_mask
+from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
 
 log = logging.getLogger("ZONE")
 
@@ -36,8 +36,7 @@ class ZoneLayerComposite:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "original": ("IMAGE", {"tooltip": "The unedited image (sets the output size)."}),
-                "canvas": ("IMAGE", {"tooltip": "The edited image from the ZONE Fused IP2P Sampler."}),
+                **ORIGINAL_AND_CANVAS,
                 "final_mask": ("MASK", {"tooltip": "From ZONE FFT Edge Smoother (or any mask)."}),
                 "mode": (list(MODES), {"default": "official", "tooltip": (
                     "official: the paper's blend band; feather: soft edge around the final mask.")}),
