@@ -226,6 +226,13 @@ def _require_folder(path: str | Path, what: str) -> Path:
     return folder
 
 
+def _low_cpu_mem_usage() -> bool:
+    """diffusers loads weights without a random init first only with ``accelerate``; say which, so it stays quiet."""
+    import importlib.util
+
+    return importlib.util.find_spec("accelerate") is not None
+
+
 def _load_unet(folder: Path, what: str, dtype: torch.dtype, device):
     from diffusers import UNet2DConditionModel
 
@@ -234,7 +241,9 @@ def _load_unet(folder: Path, what: str, dtype: torch.dtype, device):
         raise ZoneInputError(f"{what} folder {str(folder)!r} has no unet/config.json: not a diffusers-format model folder")
     config = UNet2DConditionModel.load_config(str(folder), subfolder=subfolder, local_files_only=True)
     check_ip2p_unet(dict(config), what)
-    unet = UNet2DConditionModel.from_pretrained(str(folder), subfolder=subfolder, local_files_only=True, torch_dtype=dtype)
+    unet = UNet2DConditionModel.from_pretrained(
+        str(folder), subfolder=subfolder, local_files_only=True, torch_dtype=dtype, low_cpu_mem_usage=_low_cpu_mem_usage()
+    )
     return unet.to(device).eval(), subfolder is not None
 
 
@@ -247,7 +256,9 @@ def _load_encoders(folder: Path, what: str, dtype: torch.dtype, device) -> _Enco
             raise ZoneInputError(f"{what} folder {str(folder)!r} has no {sub}/ subfolder: not a complete diffusers pipeline folder")
     text_encoder = CLIPTextModel.from_pretrained(str(folder / "text_encoder"), local_files_only=True, torch_dtype=dtype)
     tokenizer = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"), local_files_only=True)
-    vae = AutoencoderKL.from_pretrained(str(folder), subfolder="vae", local_files_only=True, torch_dtype=dtype)
+    vae = AutoencoderKL.from_pretrained(
+        str(folder), subfolder="vae", local_files_only=True, torch_dtype=dtype, low_cpu_mem_usage=_low_cpu_mem_usage()
+    )
     return _Encoders(text_encoder.to(device).eval(), tokenizer, vae.to(device).eval())
 
 
