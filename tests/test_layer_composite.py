@@ -153,3 +153,17 @@ def test_4096_chain_of_stages_3_5_6():
 def test_node_is_registered(pack):
     assert pack.NODE_CLASS_MAPPINGS["ZoneLayerComposite"] is ZoneLayerComposite
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["ZoneLayerComposite"] == "ZONE Layer Composite"
+
+
+def test_out_of_range_original_is_kept_exactly_outside_alpha(astronaut):
+    """A producer may leave values slightly outside 0..1 (e.g. 1 + 1e-6 after an upscale): outside the mask the
+    node returns them untouched, not clipped."""
+    original = torch.from_numpy(astronaut.copy())[None]
+    original[0, :40, :40] = 1.0005  # corners slightly outside 0..1, far from the mask below
+    original[0, -40:, -40:] = -0.0005
+    canvas = torch.rand_like(original)
+    mask = torch.zeros(1, 512, 512)
+    mask[0, 200:300, 200:300] = 1
+    image, _, alpha, _ = ZoneLayerComposite().run(original, canvas, mask, "official", 0.6, 8.0)
+    outside = alpha[0] == 0
+    assert outside.sum() > 0 and torch.equal(image[0][outside], original[0][outside])

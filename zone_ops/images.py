@@ -18,8 +18,8 @@ class ZoneInputError(ValueError):
     """A bad input the user can fix; the message says what to do."""
 
 
-def to_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Return ``image`` as float32 [H, W, 3] in 0..1.
+def to_rgb(image: np.ndarray, name: str = "image", clip: bool = True) -> np.ndarray:
+    """Return ``image`` as float32 [H, W, 3] in 0..1 (``clip=False``: values kept exactly as given).
 
     Accepts [H, W], [H, W, 1] (grayscale, replicated), [H, W, 3], [H, W, 4] (RGBA: alpha is dropped).
     Raises ZoneInputError for other shapes, empty images and non-finite values.
@@ -41,7 +41,7 @@ def to_rgb(image: np.ndarray, name: str = "image") -> np.ndarray:
         arr = np.repeat(arr, 3, axis=-1)
     elif arr.shape[-1] == 4:
         arr = arr[..., :3]
-    return np.clip(arr, 0.0, 1.0) if (arr.min() < 0.0 or arr.max() > 1.0) else arr
+    return np.clip(arr, 0.0, 1.0) if clip and (arr.min() < 0.0 or arr.max() > 1.0) else arr
 
 
 def to_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
@@ -116,8 +116,11 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def original_and_canvas(original: np.ndarray, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both images as float32 [H, W, 3] in 0..1 (``to_rgb``), the canvas resized to the ORIGINAL's size if needed."""
-    orig = to_rgb(original, "original")
+    """Both images as float32 [H, W, 3] (``to_rgb``), the canvas resized to the ORIGINAL's size if needed.
+
+    The original is NOT clipped: its values are kept exactly, so a composite that copies it is bit-identical to
+    the input even where a producer left values slightly outside 0..1. The canvas is clipped to 0..1."""
+    orig = to_rgb(original, "original", clip=False)
     canv = to_rgb(canvas, "canvas")
     if canv.shape[:2] != orig.shape[:2]:
         canv = resize_image(canv, orig.shape[:2])
