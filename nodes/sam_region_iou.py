@@ -9,7 +9,13 @@ import torch
 from ..zone_ops.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from ..zone_ops.images import to_mask as np_mask
 from ..zone_ops.sam_loader import as_sam, load_sam
-from ..zone_ops.sam_region_iou import AMG_DEFAULTS, preview_segments, refine_with_sam, segment_image_choice
+from ..zone_ops.sam_region_iou import (
+    AMG_DEFAULTS,
+    SEGMENT_MAX_SIDE,
+    preview_segments,
+    refine_with_sam,
+    segment_image_choice,
+)
 from ..zone_ops.types import ZoneAction
 from .comfy_runtime import Progress, check_interrupt, model_file_list, model_file_path, register_model_folder, torch_device
 from .convert import batch_len, image_item, mask_item, to_image, to_mask
@@ -99,6 +105,9 @@ class ZoneSAMRegionIoU:
                     "tooltip": "Faster: segment only the coarse mask's box plus a margin."}),
                 "crop_margin": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 4.0, "step": 0.05,
                     "tooltip": "Margin around the coarse box, as a fraction of its longer side (crop mode)."}),
+                "max_side": ("INT", {"default": SEGMENT_MAX_SIDE, "min": 0, "max": 8192, "step": 64,
+                    "tooltip": "SAM segments a copy at most this long (its own input is 1024); only the chosen "
+                               "segment is upscaled. 0: full resolution (slow, GBs of memory on large images)."}),
             },
             "optional": {
                 "zone_action": ("ZONE_ACTION", {"tooltip": "Decides what auto segments (original for remove)."}),
@@ -108,7 +117,7 @@ class ZoneSAMRegionIoU:
     def refine(self, sam_model: Any, original: torch.Tensor, canvas: torch.Tensor, coarse_mask: torch.Tensor,
                segment_on: str, points_per_side: int, pred_iou_thresh: float, stability_score_thresh: float,
                box_nms_thresh: float, points_per_batch: int, min_mask_region_area: int, crop_n_layers: int,
-               crop_to_region: bool, crop_margin: float, zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+               crop_to_region: bool, crop_margin: float, max_side: int = SEGMENT_MAX_SIDE, zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
         sam = as_sam(sam_model)
         n = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas), coarse_mask=batch_len(coarse_mask))
         bar = Progress(n)
@@ -130,7 +139,7 @@ class ZoneSAMRegionIoU:
                 points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
                 stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
                 crop_n_layers=crop_n_layers, min_mask_region_area=min_mask_region_area,
-                crop=crop_to_region, crop_margin=crop_margin,
+                crop=crop_to_region, crop_margin=crop_margin, max_side=max_side,
                 progress=lambda done, total, i=i: bar(i * total + done, n * total), check_cancel=check_interrupt,
             )
             masks.append(result.mask)

@@ -276,3 +276,28 @@ def test_node_remove_segments_original_and_errors(sam, chelsea):
         node.refine("not a model", original, canvas, empty, **_node_args())
     with pytest.raises(ZoneInputError, match="zone_action"):
         node.refine(sam, original, canvas, empty, **_node_args(), zone_action="remove")
+
+
+def test_max_side_segments_a_shrunk_copy_and_upscales_only_the_choice(sam, astronaut):
+    """Large images are segmented at max_side: the result equals segmenting a shrunk copy by hand and upscaling
+    the chosen segment; the preview keeps the image's size; a fallback returns the full-resolution coarse mask."""
+    from zone_ops.images import binary_mask, resize_image
+    from zone_ops.sam_region_iou import segment_size
+
+    big = resize_image(astronaut, (1024, 768))  # non-square, longest side 1024
+    coarse = rect((1024, 768), 120, 400, 240, 460)
+    assert segment_size((1024, 768), 256) == (256, 192) and segment_size((1024, 768), 0) == (1024, 768)
+    res = refine_with_sam(sam, big, coarse, max_side=256, **LOOSE)
+    by_hand = refine_with_sam(sam, resize_image(big, (256, 192)), binary_mask(coarse, (256, 192)), max_side=0, **LOOSE)
+    assert not res.fell_back and res.mask.shape == (1024, 768) and "segmented at 192x256" in res.message
+    assert (res.index, res.iou) == (by_hand.index, pytest.approx(by_hand.iou))
+    np.testing.assert_array_equal(res.mask, binary_mask(by_hand.mask, (1024, 768)))
+    preview = preview_segments(big, res, coarse)
+    assert preview.shape == (1024, 768, 3)
+    # official thresholds: the random SAM yields nothing, and the coarse mask comes back exactly, at full size
+    fallback = refine_with_sam(sam, big, coarse, max_side=256, points_per_side=2)
+    assert fallback.fell_back and fallback.mask.shape == (1024, 768)
+    np.testing.assert_array_equal(fallback.mask, coarse)
+    # a coarse sliver thinner than one shrunk pixel is not lost
+    sliver = rect((1024, 768), 500, 502, 300, 400)
+    assert refine_with_sam(sam, big, sliver, max_side=256, **LOOSE).num_segments > 0

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
     g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
+    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
+                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
 
     g = p.add_argument_group("stage 5: FFT edge smoother")
     g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")

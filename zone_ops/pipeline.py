@@ -26,7 +26,7 @@ from .fft_edge_smoother import fft_edge_smooth
 from .fused_sampler import SamplerSettings, fused_edit
 from .images import ZoneInputError, to_rgb
 from .layer_composite import CompositeResult, layer_composite
-from .sam_region_iou import RefineResult, refine_with_sam, segment_image_choice
+from .sam_region_iou import SEGMENT_MAX_SIDE, RefineResult, refine_with_sam, segment_image_choice
 from .types import DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE, ZoneAction
 
 ACTIONS = ("auto", "change", "add", "remove")
@@ -66,6 +66,7 @@ class ZoneParams:
     stability_score_thresh: float = 0.95
     box_nms_thresh: float = 0.7
     sam_crop: bool = False
+    sam_max_side: int = SEGMENT_MAX_SIDE
     # stage 5
     fft_cutoff: float = _fft.CUTOFF
     fft_threshold: float = round(_fft.THRESHOLD * 255.0, 6)
@@ -170,7 +171,7 @@ def run_zone(
         refine = refine_with_sam(
             sam, source, coarse.mask, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
             stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,
-            crop=params.sam_crop, check_cancel=check_cancel,
+            crop=params.sam_crop, max_side=params.sam_max_side, check_cancel=check_cancel,
         )
         refined = refine.mask
         if refine.message:

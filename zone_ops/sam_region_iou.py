@@ -28,11 +28,14 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from .images import ZoneInputError, binary_mask, to_rgb
+from .images import ZoneInputError, binary_mask, resize_image, resize_mask, to_rgb
 from .preview import overlay_mask
 from .types import ZoneAction
 
 #: Official automatic-mask-generation parameters (segment_anything defaults, used by ZONE with ViT-H).
+#: Longest side at which SAM segments (SAM's own input size); 0 segments at full resolution.
+SEGMENT_MAX_SIDE = 1024
+
 AMG_DEFAULTS: dict[str, Any] = {
     "points_per_side": 32,
     "points_per_batch": 64,
@@ -338,6 +341,7 @@ def refine_with_sam(
     *,
     crop: bool = False,
     crop_margin: float = 0.5,
+    max_side: int = SEGMENT_MAX_SIDE,
     progress: Progress | None = None,
     check_cancel: Callable[[], None] | None = None,
     **amg: Any,
@@ -349,6 +353,10 @@ def refine_with_sam(
     crop_n_layers, min_mask_region_area). ``crop=True`` segments only ``region_crop_box(coarse, crop_margin)``.
     A coarse mask of another size is resized to the image (noted in the message). An empty coarse mask returns at
     once (no SAM run) with ``fell_back``.
+    ``max_side``: SAM segments a copy whose longest side is at most this (0: full resolution). SAM predicts masks
+    at 256x256 and upsamples them, so nothing is lost, while the automatic mask generator's full-resolution
+    upsampling of every candidate (GBs and minutes at 2048-4096 px) is avoided. Only the chosen segment is
+    upsampled to the image size; on a fallback the full-resolution coarse mask is returned unchanged.
     """
     unknown = set(amg) - set(AMG_DEFAULTS)
     if unknown:
@@ -363,12 +371,28 @@ def refine_with_sam(
     if not m.any():
         result = refine_with_segments(Segments([], np.zeros((0, 4), np.int64), np.zeros(0, np.int64), (0, 0), size), m)
     else:
-        box = region_crop_box(m, crop_margin) if crop else None
-        segs = generate_segments(sam, rgb, box=box, progress=progress, check_cancel=check_cancel, **amg)
-        result = refine_with_segments(segs, m, crop_box=box)
+        work = segment_size(size, max_side)
+        work_rgb, work_m = (rgb, m) if work == size else (resize_image(rgb, work), binary_mask(m, work))
+        if not work_m.any():  # a sliver that vanished when shrinking: keep every pixel it touches
+            work_m = resize_mask(m, work) > 0
+        box = region_crop_box(work_m, crop_margin) if crop else None
+        segs = generate_segments(sam, work_rgb, box=box, progress=progress, check_cancel=check_cancel, **amg)
+        result = refine_with_segments(segs, work_m, crop_box=box)
+        if work != size:
+            result.mask = m.copy() if result.fell_back else binary_mask(result.mask, size)
+            notes.append(f"segmented at {work[1]}x{work[0]} (max side {max_side}), chosen segment upscaled")
     if notes:
         result.message = "; ".join(notes + ([result.message] if result.message else []))
     return result
+
+
+def segment_size(size: tuple[int, int], max_side: int = SEGMENT_MAX_SIDE) -> tuple[int, int]:
+    """(h, w) at which SAM segments an image of ``size`` = (H, W): longest side at most ``max_side`` (0: no limit)."""
+    longest = max(size)
+    if max_side <= 0 or longest <= max_side:
+        return (int(size[0]), int(size[1]))
+    scale = max_side / longest
+    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
 
 
 def segment_image_choice(choice: str = "auto", action: ZoneAction | None = None) -> str:
@@ -391,9 +415,17 @@ def _palette(n: int) -> np.ndarray:
 
 def preview_segments(image: np.ndarray, result: RefineResult, coarse: np.ndarray, alpha: float = 0.3) -> np.ndarray:
     """Float32 [H, W, 3]: every segment faintly coloured, the chosen one tinted green and outlined, the coarse mask
-    outlined in red, the crop box (crop mode) drawn in yellow."""
+    outlined in red, the crop box (crop mode) drawn in yellow. Drawn at the size SAM segmented at (``max_side``),
+    then resized to the image."""
     out = to_rgb(image).copy()
     segs = result.segments
+    size = out.shape[:2]
+    work = segs.full_size if segs is not None and segs.full_size else size
+    if tuple(work) != size:
+        out = resize_image(out, work)
+        coarse = binary_mask(coarse, work)
+        result = RefineResult(binary_mask(result.mask, work), result.iou, result.index, result.fell_back,
+                              result.message, result.num_segments, segs, result.crop_box)
     if segs is not None and len(segs):
         y0, y1, x0, x1 = segs.frame
         labels = np.full((y1 - y0, x1 - x0), -1, dtype=np.int32)
@@ -412,4 +444,4 @@ def preview_segments(image: np.ndarray, result: RefineResult, coarse: np.ndarray
         y0, y1, x0, x1 = result.crop_box
         thickness = max(1, round(max(out.shape[:2]) / 256))
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (1.0, 0.9, 0.1), thickness)
-    return out
+    return out if tuple(work) == size else resize_image(out, size)
