@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import torch
 
 from ..zone_ops.attention_hook import COMFY_BLOCKS, AttentionRecorder, attention_probs
-from ..zone_ops.fused_sampler import SamplerSettings, guided_eps, seeded_noise
+from ..zone_ops.fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
 from ..zone_ops.images import ZoneInputError
 from ..zone_ops.sigma_samplers import SigmaStepper
 
@@ -43,8 +43,6 @@ from ..zone_ops.sigma_samplers import SigmaStepper
 SIGMA_SCHEDULES: tuple[str, ...] = ("normal", "karras")
 #: Order of the conds handed to calc_cond_batch; its ``cond_or_uncond`` holds indices into this tuple.
 COND_ORDER: tuple[str, ...] = ("uncond", "image", "text")
-#: IP2P checkpoints have 4 noise + 4 image-latent UNet input channels.
-IP2P_IN_CHANNELS = 8
 _CHECKPOINT_HINT = (
     "ZONE needs an SD1.5 InstructPix2Pix checkpoint (e.g. instruct-pix2pix-00-22000.safetensors) or a MagicBrush "
     "checkpoint, loaded with Load Checkpoint"

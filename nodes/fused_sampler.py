@@ -13,11 +13,10 @@ from ..zone_ops.fused_sampler import SCHEDULERS, SIZE_MULTIPLE, SamplerSettings,
 from ..zone_ops.images import ZoneInputError
 from ..zone_ops.preview import heatmap
 from ..zone_ops.types import Action, ZoneAction, ZoneAttention, default_beta
+from .comfy_backend import SIGMA_SCHEDULES  # the module imports ComfyUI only inside its functions
 from .comfy_runtime import Progress, check_interrupt
 from .convert import to_image
 
-#: Sigma schedules (ComfyUI scheduler names); kept here too so INPUT_TYPES needs no ComfyUI import.
-SIGMA_SCHEDULES = ("normal", "karras")
 #: Record-branch choices -> guidance branches whose attention is averaged.
 RECORD_CHOICES: dict[str, tuple[str, ...]] = {
     "empty prompt (official)": ("image", "uncond"),

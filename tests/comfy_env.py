@@ -25,13 +25,14 @@ CONTEXT_DIM = 32
 
 
 def import_comfy() -> ModuleType:
-    """The ``comfy`` package of the checkout at $ZONE_COMFYUI_PATH on CPU, or pytest.skip."""
+    """The ``comfy`` package of the checkout at $ZONE_COMFYUI_PATH on CPU. Skips when the variable is unset; FAILS
+    when it is set but wrong, so a developer who asked for the ComfyUI tests never silently gets none."""
     path = os.environ.get(ENV_VAR)
     if not path:
         pytest.skip(f"set {ENV_VAR} to a ComfyUI checkout to run the ComfyUI tests")
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "comfy", "model_management.py")):
-        pytest.skip(f"{ENV_VAR}={path} is not a ComfyUI checkout")
+        pytest.fail(f"{ENV_VAR}={path} is not a ComfyUI checkout")
     if path not in sys.path:
         sys.path.insert(0, path)
     try:
@@ -47,8 +48,8 @@ def import_comfy() -> ModuleType:
         import comfy.sd  # noqa: F401
         import comfy.sd1_clip  # noqa: F401
         import comfy.supported_models  # noqa: F401
-    except Exception as exc:  # a broken or incompatible checkout: skip, do not fail
-        pytest.skip(f"ComfyUI at {path} does not import: {exc!r}")
+    except Exception as exc:  # asked for, but broken or incompatible: say so loudly
+        pytest.fail(f"ComfyUI at {path} does not import: {exc!r} (run the tests with ComfyUI's Python)")
     return comfy
 
 

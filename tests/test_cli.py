@@ -120,6 +120,23 @@ def test_folder_of_two_images_without_sam(assets, tmp_path, capsys):
         assert meta["action"]["label"] == "remove" and meta["action"]["beta"] == 0.2
 
 
+def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys):
+    """A 16-bit RGB PNG (which Pillow would read as 8 bit) comes back 16-bit, untouched pixels equal exactly."""
+    rgb16 = (photo("chelsea")[60:156, 150:278] * 65535).round().astype(np.uint16)
+    rgb16[::7, ::5] += 1  # odd low bits an 8-bit round trip would lose
+    src = _write(tmp_path / "deep.png", rgb16)
+    out = tmp_path / "out"
+    rc = main([str(src), "-i", INSTRUCTION, "--ip2p", str(assets["ip2p"]), "--sam", str(assets["sam"]),
+               "--out", str(out), "--seed", "7", *FAST,
+               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4"])
+    assert rc == 0, capsys.readouterr().err
+    result = _read(out / "deep.png")
+    assert result.dtype == np.uint16 and result.shape == rgb16.shape
+    untouched = _read(out / "deep_alpha.png") == 0
+    assert untouched.any()
+    np.testing.assert_array_equal(result[untouched], rgb16[untouched])
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -47,12 +47,12 @@ def _comfy_root() -> Path:
         pytest.skip(f"set {ENV_VAR} to a ComfyUI checkout to run the ComfyUI host tests")
     root = Path(path).resolve()
     if not (root / "main.py").is_file() or not (root / "comfy").is_dir():
-        pytest.skip(f"{ENV_VAR}={root} is not a ComfyUI checkout")
+        pytest.fail(f"{ENV_VAR}={root} is not a ComfyUI checkout")
     code = "import comfy.cli_args as c; c.args.cpu = True; import folder_paths, comfy.model_management, comfy.sd"
     probe = subprocess.run([sys.executable, "-c", code], cwd=root,
                            capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
-        pytest.skip(f"ComfyUI at {root} does not import with {sys.executable}: {probe.stderr.strip()[-300:]}")
+        pytest.fail(f"ComfyUI at {root} does not import with {sys.executable}: {probe.stderr.strip()[-300:]}")
     return root
 
 

@@ -18,14 +18,13 @@ from zone_ops.attention_hook import AttentionRecorder
 from zone_ops.backends.diffusers_backend import DiffusersBackend, load_diffusers_backend, resolve_dtype
 from zone_ops.fused_sampler import (
     SamplerSettings,
-    _resize_rgb,
     fuse,
     fused_edit,
     guided_eps,
     seeded_noise,
     working_size,
 )
-from zone_ops.images import ZoneInputError
+from zone_ops.images import ZoneInputError, resize_image
 
 PARITY_ATOL = 1e-5
 FAST = SamplerSettings(steps=2, working_size=64, seed=3)
@@ -250,8 +249,8 @@ def test_loader_reads_folders_and_rejects_bad_ones(tmp_path, image):
 
 
 def test_resize_helper_keeps_range(chelsea):
-    small = _resize_rgb(chelsea, (64, 128))
-    big = _resize_rgb(small, (300, 451))
+    small = resize_image(chelsea, (64, 128))
+    big = resize_image(small, (300, 451))
     assert small.shape == (64, 128, 3) and big.shape == (300, 451, 3)
     assert 0.0 <= big.min() and big.max() <= 1.0
 

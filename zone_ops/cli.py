@@ -140,9 +140,17 @@ def output_stems(paths: Sequence[Path]) -> list[str]:
 # ------------------------------------------------------------------------------------------------ image files
 def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
     """(rgb float32 [H, W, 3] 0..1, alpha float32 [H, W] or None, bit depth 8/16). EXIF rotation applied (as in
-    ComfyUI's LoadImage); grayscale replicated to RGB."""
+    ComfyUI's LoadImage; not for 16-bit colour PNG/TIFF, read with OpenCV to keep their depth); grayscale
+    replicated to RGB."""
+    import cv2
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    if path.suffix.lower() in (".png", ".tif", ".tiff"):  # Pillow reads 16-bit colour as 8 bit: OpenCV keeps it
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is not None and raw.dtype == np.uint16 and raw.ndim == 3 and raw.shape[-1] in (3, 4):
+            code = cv2.COLOR_BGRA2RGBA if raw.shape[-1] == 4 else cv2.COLOR_BGR2RGB
+            arr = cv2.cvtColor(raw, code).astype(np.float32) / 65535.0
+            return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if arr.shape[-1] == 4 else None), 16
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)

@@ -27,13 +27,15 @@ import numpy as np
 import torch
 
 from .attention_hook import BRANCHES, DEFAULT_RECORD_BRANCHES, AttentionRecorder
-from .images import ZoneInputError, broadcast_batch, resize, to_rgb
+from .images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from .types import ZoneAttention
 
 #: Scheduler choices: DPM-Solver++ 2M (official), DDIM, Euler.
 SCHEDULERS: tuple[str, ...] = ("dpmpp_2m", "ddim", "euler")
 #: SD1.5-family latent layout: 4 channels at 1/8 of the image size.
 LATENT_CHANNELS = 4
+#: UNet input channels of an instruction-editing model: noisy latent + image latent.
+IP2P_IN_CHANNELS = 2 * LATENT_CHANNELS
 LATENT_FACTOR = 8
 #: Working sizes are multiples of this (the UNet downsamples the latent 3 times: 8 * 8 = 64 pixels).
 SIZE_MULTIPLE = 64
@@ -142,18 +144,12 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class FusedResult:
-    """canvas: float32 numpy [B, H, W, 3] in 0..1 at the ORIGINAL size; attention: ZoneAttention (None when
-    not recorded); working_size: the (h, w) the models ran at."""
+    """canvas: float32 numpy [B, H, W, 3] in 0..1 at the ORIGINAL size; attention: ZoneAttention;
+    working_size: the (h, w) the models ran at."""
 
     canvas: np.ndarray
-    attention: ZoneAttention | None
+    attention: ZoneAttention
     working_size: tuple[int, int]
-
-
-def _resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a float [H, W, 3] image in 0..1 (area when shrinking both sides, bicubic otherwise), clipped to 0..1."""
-    shrink = size[0] <= image.shape[0] and size[1] <= image.shape[1]
-    return np.clip(resize(image, size, "area" if shrink else "cubic"), 0.0, 1.0)
 
 
 def _as_image_batch(images: Any) -> np.ndarray:
@@ -186,7 +182,6 @@ def fused_edit(
     *,
     progress: Callable[[int, int], None] | None = None,
     check_cancel: Callable[[], None] | None = None,
-    record_attention: bool = True,
 ) -> FusedResult:
     """Edit ``images`` (float [B, H, W, 3] or [H, W, 3] in 0..1, original size) by ``instruction`` (one string, or
     one per image) with fused IP2P (+ MagicBrush) sampling; returns the canvas at the ORIGINAL size and the
@@ -200,9 +195,9 @@ def fused_edit(
     texts = texts * batch if len(texts) == 1 else texts
     original = batch_images.shape[1:3]
     work = working_size(*original, longest=int(settings.working_size))
-    resized = np.stack([_resize_rgb(img, work) for img in batch_images])
+    resized = np.stack([resize_image(img, work) for img in batch_images])
 
-    recorder = AttentionRecorder(batch, settings.record_branches) if record_attention else None
+    recorder = AttentionRecorder(batch, settings.record_branches)
     with torch.no_grad():
         conditioning, token_counts = backend.encode_prompts(texts)
         image_latents = backend.encode_images(torch.from_numpy(resized))
@@ -227,6 +222,6 @@ def fused_edit(
         decoded = backend.decode(x).detach().to("cpu", torch.float32).numpy()
     if not np.isfinite(decoded).all():
         raise FloatingPointError("the canvas has NaN/inf values (try fp32 or bf16 instead of fp16)")
-    canvas = np.stack([_resize_rgb(img, original) for img in decoded]).astype(np.float32)
-    attention = recorder.to_attention(token_counts, original, settings.steps) if recorder is not None else None
+    canvas = np.stack([resize_image(img, original) for img in decoded]).astype(np.float32)
+    attention = recorder.to_attention(token_counts, original, settings.steps)
     return FusedResult(canvas=canvas, attention=attention, working_size=work)

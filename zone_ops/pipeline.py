@@ -138,7 +138,8 @@ def run_zone(
     ``progress(done, total)`` is called after every sampler step; ``check_cancel()`` before every step.
     Raises ZoneInputError for bad inputs or parameters.
     """
-    original = to_rgb(image, "image")
+    original = to_rgb(image, "image", clip=False)  # kept exactly: the composite copies it outside the mask
+    model_input = to_rgb(original)  # clipped to 0..1 for the models (the same array when already in range)
     size = original.shape[:2]
     timings: dict[str, float] = {}
     notes: list[str] = []
@@ -149,7 +150,7 @@ def run_zone(
 
     t = time.perf_counter()
     settings = params.sampler_settings(action)
-    fused = fused_edit(backend, original, instruction, settings, progress=progress, check_cancel=check_cancel)
+    fused = fused_edit(backend, model_input, instruction, settings, progress=progress, check_cancel=check_cancel)
     canvas = fused.canvas[0]
     timings["sampler"] = time.perf_counter() - t
 
@@ -167,7 +168,7 @@ def run_zone(
         refined = coarse.mask
         notes.append(NO_SAM_NOTE)
     else:
-        source = original if segment_image_choice(params.segment_on, action) == "original" else canvas
+        source = model_input if segment_image_choice(params.segment_on, action) == "original" else canvas
         refine = refine_with_sam(
             sam, source, coarse.mask, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
             stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,

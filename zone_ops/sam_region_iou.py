@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from .images import ZoneInputError, binary_mask, resize_image, resize_mask, to_rgb
+from .images import ZoneInputError, binary_mask, mask_box, resize_image, resize_mask, to_rgb
 from .preview import overlay_mask
 from .types import ZoneAction
 
@@ -126,12 +126,9 @@ def _as_bool(mask: Any, name: str) -> np.ndarray:
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) end-exclusive bounding box of a bool [H, W] mask, None if empty."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    """(y0, y1, x0, x1) end-exclusive bounding box of a bool [H, W] mask, None if empty (``mask_box`` as ints)."""
+    box = mask_box(mask)
+    return None if box is None else (box[0].start, box[0].stop, box[1].start, box[1].stop)
 
 
 def best_segment(

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import torch
 
 from ..attention_hook import AttentionRecorder, DiffusersAttentionHook
-from ..fused_sampler import SamplerSettings, guided_eps, seeded_noise
+from ..fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
 from ..images import ZoneInputError
 
 #: SD1.5 training noise schedule: used when the folder has no scheduler config.
@@ -38,7 +38,6 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {
     "set_alpha_to_one": False,
     "steps_offset": 1,
 }
-IP2P_IN_CHANNELS = 8
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device) -> torch.dtype:
