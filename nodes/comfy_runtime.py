@@ -72,9 +72,9 @@ def torch_device() -> Any:
     mm = _model_management()
     if mm is not None:
         return mm.get_torch_device()
-    import torch
+    from ..zone_ops.sam_loader import resolve_device
 
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return resolve_device("auto")
 
 
 MODEL_EXTENSIONS = {".pth", ".pt", ".bin", ".safetensors"}

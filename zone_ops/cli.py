@@ -228,14 +228,6 @@ def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path
 
 
 # ------------------------------------------------------------------------------------------------ main
-def _device(choice: str) -> str:
-    import torch
-
-    if choice != "auto":
-        return choice
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _quiet_libraries() -> None:
     """Silence diffusers' / transformers' loading chatter and bars (our own bars and messages stay)."""
     import diffusers
@@ -262,9 +254,10 @@ def edit(args: argparse.Namespace) -> int:
 
     from .backends.diffusers_backend import load_diffusers_backend
     from .pipeline import run_zone
+    from .sam_loader import resolve_device
 
     _quiet_libraries()
-    device = _device(args.device)
+    device = str(resolve_device(args.device))
     quiet = args.no_progress
     t = time.perf_counter()
     backend = load_diffusers_backend(args.ip2p, args.magicbrush, device=device, dtype=args.dtype)
