@@ -16,8 +16,7 @@ def _comfy_utils() -> Any | None:
         import comfy.utils  # type: ignore[import-not-found]
     except ImportError:
         return None
-    # A folder named "comfy" next to the pack (e.g. a ComfyUI checkout seen as a namespace package) is not ComfyUI.
-    return comfy.utils if hasattr(comfy.utils, "ProgressBar") else None
+    return comfy.utils
 
 
 def _model_management() -> Any | None:
