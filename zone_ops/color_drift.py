@@ -1,0 +1,127 @@
+"""Global colour / brightness drift between an original and an edited image, fitted robustly.
+
+Instruction editors (InstructPix2Pix, MagicBrush, Qwen-Image-Edit, FLUX Kontext, ...) often shift the colours of the
+WHOLE picture a little: a cast, a gain, a lifted black level. Comparing the edited image with the original pixel by
+pixel then marks the whole image as "changed", or, with a high threshold, erases the real edit. This module fits, per
+RGB channel, ``edited ~= gain * original + offset`` on pixels that are known (or assumed) to be untouched, with
+iteratively reweighted least squares and Tukey's biweight, so the real edit and other local changes (outliers) do not
+bend the fit. The residual spread of the untouched pixels is the noise floor a difference threshold should sit above.
+
+Arrays: images are float32 numpy [H, W, 3] in 0..1; masks are bool [H, W]. Nothing here mutates its input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Tukey biweight tuning constant (95 % efficiency on Gaussian noise).
+TUKEY_C = 4.685
+#: MAD -> standard deviation of a normal distribution.
+MAD_TO_SIGMA = 1.4826
+#: Gains outside this range are not a colour drift but a different picture: they are clipped.
+GAIN_RANGE = (0.25, 4.0)
+#: Below this many untouched pixels the fit is not trusted and the identity is returned.
+MIN_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class ColorDrift:
+    """Per-channel affine drift ``edited = gain * original + offset`` and the residual noise of the fit.
+
+    gain, offset, noise: float32 [3]. noise is the robust standard deviation (MAD x 1.4826) of the residuals of
+    the untouched pixels, on the 0..1 scale. samples: how many pixels the fit used (0 for the identity).
+    """
+
+    gain: np.ndarray
+    offset: np.ndarray
+    noise: np.ndarray
+    samples: int
+
+    @classmethod
+    def identity(cls, noise: float = 0.0) -> ColorDrift:
+        return cls(np.ones(3, np.float32), np.zeros(3, np.float32), np.full(3, noise, np.float32), 0)
+
+    @property
+    def is_identity(self) -> bool:
+        return bool(np.all(self.gain == 1.0) and np.all(self.offset == 0.0))
+
+    def apply(self, original: np.ndarray) -> np.ndarray:
+        """The original as the editor's drift would show it: gain * original + offset. float32 [H, W, 3]."""
+        return (np.asarray(original, np.float32) * self.gain + self.offset).astype(np.float32, copy=False)
+
+    def invert(self, edited: np.ndarray) -> np.ndarray:
+        """The edited image with the drift removed: (edited - offset) / gain, in the original's tones.
+        float32 [H, W, 3], not clipped."""
+        return ((np.asarray(edited, np.float32) - self.offset) / self.gain).astype(np.float32, copy=False)
+
+    def describe(self) -> str:
+        """One line for a node's report: gains, offsets (0..255 scale) and the noise floor."""
+        g = ", ".join(f"{v:.3f}" for v in self.gain)
+        o = ", ".join(f"{v * 255:+.1f}" for v in self.offset)
+        n = ", ".join(f"{v * 255:.1f}" for v in self.noise)
+        return f"colour drift gain ({g}), offset ({o})/255, noise ({n})/255 over {self.samples} px"
+
+
+def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int) -> tuple[float, float, float]:
+    """Robust y ~= a * x + b (float64 1-D arrays). Returns (a, b, sigma of the residuals)."""
+    a, b = 1.0, float(np.median(y - x))  # start at "offset only": robust even when most pixels are outliers
+    sigma = 0.0
+    for _ in range(iterations):
+        r = y - (a * x + b)
+        sigma = MAD_TO_SIGMA * float(np.median(np.abs(r - np.median(r))))
+        if sigma < 1e-6:  # (nearly) exact fit: done
+            break
+        u = r / (TUKEY_C * sigma)
+        w = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+        sw = w.sum()
+        if sw <= 0:
+            break
+        mx, my = (w * x).sum() / sw, (w * y).sum() / sw
+        var = (w * (x - mx) ** 2).sum()
+        # A flat channel (no spread in the original) cannot tell gain from offset: keep the gain at 1.
+        a_new = float((w * (x - mx) * (y - my)).sum() / var) if var > 1e-8 * sw else 1.0
+        a_new = float(np.clip(a_new, *GAIN_RANGE))
+        b_new = float(my - a_new * mx)
+        converged = abs(a_new - a) < 1e-5 and abs(b_new - b) < 1e-6
+        a, b = a_new, b_new
+        if converged:
+            break
+    r = y - (a * x + b)
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(r - np.median(r))))
+    return a, b, sigma
+
+
+def fit_color_drift(
+    original: np.ndarray,
+    edited: np.ndarray,
+    untouched: np.ndarray | None = None,
+    *,
+    max_samples: int = 200_000,
+    iterations: int = 20,
+    seed: int = 0,
+) -> ColorDrift:
+    """Fit ``edited ~= gain * original + offset`` per channel on the ``untouched`` pixels.
+
+    original, edited: float [H, W, 3] in 0..1, same size. untouched: bool [H, W] (True = use this pixel), None = all.
+    At most ``max_samples`` pixels are drawn (seeded, deterministic). Fewer than 64 usable pixels: the identity, with
+    the noise measured on what there is. Edited pixels inside ``untouched`` are outliers and barely move the fit.
+    """
+    orig = np.asarray(original, np.float32)
+    edit = np.asarray(edited, np.float32)
+    if orig.shape != edit.shape or orig.ndim != 3 or orig.shape[-1] != 3:
+        raise ValueError(f"original {orig.shape} and edited {edit.shape} must both be [H, W, 3]")
+    flat_o = orig.reshape(-1, 3)
+    flat_e = edit.reshape(-1, 3)
+    index = np.flatnonzero(untouched.reshape(-1)) if untouched is not None else np.arange(flat_o.shape[0])
+    if index.size > max_samples:
+        index = np.sort(np.random.default_rng(seed).choice(index, size=max_samples, replace=False))
+    if index.size < MIN_SAMPLES:
+        noise = float(np.std(flat_e[index] - flat_o[index])) if index.size else 0.0
+        return ColorDrift.identity(noise)
+    xs = flat_o[index].astype(np.float64)
+    ys = flat_e[index].astype(np.float64)
+    fits = [_fit_channel(xs[:, c], ys[:, c], iterations) for c in range(3)]
+    gain, offset, noise = (np.array(v, np.float32) for v in zip(*fits))
+    return ColorDrift(gain, offset, noise, int(index.size))
