@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: Tukey biweight tuning constant (95 % efficiency on Gaussian noise).
@@ -24,6 +25,10 @@ MAD_TO_SIGMA = 1.4826
 GAIN_RANGE = (0.25, 4.0)
 #: Below this many untouched pixels the fit is not trusted and the identity is returned.
 MIN_SAMPLES = 64
+#: A stage uses a fit only when it looks like a drift: every gain in this range and the noise floor below
+#: PLAUSIBLE_NOISE (0..1 scale, ~38/255); otherwise the canvas is not a drifted copy of the original outside the edit.
+PLAUSIBLE_GAIN = (0.5, 2.0)
+PLAUSIBLE_NOISE = 0.15
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,13 @@ class ColorDrift:
     @classmethod
     def identity(cls, noise: float = 0.0) -> ColorDrift:
         return cls(np.ones(3, np.float32), np.zeros(3, np.float32), np.full(3, noise, np.float32), 0)
+
+    @property
+    def plausible(self) -> bool:
+        """True when the fit looks like a global drift (gains in ``PLAUSIBLE_GAIN``, noise below
+        ``PLAUSIBLE_NOISE``), not like two different pictures."""
+        lo, hi = PLAUSIBLE_GAIN
+        return bool(np.all((self.gain >= lo) & (self.gain <= hi)) and np.all(self.noise < PLAUSIBLE_NOISE))
 
     @property
     def is_identity(self) -> bool:
@@ -125,3 +137,23 @@ def fit_color_drift(
     fits = [_fit_channel(xs[:, c], ys[:, c], iterations) for c in range(3)]
     gain, offset, noise = (np.array(v, np.float32) for v in zip(*fits))
     return ColorDrift(gain, offset, noise, int(index.size))
+
+
+#: Pixels drawn for a stage's drift fit: enough for six parameters to +-0.002, and a few ms at any image size.
+STAGE_SAMPLES = 20_000
+
+
+def fit_drift_outside(
+    original: np.ndarray, edited: np.ndarray, region: np.ndarray, margin: int = 0, *, max_samples: int = STAGE_SAMPLES
+) -> ColorDrift:
+    """``fit_color_drift`` on the pixels OUTSIDE ``region`` (bool [H, W]) grown by ``margin`` px (square).
+
+    The region is where the edit is (or may be); everything else is assumed untouched, and what the robust fit
+    still sees of the edit there is rejected as outliers. An empty region: the whole image is used. A fit that is
+    not ``plausible`` (the canvas is another picture, e.g. a flat colour) gives the identity: no correction.
+    """
+    grown = np.asarray(region, bool)
+    if margin > 0 and grown.any():
+        grown = cv2.dilate(grown.view(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).view(bool)
+    drift = fit_color_drift(original, edited, ~grown, max_samples=max_samples)
+    return drift if drift.plausible else ColorDrift.identity()

@@ -17,6 +17,13 @@ Defects of the official code fixed here (ZONE_SPEC 3):
   (default) the three RGB channel differences are low-passed together (one batched real FFT) and a pixel counts as
   changed when ANY channel's low-passed difference exceeds the threshold. ``color=False`` is the official grey rule.
   Measured on benchmarks/overedit.py (5 cases): full-pipeline L1 0.0024 (grey) -> 0.0014 (colour).
+- Drift (``drift=True``, default): instruction models shift the colours of the WHOLE canvas a little (a cast, a
+  gain, a lifted black level). The official difference then counts that drift as change: a cast inflates the mask
+  to the whole search band, or, against the edit's direction, erases part of it. Here the drift is fitted first
+  (``color_drift.fit_drift_outside``: robust per-channel gain + offset on the pixels OUTSIDE the dilated refined
+  mask, where nothing was edited), removed from the canvas (``ColorDrift.invert``), and the threshold is raised to
+  ``noise_factor`` x the noise floor measured there when that is higher. ``drift=False`` is the raw official
+  difference. ``edit_difference`` is this difference as a reusable function (any editor's canvas).
 Threshold: ``threshold`` = 30/255 on the 0..1 image scale (official 30 on 0..255).
 Sizes: morphology is given for a 512x512 image (dilation 4 px = 3x3 x 4 iterations, close 21x21) and scaled with
 the geometric-mean side sqrt(H*W)/512 when ``scale_with_size`` (default), so the result covers the same part of the
@@ -27,13 +34,15 @@ Canvas and mask of another size than the original are resized to it. Empty refin
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 import scipy.fft
 
-from .images import binary_mask, mask_box, original_and_canvas
+from .color_drift import ColorDrift, fit_drift_outside
+from .images import ZoneInputError, binary_mask, mask_box, original_and_canvas
 
 #: Official constants at the 512x512 reference size.
 CUTOFF = 200.0 / 512.0
@@ -41,6 +50,8 @@ THRESHOLD = 30.0 / 255.0
 DILATE = 4
 CLOSE = 21
 REFERENCE_SIDE = 512.0
+#: Drift-aware difference: the threshold is at least this many times the noise floor measured outside.
+NOISE_FACTOR = 3.0
 
 
 def size_scale(shape: tuple[int, ...]) -> float:
@@ -103,7 +114,82 @@ def _close_and_fill(binary: np.ndarray, k: int, fill: bool) -> np.ndarray:
     return out
 
 
-def fft_edge_smooth(
+@dataclass(frozen=True)
+class EditDifference:
+    """Where and how much a canvas differs from its original.
+
+    magnitude: float32 [H, W] >= 0 on the 0..1 scale: |low-pass(canvas - original)| inside the search mask (0
+               outside), the maximum over the RGB channels (colour) or of the grey levels (grey).
+    drift:     the colour drift removed from the canvas before the difference (identity when off).
+    threshold: the threshold to use, 0..1: the given one, raised to noise_factor x the noise floor (drift on).
+    """
+
+    magnitude: np.ndarray
+    drift: ColorDrift
+    threshold: float
+
+    @property
+    def changed(self) -> np.ndarray:
+        """bool [H, W]: magnitude above the threshold."""
+        return self.magnitude > np.float32(self.threshold)
+
+
+def edit_difference(
+    original: np.ndarray,
+    canvas: np.ndarray,
+    search: np.ndarray | None = None,
+    *,
+    cutoff: float = CUTOFF,
+    threshold: float = THRESHOLD,
+    color: bool = True,
+    drift: bool = True,
+    noise_factor: float = NOISE_FACTOR,
+    workers: int | None = None,
+) -> EditDifference:
+    """The (drift-aware) low-passed difference of ``canvas`` and ``original`` (float32 [H, W, 3], same size, 0..1).
+
+    search: bool [H, W] where the edit may be (the difference is computed there only, 0 elsewhere); None = the
+    whole image. drift: fit the global colour drift on the pixels OUTSIDE ``search`` (None: on the whole image,
+    the edit being rejected as outliers), remove it from the canvas, and raise ``threshold`` to ``noise_factor``
+    x the largest per-channel noise floor when that is higher. drift=False: the raw official difference.
+    cutoff: low-pass radius in cycles/pixel; color: RGB (max over channels) or grey difference.
+    """
+    if not (noise_factor >= 0.0 and np.isfinite(noise_factor)):
+        raise ZoneInputError(f"noise_factor must be a number >= 0, got {noise_factor!r}")
+    md = None if search is None else np.asarray(search, bool)
+    fitted = ColorDrift.identity()
+    if drift:
+        fitted = fit_drift_outside(original, canvas, np.zeros(original.shape[:2], bool) if md is None else md)
+        canvas = fitted.invert(canvas)
+        threshold = max(float(threshold), float(noise_factor) * float(fitted.noise.max()))
+    if color:
+        delta = canvas - original
+        if md is not None:
+            delta *= md[..., None]
+        magnitude = lowpass_difference(delta, cutoff, workers).max(axis=2)
+    else:
+        delta = cv2.cvtColor(np.ascontiguousarray(canvas), cv2.COLOR_RGB2GRAY)
+        delta -= cv2.cvtColor(np.ascontiguousarray(original), cv2.COLOR_RGB2GRAY)
+        if md is not None:
+            delta *= md
+        magnitude = lowpass_difference(delta, cutoff, workers)
+    return EditDifference(magnitude, fitted, float(threshold))
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    """mask: bool [H, W] final mask Mfft; difference: the difference it was thresholded from (None: empty mask)."""
+
+    mask: np.ndarray
+    difference: EditDifference | None
+
+
+def fft_edge_smooth(original: np.ndarray, canvas: np.ndarray, refined_mask: np.ndarray, **options) -> np.ndarray:
+    """Final mask Mfft, bool [H, W] at the original's size (``smooth_edges(...).mask``; same arguments)."""
+    return smooth_edges(original, canvas, refined_mask, **options).mask
+
+
+def smooth_edges(
     original: np.ndarray,
     canvas: np.ndarray,
     refined_mask: np.ndarray,
@@ -115,9 +201,11 @@ def fft_edge_smooth(
     scale_with_size: bool = True,
     fill: bool = True,
     color: bool = True,
+    drift: bool = True,
+    noise_factor: float = NOISE_FACTOR,
     workers: int | None = None,
-) -> np.ndarray:
-    """Final mask Mfft, bool [H, W] at the original's size.
+) -> EdgeResult:
+    """Final mask Mfft at the original's size, and the difference it came from.
 
     original, canvas: [H, W, C] float 0..1 (grey/RGB/RGBA; canvas resized to the original if needed).
     refined_mask:     [H, W] bool or float (>= 0.5 is set), resized to the original if needed.
@@ -125,26 +213,21 @@ def fft_edge_smooth(
     threshold: on the 0..1 scale (official 30/255). dilate / close: pixels at 512x512 (0 disables), scaled with
     the image size unless ``scale_with_size`` is False. fill: fill holes inside external contours.
     color:     compare the RGB channels (changed where any channel differs); False = official grey difference.
+    drift:     remove the global colour drift fitted outside the dilated mask and raise the threshold to
+    ``noise_factor`` x the noise floor there (see ``edit_difference``); False = the raw official difference.
     """
     orig, canv = original_and_canvas(original, canvas)
     size = orig.shape[:2]
     mf = binary_mask(refined_mask, size, "refined mask")
     if not mf.any():
-        return np.zeros(size, dtype=bool)
+        return EdgeResult(np.zeros(size, dtype=bool), None)
     scale = size_scale(size) if scale_with_size else 1.0
 
     radius = int(round(dilate * scale)) if dilate > 0 else 0
     md = mf.astype(np.uint8)
     if radius > 0:
         md = cv2.dilate(md, np.ones((2 * radius + 1, 2 * radius + 1), np.uint8))
-    if color:
-        delta = canv - orig
-        delta *= md[..., None]
-        diff = lowpass_difference(delta, cutoff, workers).max(axis=2)
-    else:
-        delta = cv2.cvtColor(np.ascontiguousarray(canv), cv2.COLOR_RGB2GRAY)
-        delta -= cv2.cvtColor(np.ascontiguousarray(orig), cv2.COLOR_RGB2GRAY)
-        delta *= md
-        diff = lowpass_difference(delta, cutoff, workers)
-    out = (diff > np.float32(threshold)).view(np.uint8)
-    return _close_and_fill(out, _odd(close * scale) if close > 0 else 1, fill)
+    diff = edit_difference(orig, canv, md.view(bool), cutoff=cutoff, threshold=threshold, color=color, drift=drift,
+                           noise_factor=noise_factor, workers=workers)
+    out = diff.changed.view(np.uint8)
+    return EdgeResult(_close_and_fill(out, _odd(close * scale) if close > 0 else 1, fill), diff)
