@@ -505,14 +505,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segmenter", choices=("felzenszwalb", "slic"), default="felzenszwalb")
     parser.add_argument("--fft-grey", action="store_true",
                         help="stage 5 on the official grey-level difference instead of the default colour difference")
+    parser.add_argument("--no-color-match", action="store_true",
+                        help="new defaults without stage 6's colour match (to measure what it brings)")
+    parser.add_argument("--fft-raw", action="store_true",
+                        help="new defaults with stage 5's raw difference (no drift removal)")
+    parser.add_argument("--min-inside", type=float, default=None, help="union's min_inside for the new defaults")
     parser.add_argument("--save", default="", help="folder to write each case's images (PNG) for inspection")
     args = parser.parse_args(argv)
+    variant = {"color_match": False} if args.no_color_match else {}
+    variant.update({"drift": False} if args.fft_raw else {})
+    variant.update({} if args.min_inside is None else {"min_inside": args.min_inside})
+    CONFIGS["new defaults"] = variant
     t0 = time.perf_counter()
     cases = build_cases([c for c in args.cases.split(",") if c], seed=args.seed)
     results = [evaluate(c, args.segmenter, args.fft_grey) for c in cases]
     stage5 = "grey (official)" if args.fft_grey else "colour (default)"
     print(f"segments: scikit-image {args.segmenter} (not SAM); FFT edge smoother: {stage5}; seed {args.seed}")
-    print("full pipeline = the library's defaults (union + guard, drift-aware difference, colour match)\n")
+    print("full pipeline = the library's defaults (union + guard, drift-aware difference, colour match)"
+          + (f", except {variant}" if variant else "") + "\n")
     print(format_table(results))
     print("\nOfficial stage 4-6 rules vs the new defaults:\n")
     print(format_comparison(results))

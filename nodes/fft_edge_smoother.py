@@ -6,9 +6,8 @@ import logging
 
 import torch
 
-from ..zone_ops.fft_edge_smoother import CLOSE, CUTOFF, DILATE, NOISE_FACTOR, THRESHOLD, smooth_edges
-from ..zone_ops.images import ZoneInputError
-from ..zone_ops.images import broadcast_batch, resize_image, to_rgb
+from ..zone_ops.fft_edge_smoother import CLOSE, CUTOFF, DILATE, NOISE_FACTOR, THRESHOLD, fft_edge_smooth
+from ..zone_ops.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from ..zone_ops.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
@@ -75,13 +74,9 @@ class ZoneFFTEdgeSmoother:
             orig = image_item(original, i)
             canv = to_rgb(image_item(canvas, i), "canvas")
             refined = mask_item(refined_mask, i)
-            edges = smooth_edges(orig, canv, refined, cutoff=cutoff, threshold=threshold / 255.0, dilate=dilate,
-                                 close=close, scale_with_size=scale_with_size, color=difference == "color",
-                                 drift=drift == DRIFT_CHOICES[0], noise_factor=noise_factor)
-            final = edges.mask
-            if edges.difference is not None and not edges.difference.drift.is_identity:
-                log.info("ZONE FFT Edge Smoother, item %d: removed %s; threshold %.1f/255", i,
-                         edges.difference.drift.describe(), edges.difference.threshold * 255)
+            final = fft_edge_smooth(orig, canv, refined, cutoff=cutoff, threshold=threshold / 255.0, dilate=dilate,
+                                    close=close, scale_with_size=scale_with_size, color=difference == "color",
+                                    drift=drift == DRIFT_CHOICES[0], noise_factor=noise_factor)
             if not final.any():
                 log.warning("ZONE FFT Edge Smoother, item %d: empty final mask (%s)", i,
                             "empty refined mask" if refined.max() < 0.5 else "canvas equals the original there")

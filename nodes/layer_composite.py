@@ -19,7 +19,7 @@ class ZoneLayerComposite:
     DESCRIPTION = (
         "Stage 6 of ZONE: pastes the edited canvas over the ORIGINAL image inside the final mask. official: canvas "
         "inside the final mask, 0.6 canvas + 0.4 original in the band where exactly one of final / refined mask is "
-        "set; feather: a soft edge around the final mask. color_match removes the canvas's global colour cast "
+        "set; feather: a soft edge around the final mask. `color_match` removes the canvas's global colour cast "
         "(measured outside the layer) from the pasted layer, so the edit keeps the photo's tones. Every pixel with "
         "alpha 0 is the original, bit for bit."
     )

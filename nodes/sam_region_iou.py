@@ -71,7 +71,7 @@ class ZoneSAMRegionIoU:
         "with the coarse mask becomes the refined mask. rule union (default) also adds the segments lying mostly "
         "inside the coarse mask while the IoU improves, so an object SAM splits into parts comes back whole; "
         "official keeps the single best segment. When the chosen region explains the coarse mask poorly (IoU "
-        "below min_iou) the coarse mask is added to it, and info says so. Falls back to the coarse mask, and says "
+        "below `min_iou`) the coarse mask is added to it, and info says so. Falls back to the coarse mask, and says "
         "so, when no segment overlaps it. Masks come out at the original image's size."
     )
     CATEGORY = "ZONE"

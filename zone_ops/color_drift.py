@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .images import mask_box
+
 #: Tukey biweight tuning constant (95 % efficiency on Gaussian noise).
 TUKEY_C = 4.685
 #: MAD -> standard deviation of a normal distribution.
@@ -105,6 +107,20 @@ def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int) -> tuple[float, 
     return a, b, sigma
 
 
+def _sample(keep: np.ndarray | None, n: int, max_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``max_samples`` pixels drawn without replacement among the ``keep`` ones (bool [n];
+    None = all). Large images: candidates are drawn uniformly first, so no index array of the whole image is built."""
+    if keep is None:
+        return np.arange(n) if n <= max_samples else np.sort(rng.choice(n, size=max_samples, replace=False))
+    if n > 8 * max_samples:
+        candidates = np.unique(rng.integers(0, n, 4 * max_samples))
+        candidates = candidates[keep[candidates]]
+        if candidates.size >= max_samples:
+            return np.sort(rng.choice(candidates, size=max_samples, replace=False))
+    index = np.flatnonzero(keep)
+    return np.sort(rng.choice(index, size=max_samples, replace=False)) if index.size > max_samples else index
+
+
 def fit_color_drift(
     original: np.ndarray,
     edited: np.ndarray,
@@ -126,9 +142,8 @@ def fit_color_drift(
         raise ValueError(f"original {orig.shape} and edited {edit.shape} must both be [H, W, 3]")
     flat_o = orig.reshape(-1, 3)
     flat_e = edit.reshape(-1, 3)
-    index = np.flatnonzero(untouched.reshape(-1)) if untouched is not None else np.arange(flat_o.shape[0])
-    if index.size > max_samples:
-        index = np.sort(np.random.default_rng(seed).choice(index, size=max_samples, replace=False))
+    index = _sample(None if untouched is None else np.asarray(untouched, bool).reshape(-1), flat_o.shape[0],
+                    max_samples, np.random.default_rng(seed))
     if index.size < MIN_SAMPLES:
         noise = float(np.std(flat_e[index] - flat_o[index])) if index.size else 0.0
         return ColorDrift.identity(noise)
@@ -139,8 +154,8 @@ def fit_color_drift(
     return ColorDrift(gain, offset, noise, int(index.size))
 
 
-#: Pixels drawn for a stage's drift fit: enough for six parameters to +-0.002, and a few ms at any image size.
-STAGE_SAMPLES = 20_000
+#: Pixels drawn for a stage's drift fit: enough for six parameters to about +-0.002, and a few ms at any size.
+STAGE_SAMPLES = 10_000
 
 
 def fit_drift_outside(
@@ -152,8 +167,11 @@ def fit_drift_outside(
     still sees of the edit there is rejected as outliers. An empty region: the whole image is used. A fit that is
     not ``plausible`` (the canvas is another picture, e.g. a flat colour) gives the identity: no correction.
     """
-    grown = np.asarray(region, bool)
-    if margin > 0 and grown.any():
-        grown = cv2.dilate(grown.view(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)).view(bool)
-    drift = fit_color_drift(original, edited, ~grown, max_samples=max_samples)
+    region = np.asarray(region, bool)
+    untouched = ~region
+    box = mask_box(region, margin)
+    if margin > 0 and box is not None:  # grow the region inside its bounding box only
+        kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        untouched[box] = ~cv2.dilate(np.ascontiguousarray(region[box], np.uint8), kernel).view(bool)
+    drift = fit_color_drift(original, edited, untouched, max_samples=max_samples)
     return drift if drift.plausible else ColorDrift.identity()

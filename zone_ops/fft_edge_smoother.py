@@ -33,6 +33,7 @@ Canvas and mask of another size than the original are resized to it. Empty refin
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -114,6 +115,13 @@ def _close_and_fill(binary: np.ndarray, k: int, fill: bool) -> np.ndarray:
     return out
 
 
+def check_noise_factor(noise_factor: float) -> float:
+    """``noise_factor`` if it is a finite number >= 0, else a ZoneInputError naming the widget."""
+    if not (isinstance(noise_factor, numbers.Real) and 0.0 <= float(noise_factor) < float("inf")):
+        raise ZoneInputError(f"noise_factor must be a number >= 0, got {noise_factor!r}")
+    return float(noise_factor)
+
+
 @dataclass(frozen=True)
 class EditDifference:
     """Where and how much a canvas differs from its original.
@@ -154,14 +162,14 @@ def edit_difference(
     x the largest per-channel noise floor when that is higher. drift=False: the raw official difference.
     cutoff: low-pass radius in cycles/pixel; color: RGB (max over channels) or grey difference.
     """
-    if not (noise_factor >= 0.0 and np.isfinite(noise_factor)):
-        raise ZoneInputError(f"noise_factor must be a number >= 0, got {noise_factor!r}")
+    check_noise_factor(noise_factor)
     md = None if search is None else np.asarray(search, bool)
     fitted = ColorDrift.identity()
     if drift:
         fitted = fit_drift_outside(original, canvas, np.zeros(original.shape[:2], bool) if md is None else md)
-        canvas = fitted.invert(canvas)
         threshold = max(float(threshold), float(noise_factor) * float(fitted.noise.max()))
+        if not fitted.is_identity:
+            canvas = fitted.invert(canvas)
     if color:
         delta = canvas - original
         if md is not None:
@@ -176,20 +184,7 @@ def edit_difference(
     return EditDifference(magnitude, fitted, float(threshold))
 
 
-@dataclass(frozen=True)
-class EdgeResult:
-    """mask: bool [H, W] final mask Mfft; difference: the difference it was thresholded from (None: empty mask)."""
-
-    mask: np.ndarray
-    difference: EditDifference | None
-
-
-def fft_edge_smooth(original: np.ndarray, canvas: np.ndarray, refined_mask: np.ndarray, **options) -> np.ndarray:
-    """Final mask Mfft, bool [H, W] at the original's size (``smooth_edges(...).mask``; same arguments)."""
-    return smooth_edges(original, canvas, refined_mask, **options).mask
-
-
-def smooth_edges(
+def fft_edge_smooth(
     original: np.ndarray,
     canvas: np.ndarray,
     refined_mask: np.ndarray,
@@ -204,8 +199,8 @@ def smooth_edges(
     drift: bool = True,
     noise_factor: float = NOISE_FACTOR,
     workers: int | None = None,
-) -> EdgeResult:
-    """Final mask Mfft at the original's size, and the difference it came from.
+) -> np.ndarray:
+    """Final mask Mfft, bool [H, W] at the original's size.
 
     original, canvas: [H, W, C] float 0..1 (grey/RGB/RGBA; canvas resized to the original if needed).
     refined_mask:     [H, W] bool or float (>= 0.5 is set), resized to the original if needed.
@@ -216,11 +211,12 @@ def smooth_edges(
     drift:     remove the global colour drift fitted outside the dilated mask and raise the threshold to
     ``noise_factor`` x the noise floor there (see ``edit_difference``); False = the raw official difference.
     """
+    check_noise_factor(noise_factor)
     orig, canv = original_and_canvas(original, canvas)
     size = orig.shape[:2]
     mf = binary_mask(refined_mask, size, "refined mask")
     if not mf.any():
-        return EdgeResult(np.zeros(size, dtype=bool), None)
+        return np.zeros(size, dtype=bool)
     scale = size_scale(size) if scale_with_size else 1.0
 
     radius = int(round(dilate * scale)) if dilate > 0 else 0
@@ -230,4 +226,4 @@ def smooth_edges(
     diff = edit_difference(orig, canv, md.view(bool), cutoff=cutoff, threshold=threshold, color=color, drift=drift,
                            noise_factor=noise_factor, workers=workers)
     out = diff.changed.view(np.uint8)
-    return EdgeResult(_close_and_fill(out, _odd(close * scale) if close > 0 else 1, fill), diff)
+    return _close_and_fill(out, _odd(close * scale) if close > 0 else 1, fill)

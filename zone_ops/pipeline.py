@@ -96,8 +96,7 @@ class ZoneParams:
             raise ZoneInputError(f"rule must be one of {', '.join(_a2m.RULES)}, got {self.rule!r}")
         segment_image_choice(self.segment_on)
         check_rule(self.region_rule, self.min_inside, self.min_iou)
-        if not (self.noise_factor >= 0.0 and np.isfinite(self.noise_factor)):
-            raise ZoneInputError(f"noise_factor must be a number >= 0, got {self.noise_factor!r}")
+        _fft.check_noise_factor(self.noise_factor)
         self.sampler_settings(None)  # validates steps, scales, beta, scheduler, working size before any model runs
 
     def sampler_settings(self, action: ZoneAction | None) -> SamplerSettings:

@@ -33,6 +33,7 @@ Public API: ``best_segment``, ``union_segments``, ``refine_with_segments``, ``re
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -268,7 +269,7 @@ def check_rule(rule: str = RULE_DEFAULT, min_inside: float = MIN_INSIDE, min_iou
     if rule not in RULES:
         raise ZoneInputError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
     for name, value in (("min_inside", min_inside), ("min_iou", min_iou)):
-        if not (isinstance(value, (int, float)) and 0.0 <= float(value) <= 1.0):
+        if not (isinstance(value, numbers.Real) and 0.0 <= float(value) <= 1.0):
             raise ZoneInputError(f"{name} must be a number in 0..1, got {value!r}")
     return rule
 
