@@ -23,7 +23,7 @@ Hard cases (issue 10), each a variant of a base case:
 - ``-parts``: a segmenter that over-segments objects into parts (as SAM does: "a car comes back as windows and
   wheels"): the Felzenszwalb segments cut by SLIC superpixels of about a sixth of the object's area, one
   granularity only, so no segment is the whole object.
-- ``-shifted``: the coarse mask shifted by 60 % of a small object's size, i.e. mostly off it.
+- ``-shifted``: the coarse mask shifted by 75 % of a small object's size, i.e. mostly off it.
 - ``-cast``: a strong colour cast (per-channel gain 1 +- 0.12..0.2, offset +- 0.04..0.08) instead of the mild one.
 
 Compared outputs: the raw canvas (what plain IP2P returns), a hard paste of the canvas inside the coarse mask, and

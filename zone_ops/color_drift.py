@@ -169,8 +169,8 @@ def fit_drift_outside(
     """
     region = np.asarray(region, bool)
     untouched = ~region
-    box = mask_box(region, margin)
-    if margin > 0 and box is not None:  # grow the region inside its bounding box only
+    box = mask_box(region, margin) if margin > 0 else None
+    if box is not None:  # grow the region inside its bounding box only
         kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
         untouched[box] = ~cv2.dilate(np.ascontiguousarray(region[box], np.uint8), kernel).view(bool)
     drift = fit_color_drift(original, edited, untouched, max_samples=max_samples)
