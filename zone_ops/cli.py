@@ -30,7 +30,6 @@ import numpy as np
 from . import __version__
 from .images import ZoneInputError
 from .pipeline import ACTIONS, NO_SAM_NOTE, STAGES, ZoneParams
-from .sam_region_iou import RULES
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
@@ -86,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
     g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
                    help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
-    g.add_argument("--region-rule", choices=RULES, default=d.region_rule,
+    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
                    help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
     g.add_argument("--min-inside", type=float, default=d.min_inside,
                    help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
