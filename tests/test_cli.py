@@ -59,8 +59,9 @@ def test_edit_one_image_with_sam(assets, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["edit", str(assets["image"]), "--instruction", INSTRUCTION, "--ip2p", str(assets["ip2p"]),
                "--sam", str(assets["sam"]), "--out", str(out), "--seed", "7", *FAST,
-               # random tiny SAM: accept all its segments, so that Region-IoU picks a real (partial) one
-               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4"])
+               # random tiny SAM: accept all its segments, so that Region-IoU picks a real (partial) one; the random
+               # attention's coarse mask covers the whole image, so the min-iou guard is off to keep the mask partial
+               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4", "--min-iou", "0"])
     assert rc == 0, capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["cat"]
     out = out / "cat"
@@ -133,7 +134,7 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
     out = tmp_path / "out"
     rc = main([str(src), "-i", INSTRUCTION, "--ip2p", str(assets["ip2p"]), "--sam", str(assets["sam"]),
                "--out", str(out), "--seed", "7", *FAST,
-               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4"])
+               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4", "--min-iou", "0"])
     assert rc == 0, capsys.readouterr().err
     result = _read(out / "deep" / "result.png")
     assert result.dtype == np.uint16 and result.shape == rgb16.shape
@@ -148,11 +149,14 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
         ({"image": "missing.png"}, "does not exist"),
         ({"--ip2p": "no_such_model"}, "--ip2p folder"),
         ({"--sam": "no_such_sam.pth"}, "--sam checkpoint"),
+        ({"--min-inside": "1.5"}, "min_inside must be a number in 0..1"),
+        ({"--min-iou": "-0.1"}, "min_iou must be a number in 0..1"),
+        ({"--noise-factor": "-1"}, "noise_factor must be a number >= 0"),
     ],
 )
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, change, message):
     args = {"image": str(assets["image"]), "--ip2p": str(assets["ip2p"]), "--sam": None, "--out": str(tmp_path / "o")}
-    args.update({k: str(tmp_path / v) for k, v in change.items()})
+    args.update({k: v if k.startswith(("--min", "--noise")) else str(tmp_path / v) for k, v in change.items()})
     argv = ["edit", args.pop("image"), "-i", INSTRUCTION, *FAST]
     for k, v in args.items():
         if v is not None:

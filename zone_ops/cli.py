@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
     g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
                    help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
+    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
+                   help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
+    g.add_argument("--min-inside", type=float, default=d.min_inside,
+                   help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
+    g.add_argument("--min-iou", type=float, default=d.min_iou,
+                   help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
 
     g = p.add_argument_group("stage 5: FFT edge smoother")
     g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
@@ -106,11 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
     g.add_argument("--fft-grey", dest="fft_color", action="store_false",
                    help="official grey-level difference (default: colour, any RGB channel)")
+    g.add_argument("--fft-raw", dest="fft_drift", action="store_false",
+                   help="raw official difference (default: the canvas's colour drift is removed first)")
+    g.add_argument("--noise-factor", type=float, default=d.noise_factor,
+                   help="drift-aware difference: threshold >= this x the noise floor outside the mask")
 
     g = p.add_argument_group("stage 6: layer composite")
     g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
     g.add_argument("--band-alpha", type=float, default=d.band_alpha)
     g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
+    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=d.color_match,
+                   help="remove the canvas's global colour drift from the pasted layer")
 
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -225,6 +237,8 @@ def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path
             "changed_px": int((run.composite.alpha > 0).sum()),
             "sam_used": refine is not None,
             "sam_fell_back": None if refine is None else bool(refine.fell_back),
+            "sam_segments_chosen": None if refine is None else [int(i) for i in refine.indices],
+            "sam_extended_with_coarse": None if refine is None else bool(refine.extended),
             "region_iou": None if refine is None else float(refine.iou),
             "sam_segments": None if refine is None else int(refine.num_segments),
         },
