@@ -274,9 +274,17 @@ def run_prompt(server: Server, workflow: dict, expect_error: bool = False) -> di
     raise AssertionError(f"workflow did not finish in {RUN_TIMEOUT_S}s:\n{server.log()[-3000:]}")
 
 
+#: Loaders of other editors' weights (Qwen-Image-Edit's diffusion model, text encoder, VAE) that the test models do
+#: not include: a workflow with them is checked by tests/test_workflows.py only; its ZONE part is zone_any_editor's.
+FOREIGN_LOADERS = {"UNETLoader", "CLIPLoader", "VAELoader"}
+
+
 @pytest.mark.parametrize("path", sorted(API_DIR.glob("*_api.json")), ids=lambda p: p.stem)
 def test_api_workflow_runs(server, path):
     workflow = prepare(json.loads(path.read_text()))
+    foreign = sorted({n["class_type"] for n in workflow.values()} & FOREIGN_LOADERS)
+    if foreign:
+        pytest.skip(f"needs other editors' weights ({', '.join(foreign)}); its ZONE part runs in zone_any_editor")
     entry = run_prompt(server, workflow)
     assert entry["status"]["status_str"] == "success"
     outputs = entry["outputs"]

@@ -8,8 +8,9 @@ IoU exactly where ZONE Attention To Mask's does. Steps, at a working size of at 
    gain and offset, Tukey IRLS, the local edit is an outlier) and removed from the edit;
 3. colour difference in CIELAB (CIE76 Delta E: about 2.3 is a just noticeable difference), tolerant to sub-pixel
    misalignment: each pixel is compared with the 3x3 range (per channel min..max) of the other image, both ways;
-4. automatic threshold from the noise floor: ``max(MIN_DELTA_E, NOISE_FACTOR x the median plain Delta E of the
-   valid area)`` (the edit is a minority of the pixels, so the median measures noise, texture and alignment);
+4. automatic threshold from the noise floor: NOISE_FACTOR x the median plain Delta E of the valid area (the edit
+   is a minority of the pixels, so the median measures noise, texture and alignment), kept within
+   MIN_DELTA_E..MAX_AUTO_DELTA_E (8..20);
 5. small specks removed (an opening, then regions below ``min_region`` px of a 512x512 image), fragments joined
    (a close), holes filled. Sizes scale with sqrt(H*W)/512 like stage 5's.
 
@@ -36,6 +37,8 @@ BLUR = 1.0
 #: Automatic threshold: NOISE_FACTOR x the median Delta E of the valid area, and never below MIN_DELTA_E.
 NOISE_FACTOR = 3.0
 MIN_DELTA_E = 8.0
+#: Cap of the automatic threshold: when most of the picture changed, the median measures the change, not noise.
+MAX_AUTO_DELTA_E = 20.0
 NOISE_SAMPLES = 40_000
 #: Morphology at 512x512: opening radius (specks), closing size (joins fragments), minimum region area in px.
 OPEN = 1
@@ -131,7 +134,7 @@ def edit_to_mask(original: np.ndarray, edited: np.ndarray, valid: np.ndarray | N
     if thr is None:
         step = max(1, int(np.sqrt(a.sum() / NOISE_SAMPLES)))  # a regular subsample is enough for a median
         plain = delta_e(o[::step, ::step], e[::step, ::step], tolerant=False)[a[::step, ::step]]
-        thr = max(MIN_DELTA_E, NOISE_FACTOR * float(np.median(plain)))
+        thr = min(MAX_AUTO_DELTA_E, max(MIN_DELTA_E, NOISE_FACTOR * float(np.median(plain))))
     raw = (diff > thr).view(np.uint8)
     r = int(round(OPEN * scale))
     if r > 0:
