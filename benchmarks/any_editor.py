@@ -100,7 +100,7 @@ def metrics(output: np.ndarray, alpha: np.ndarray, original: np.ndarray, truth: 
         "L1": float(err.mean()),
         "L2": float((err ** 2).mean()),
         "edit_kept": float((a * change).sum() / change.sum()),
-        "max_alpha0": float(np.abs(output[zero] - original[zero]).max()) if zero.any() else 0.0,
+        "max_alpha0": float(np.abs(output[zero] - original[zero]).max()) if zero.any() else float("nan"),
     }
 
 
@@ -173,18 +173,22 @@ def time_1mp(model: str, flow_cap: float, repeats: int = 3) -> dict[str, float]:
     return {k: float(np.median([r[i] for r in runs])) for i, k in enumerate(keys)}
 
 
+def _f(v: float) -> str:
+    return "n/a" if v != v else f"{v:.3f}"
+
+
 def format_table(results: list[dict]) -> str:
     rows = ["| case | method | L1 | L2 | edit kept | max abs(out-orig) where alpha=0 |", "|---|---|---:|---:|---:|---:|"]
     for r in results:
         for m in METHODS:
             v = r[m]
             rows.append(f"| {r['case']} | {m} | {v['L1']:.4f} | {v['L2']:.4f} | {v['edit_kept']:.3f} "
-                        f"| {v['max_alpha0']:.3f} |")
+                        f"| {_f(v['max_alpha0'])} |")
     rows.append(f"| **mean ({len(results)} cases)** | | | | | |")
     for m in METHODS:
         avg = {k: float(np.mean([r[m][k] for r in results])) for k in results[0][m]}
         rows.append(f"| mean | {m} | {avg['L1']:.4f} | {avg['L2']:.4f} | {avg['edit_kept']:.3f} "
-                    f"| {max(r[m]['max_alpha0'] for r in results):.3f} |")
+                    f"| {_f(max(r[m]['max_alpha0'] for r in results))} |")
     rows += ["", "| case | size | editor output | zoom | shift px | fitted | residual px (true) | IoU coarse | "
                  "IoU refined | IoU final | chain s |", "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
