@@ -11,6 +11,12 @@ sampler's whole-image edit), ``NAME_mask_coarse.png`` / ``NAME_mask_refined.png`
 
 Models come from local folders only (diffusers-format IP2P / MagicBrush folders, a SAM v1 checkpoint); nothing
 is downloaded. User errors (missing file, bad parameter) print one line and exit with status 2.
+
+``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
+(two files, or two folders paired by file name): ``NAME.png`` (result), ``NAME_aligned.png``, ``NAME_mask_coarse.png``
+(difference mask), ``NAME_mask_refined.png``, ``NAME_mask_final.png``, ``NAME_alpha.png`` and ``NAME.json``
+(alignment report and matrix, colour drift, threshold, parameters, timings, notes). Its output paths all go through
+``output_paths`` (never an input file) after ``prepare_output_folder`` (created and write-tested before SAM loads).
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ import numpy as np
 
 from . import __version__
 from .images import ZoneInputError
-from .pipeline import ACTIONS, NO_SAM_NOTE, STAGES, ZoneParams
+from .align_edit import MODELS as ALIGN_MODELS
+from .pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
+                       run_localize)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
@@ -41,6 +49,30 @@ class CliError(ZoneInputError):
 
 
 # ------------------------------------------------------------------------------------------------ arguments
+def _add_stages_4_to_6(p: argparse.ArgumentParser, d: ZoneParams) -> None:
+    """The options of stages 4-6 (shared by ``edit`` and ``localize``)."""
+    g = p.add_argument_group("stage 4: SAM region-IoU")
+    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
+    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
+    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
+    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
+    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
+    g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
+    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
+                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
+    g = p.add_argument_group("stage 5: FFT edge smoother")
+    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
+    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
+    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
+    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
+    g.add_argument("--fft-grey", dest="fft_color", action="store_false",
+                   help="official grey-level difference (default: colour, any RGB channel)")
+    g = p.add_argument_group("stage 6: layer composite")
+    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
+    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
+    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = ZoneParams()
     p = argparse.ArgumentParser(
@@ -76,30 +108,40 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rule", choices=("official", "paper"), default=d.rule)
     g.add_argument("--min-region", type=int, default=d.min_region, help="px at 512x512")
 
-    g = p.add_argument_group("stage 4: SAM region-IoU")
-    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
-    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
-    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
-    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
-    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
-    g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
-    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
-                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
-
-    g = p.add_argument_group("stage 5: FFT edge smoother")
-    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
-    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
-    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
-    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
-    g.add_argument("--fft-grey", dest="fft_color", action="store_false",
-                   help="official grey-level difference (default: colour, any RGB channel)")
-
-    g = p.add_argument_group("stage 6: layer composite")
-    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
-    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
-    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
-
+    _add_stages_4_to_6(p, d)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+LOCALIZE_PROG = "python -m zone_ops localize"
+
+
+def build_localize_parser() -> argparse.ArgumentParser:
+    d, e = ZoneParams(), LocalizeParams()
+    p = argparse.ArgumentParser(
+        prog=LOCALIZE_PROG,
+        description="ZONE's localization for ANY editor's output (Qwen-Image-Edit, FLUX Kontext, ...): align the "
+        "edited image to the original, find what changed, snap it to a SAM segment and paste only that onto the "
+        "original. ORIGINAL and EDITED are two image files, or two folders whose images are paired by file name "
+        "(stem, without the extension).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("original", metavar="ORIGINAL", help="the unedited image, or a folder of them")
+    p.add_argument("edited", metavar="EDITED", help="the editor's output (any size), or a folder of them")
+    p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the difference "
+                   "mask is used as the refined mask")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--device", default="auto", help="device for SAM: auto, cpu, cuda, cuda:1, mps")
+    g = p.add_argument_group("align edit")
+    g.add_argument("--align-model", choices=ALIGN_MODELS, default=e.align_model)
+    g.add_argument("--flow-cap", type=float, default=e.flow_cap, help="residual flow cap in px (0 = off)")
+    g = p.add_argument_group("difference to mask")
+    g.add_argument("--diff-threshold", type=float, default=e.diff_threshold,
+                   help="CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
+    g.add_argument("--diff-min-region", type=int, default=e.diff_min_region, help="px at 512x512")
+    g.add_argument("--diff-close", type=int, default=e.diff_close, help="px at 512x512")
+    _add_stages_4_to_6(p, d)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -124,6 +166,58 @@ def collect_images(inputs: Sequence[str]) -> list[Path]:
         else:
             raise CliError(f"input {str(path)!r} does not exist")
     return found
+
+
+def image_pairs(original: str, edited: str) -> list[tuple[Path, Path]]:
+    """(original, edited) file pairs: two files, or two folders whose images are paired by stem (unpaired images
+    are reported on stderr and skipped; no pair at all is an error)."""
+    a, b = Path(original).expanduser(), Path(edited).expanduser()
+    if a.is_dir() != b.is_dir():
+        raise CliError(f"ORIGINAL {str(a)!r} and EDITED {str(b)!r} must both be files or both be folders")
+    left, right = collect_images([str(a)]), collect_images([str(b)])
+    if not a.is_dir():
+        return [(left[0], right[0])]
+    by_stem: dict[str, list[Path]] = {}
+    for f in right:
+        by_stem.setdefault(f.stem, []).append(f)
+    twice = sorted(stem for stem, files in by_stem.items() if len(files) > 1)
+    if twice:
+        raise CliError(f"folder {str(b)!r} has several images named {twice[0]!r} (different extensions): keep one")
+    pairs = [(f, by_stem[f.stem][0]) for f in left if f.stem in by_stem]
+    if not pairs:
+        raise CliError(f"no image of {str(a)!r} has an image of the same name in {str(b)!r}")
+    unpaired = sorted({f.name for f in left if f.stem not in by_stem} |
+                      {f.name for f in right if f.stem not in {g.stem for g in left}})
+    if unpaired:
+        print(f"localize: skipped {len(unpaired)} image(s) without a partner of the same name: "
+              f"{', '.join(unpaired[:5])}{' ...' if len(unpaired) > 5 else ''}", file=sys.stderr)
+    return pairs
+
+
+def prepare_output_folder(out: str) -> Path:
+    """Create ``--out`` and check that it can be written, before any model is loaded."""
+    folder = Path(out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"--out {str(folder)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".zone-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"cannot write into --out {str(folder)!r}: {exc.strerror or exc}") from None
+    return folder
+
+
+def output_paths(out: Path, names: dict[str, str], inputs: Sequence[Path]) -> dict[str, Path]:
+    """Where one input's files go (``names``: key -> file name in ``out``). The one place output paths are decided:
+    a path that is one of the ``inputs`` is refused (the CLI never writes over an input)."""
+    paths = {key: out / name for key, name in names.items()}
+    given = {p.resolve() for p in inputs}
+    clash = [str(p) for p in paths.values() if p.resolve() in given]
+    if clash:
+        raise CliError(f"{clash[0]!r} is an input: choose another --out folder")
+    return paths
 
 
 def output_stems(paths: Sequence[Path]) -> list[str]:
@@ -310,27 +404,122 @@ def edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str], params: ZoneParams,
+                     localize_params: LocalizeParams, args: argparse.Namespace, device: str | None) -> dict[str, Any]:
+    """The JSON record of one localized pair."""
+    al, diff, refine = run.alignment, run.difference, run.refine
+    return {
+        "original": str(pair[0]),
+        "edited": str(pair[1]),
+        "outputs": outputs,
+        "image_size": list(run.result.shape[:2]),
+        "edited_size": [int(round(al.scale[1] * run.result.shape[0])), int(round(al.scale[0] * run.result.shape[1]))],
+        "alignment": {
+            "report": al.describe(),
+            "model": al.model,
+            "matrix_original_to_resized_edit": np.asarray(al.matrix).round(6).tolist(),
+            "points_agree": al.inliers,
+            "points_tracked": al.matches,
+            "residual_px": None if al.residual != al.residual else round(float(al.residual), 4),
+            "residual_flow_mean_px": round(float(al.flow), 4),
+            "valid_fraction": round(float(al.valid.mean()), 6),
+        },
+        "difference": {
+            "delta_e_threshold": round(diff.threshold, 4),
+            "colour_drift": {"gain": diff.drift.gain.round(5).tolist(), "offset": diff.drift.offset.round(5).tolist(),
+                             "noise": diff.drift.noise.round(5).tolist()},
+        },
+        "masks": {
+            "coarse_px": int(diff.mask.sum()),
+            "refined_px": int(run.refined.sum()),
+            "final_px": int(run.final.sum()),
+            "changed_px": int((run.composite.alpha > 0).sum()),
+            "sam_used": refine is not None,
+            "sam_fell_back": None if refine is None else bool(refine.fell_back),
+            "region_iou": None if refine is None else float(refine.iou),
+        },
+        "parameters": {**asdict(localize_params), **{k: v for k, v in asdict(params).items() if k in LOCALIZE_KEYS}},
+        "models": {"sam": args.sam, "device": device},
+        "timings_s": {k: round(run.timings.get(k, 0.0), 4) for k in LOCALIZE_STAGES},
+        "notes": run.notes,
+        "versions": versions(),
+    }
+
+
+#: The ZoneParams fields ``localize`` uses (stages 4-6).
+LOCALIZE_KEYS = ("segment_on", "points_per_side", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
+                 "sam_crop", "sam_max_side", "fft_cutoff", "fft_threshold", "dilate", "close", "fft_color",
+                 "composite", "band_alpha", "feather")
+
+
+def localize(args: argparse.Namespace) -> int:
+    """``python -m zone_ops localize``: ZONE's localization for each (original, edited) pair."""
+    params = params_from_args(args)
+    localize_params = LocalizeParams(args.align_model, args.flow_cap, args.diff_threshold, args.diff_min_region,
+                                     args.diff_close)
+    pairs = image_pairs(args.original, args.edited)
+    if args.sam is not None and not Path(args.sam).expanduser().is_file():
+        raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
+    out = prepare_output_folder(args.out)
+    inputs = [f for pair in pairs for f in pair]
+    stems = output_stems([a for a, _ in pairs])
+    names = {stem: {"result": f"{stem}.png", "aligned": f"{stem}_aligned.png", "mask_coarse": f"{stem}_mask_coarse.png",
+                    "mask_refined": f"{stem}_mask_refined.png", "mask_final": f"{stem}_mask_final.png",
+                    "alpha": f"{stem}_alpha.png", "record": f"{stem}.json"} for stem in stems}
+    planned = {stem: output_paths(out, names[stem], inputs) for stem in stems}  # refused before any work
+
+    sam, device = None, None
+    if args.sam is None:
+        print(f"localize: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
+    else:
+        from .sam_loader import load_sam, resolve_device
+
+        device = str(resolve_device(args.device))
+        sam = load_sam(args.sam, device=device)
+    for (original, edited), stem in zip(pairs, stems):
+        rgb, alpha, bits = read_image(original)
+        edited_rgb, _, _ = read_image(edited)
+        run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
+        paths = planned[stem]
+        write_image(paths["result"], run.result, alpha, bits)
+        write_image(paths["aligned"], run.alignment.image, None, bits)
+        for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
+                          ("mask_final", run.final), ("alpha", run.composite.alpha)):
+            write_image(paths[key], np.asarray(mask, np.float32))
+        record = localize_sidecar(run, (original, edited), {k: v for k, v in names[stem].items() if k != "record"},
+                                  params, localize_params, args, device)
+        paths["record"].write_text(json.dumps(record, indent=2))
+        print(f"localize: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
+        for note in run.notes:
+            if note != NO_SAM_LOCALIZE_NOTE:
+                print(f"localize: {original.name}: {note}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m zone_ops edit`` and the ``zone-edit`` console script. Returns the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
+    command, prog = edit, PROG
     if argv and argv[0] == "edit":  # `python -m zone_ops edit ...` and `zone-edit ...` take the same arguments
         argv = argv[1:]
-    parser = build_parser()
+    elif argv and argv[0] == "localize":
+        argv, command, prog = argv[1:], localize, LOCALIZE_PROG
+    parser = build_localize_parser() if command is localize else build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
     try:
-        return edit(args)
+        return command(args)
     except ZoneInputError as exc:  # includes CliError, SamCheckpointError
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return USER_ERROR
     except FileNotFoundError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return USER_ERROR
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
