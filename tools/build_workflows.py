@@ -298,14 +298,18 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         add("PreviewAny", d_, (320, 120), f"{t}SAM choice", source=refined[2])
     add("SaveImage", e, (360, 420), f"{t}Result", {"filename_prefix": save_prefix}, images=comp["image"])
     if previews:
-        py = _bottom(placed) + 60
         layer = comp["layer"] if "layer" in comp.d.output_names else comp["preview"]
-        for k, (label, src) in enumerate([("Canvas (whole-image edit)", sampler["canvas"]),
-                                          ("Attention / coarse mask", coarse["preview"]),
-                                          ("SAM segment", refined["preview"]), ("Final mask", final["preview"]),
-                                          ("Layer (the edit alone)", layer)]):
-            add("PreviewImage", (lambda size, k=k: (x + k * STEP, py)), (320, 300), f"{t}{label}", images=src)
+        _preview_row(g, x, _bottom(placed) + 60, placed, [
+            (f"{t}Canvas (whole-image edit)", sampler["canvas"]), (f"{t}Attention / coarse mask", coarse["preview"]),
+            (f"{t}SAM segment", refined["preview"]), (f"{t}Final mask", final["preview"]),
+            (f"{t}Layer (the edit alone)", layer)])
     return comp, placed
+
+
+def _preview_row(g: Graph, x: int, y: int, placed: list[Node], items: list[tuple[str, tuple[Node, int]]]) -> None:
+    """One PreviewImage per (title, source) in a row from ``(x, y)``, one column pitch apart; appended to placed."""
+    for k, (label, src) in enumerate(items):
+        placed.append(g.add("PreviewImage", (x + k * STEP, y), (320, 300), label, images=src))
 
 
 def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> tuple[Node, Node | None, Node, Node]:
@@ -385,10 +389,8 @@ def mask_only(defs, display) -> Graph:
     comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
     add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
-    y = _bottom(placed) + 60
-    for k, (label, src) in enumerate([("Painted mask", as_image[0]), ("SAM segment", refined["preview"]),
-                                      ("Final mask", final["preview"])]):
-        add("PreviewImage", (lambda size, k=k: (40 + (k + 1) * STEP, y)), (320, 300), label, images=src)
+    _preview_row(g, 40 + STEP, _bottom(placed) + 60, placed, [
+        ("Painted mask", as_image[0]), ("SAM segment", refined["preview"]), ("Final mask", final["preview"])])
     _group_around(g, "ZONE post-processing", placed, COLORS["locate"])
     return g
 
@@ -430,11 +432,9 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
                canvas=align["aligned"], final_mask=final[0], refined_mask=refined[0])
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
     add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
-    py = _bottom(placed) + 60
-    for k, (label, src) in enumerate([("Aligned edit", align["aligned"]), ("Difference mask", coarse["preview"]),
-                                      ("SAM segment", refined["preview"]), ("Final mask", final["preview"]),
-                                      ("Layer (the edit alone)", comp["layer"])]):
-        add("PreviewImage", (lambda size, k=k: (x + k * STEP, py)), (320, 300), label, images=src)
+    _preview_row(g, x, _bottom(placed) + 60, placed, [
+        ("Aligned edit", align["aligned"]), ("Difference mask", coarse["preview"]), ("SAM segment", refined["preview"]),
+        ("Final mask", final["preview"]), ("Layer (the edit alone)", comp["layer"])])
     return placed
 
 

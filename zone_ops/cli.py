@@ -284,6 +284,21 @@ def versions() -> dict[str, str]:
     return out
 
 
+def mask_record(coarse: np.ndarray, run: Any) -> dict[str, Any]:
+    """Mask sizes and the Region-IoU outcome of a ``ZoneRun`` or ``LocalizeRun`` (``coarse``: its coarse mask)."""
+    refine = run.refine
+    return {
+        "coarse_px": int(coarse.sum()),
+        "refined_px": int(run.refined.sum()),
+        "final_px": int(run.final.sum()),
+        "changed_px": int((run.composite.alpha > 0).sum()),
+        "sam_used": refine is not None,
+        "sam_fell_back": None if refine is None else bool(refine.fell_back),
+        "region_iou": None if refine is None else float(refine.iou),
+        "sam_segments": None if refine is None else int(refine.num_segments),
+    }
+
+
 def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path, outputs: dict[str, str],
             device: str) -> dict[str, Any]:
     """The JSON record of one edited image."""
@@ -305,16 +320,7 @@ def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path
         "parameters": asdict(params),
         "models": {"ip2p": args.ip2p, "magicbrush": args.magicbrush, "sam": args.sam, "device": device,
                    "dtype": args.dtype},
-        "masks": {
-            "coarse_px": int(run.coarse.mask.sum()),
-            "refined_px": int(run.refined.sum()),
-            "final_px": int(run.final.sum()),
-            "changed_px": int((run.composite.alpha > 0).sum()),
-            "sam_used": refine is not None,
-            "sam_fell_back": None if refine is None else bool(refine.fell_back),
-            "region_iou": None if refine is None else float(refine.iou),
-            "sam_segments": None if refine is None else int(refine.num_segments),
-        },
+        "masks": mask_record(run.coarse.mask, run),
         "timings_s": {k: round(run.timings.get(k, 0.0), 4) for k in STAGES},
         "notes": run.notes,
         "versions": versions(),
@@ -407,7 +413,7 @@ def edit(args: argparse.Namespace) -> int:
 def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str], params: ZoneParams,
                      localize_params: LocalizeParams, args: argparse.Namespace, device: str | None) -> dict[str, Any]:
     """The JSON record of one localized pair."""
-    al, diff, refine = run.alignment, run.difference, run.refine
+    al, diff = run.alignment, run.difference
     return {
         "original": str(pair[0]),
         "edited": str(pair[1]),
@@ -429,15 +435,7 @@ def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str],
             "colour_drift": {"gain": diff.drift.gain.round(5).tolist(), "offset": diff.drift.offset.round(5).tolist(),
                              "noise": diff.drift.noise.round(5).tolist()},
         },
-        "masks": {
-            "coarse_px": int(diff.mask.sum()),
-            "refined_px": int(run.refined.sum()),
-            "final_px": int(run.final.sum()),
-            "changed_px": int((run.composite.alpha > 0).sum()),
-            "sam_used": refine is not None,
-            "sam_fell_back": None if refine is None else bool(refine.fell_back),
-            "region_iou": None if refine is None else float(refine.iou),
-        },
+        "masks": mask_record(diff.mask, run),
         "parameters": {**asdict(localize_params), **{k: v for k, v in asdict(params).items() if k in LOCALIZE_KEYS}},
         "models": {"sam": args.sam, "device": device},
         "timings_s": {k: round(run.timings.get(k, 0.0), 4) for k in LOCALIZE_STAGES},
