@@ -63,6 +63,21 @@ def test_known_zoom_shift_and_bucket_recovered(bench, name, model):
     assert np.abs(result.image - img)[bg].mean() < 0.6 * np.abs(plain - img)[bg].mean()
 
 
+def test_editor_that_crops_to_another_aspect():
+    """An editor that cuts a square out of a 3:2 photo and returns it at 1024x1024: affine finds the crop exactly
+    (tracked again after the first fit, as patches are stretched 1.5x); a similarity cannot and says so."""
+    img = photo("coffee")  # 400 x 600
+    square = cv2.resize(_local_edit(img)[:, 100:500], (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    result = align_edit(img, square, model="affine")
+    # original px -> px of the crop resized to 600x400: (x - 100 + 0.5) * 1.5 - 0.5 (cv2.resize's pixel centres)
+    truth = np.array([[1.5, 0, -149.75], [0, 1, 0], [0, 0, 1]], np.float64)
+    err = _grid_error(result, truth, img.shape[:2])
+    assert np.median(err) < 0.1, np.median(err)
+    assert abs(result.valid.mean() - 400 / 600) < 0.01  # only the cropped part is covered
+    refused = align_edit(img, square, model="similarity")
+    assert refused.fell_back and "more general model" in refused.note
+
+
 def test_translation_recovers_a_pure_shift():
     img = photo("astronaut")
     shifted = cv2.warpAffine(img, np.float32([[1, 0, 3.4], [0, 1, -2.3]]), (512, 512), flags=cv2.INTER_CUBIC,

@@ -11,7 +11,8 @@ the original's frame first. ``align_edit``:
    ``homography``;
 3. fine estimate: corners of the original tracked into the resized edit at full resolution with pyramidal
    Lucas-Kanade, starting from the coarse model (sub-pixel), forward-backward checked, then the model refitted
-   robustly on them. The edit itself (a local change) is an outlier of both fits: the model follows the unchanged
+   robustly on them (once more in the edit warped by that fit when it scales or shears by more than 5 %, e.g.
+   an editor that cropped to another aspect). The edit itself (a local change) is an outlier of both fits: the model follows the unchanged
    background;
 4. warps the edit into the original's frame (bicubic); ``valid`` marks the pixels the edit covers;
 5. optionally, a dense residual flow (OpenCV DIS) for non-uniform shifts, capped at ``flow_cap`` px so that it can
@@ -42,6 +43,10 @@ COARSE_FEATURES = 1500
 #: Corners tracked for the fine fit, and the least number of agreeing points accepted.
 FINE_POINTS = 1500
 MIN_INLIERS = 12
+#: ... and at least this fraction of the tracked points (fewer: the model does not describe the editor's change).
+MIN_INLIER_FRACTION = 0.2
+#: A first fit that scales or shears by more than this is refined by tracking again in the edit warped by it.
+RETRACK_DEFORMATION = 0.05
 #: Reprojection thresholds (px at the coarse working size / at full size) for the robust fits.
 COARSE_THRESHOLD = 3.0
 FINE_THRESHOLD = 1.0
@@ -282,9 +287,16 @@ def align_edit(original: np.ndarray, edited: np.ndarray, *, model: str = "affine
     if guess is None or not _plausible(guess, size):
         guess = identity  # the editor kept the framing: LK starts from the plain resize
     m, inliers, tracked, residual = _fine(og, eg, guess, model)
-    if m is None:
-        return fallback(f"only {inliers} of {tracked} tracked points agree on a {model} (need {MIN_INLIERS}): "
-                        "the pictures differ too much or have too little texture")
+    if m is not None and np.abs(m[:2, :2] - np.eye(2)).max() > RETRACK_DEFORMATION:
+        # patches deformed this much track less precisely: track again in the edit warped by this first fit
+        warped = _warp(eg, m, size, cv2.INTER_LINEAR)
+        delta, inliers2, tracked2, residual2 = _fine(og, warped, identity, model)
+        if delta is not None and inliers2 >= inliers // 2:
+            m, inliers, tracked, residual = m @ delta, inliers2, tracked2, residual2
+    if m is None or inliers < MIN_INLIER_FRACTION * tracked:
+        return fallback(f"only {inliers} of {tracked} tracked points agree on a {model} (need {MIN_INLIERS} and "
+                        f"{MIN_INLIER_FRACTION:.0%}): the pictures differ too much, have too little texture, or need "
+                        "a more general model (affine or homography)")
     if not _plausible(m, size):
         return fallback(f"the fitted {model} moves the frame by more than {MAX_CORNER_MOVE:.0%} of the diagonal: "
                         "refused as implausible for an edit")
