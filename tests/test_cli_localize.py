@@ -13,7 +13,7 @@ import torch
 
 from conftest import photo
 from tiny_models import tiny_sam
-from zone_ops.cli import main
+from zone_ops.cli import LOCALIZE_FILES, main
 from zone_ops.pipeline import LOCALIZE_STAGES
 
 
@@ -66,19 +66,19 @@ def test_localize_one_pair_with_sam(assets, tmp_path, capsys):
     rc = main(["localize", str(root / "orig" / "cat.png"), str(root / "edit" / "cat.png"), "--sam",
                str(assets["sam"]), "--out", str(out), *SAM_FAST])
     assert rc == 0, capsys.readouterr().err
-    names = ["cat.png", "cat_aligned.png", "cat_mask_coarse.png", "cat_mask_refined.png", "cat_mask_final.png",
-             "cat_alpha.png", "cat.json"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert [p.name for p in out.iterdir()] == ["cat"]  # one folder per input
+    folder = out / "cat"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(LOCALIZE_FILES.values())
     original = _read(root / "orig" / "cat.png")
-    result, alpha = _read(out / "cat.png"), _read(out / "cat_alpha.png")
-    assert result.shape == original.shape and _read(out / "cat_aligned.png").shape == original.shape
+    result, alpha = _read(folder / "result.png"), _read(folder / "alpha.png")
+    assert result.shape == original.shape and _read(folder / "aligned.png").shape == original.shape
     np.testing.assert_array_equal(result[alpha == 0], original[alpha == 0])  # untouched pixels bit-identical
-    record = json.loads((out / "cat.json").read_text())
+    record = json.loads((folder / "localize.json").read_text())
     assert record["alignment"]["model"] == "affine" and record["alignment"]["residual_px"] < 0.5
     assert record["edited_size"] == [int(192 * 1.4) // 32 * 32, int(256 * 1.6) // 32 * 32]
     assert record["masks"]["sam_used"] and set(record["timings_s"]) == set(LOCALIZE_STAGES)
     assert record["difference"]["colour_drift"]["gain"][0] == pytest.approx(1.05, abs=0.03)
-    coarse = _read(out / "cat_mask_coarse.png") > 127
+    coarse = _read(folder / "mask_coarse.png") > 127
     yy, xx = np.mgrid[0:192, 0:256]
     disc = (yy - 96) ** 2 + (xx - 128) ** 2 < 32 ** 2
     assert (coarse & disc).sum() / (coarse | disc).sum() > 0.8  # the difference mask found the edit
@@ -90,8 +90,8 @@ def test_localize_folders_pair_by_name_without_sam(assets, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "no --sam checkpoint" in err and "lonely.png" in err  # unpaired images are named, then skipped
-    assert {p.name for p in out.glob("*.json")} == {"cat.json", "cup.json"}
-    record = json.loads((out / "cup.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"cat", "cup"}
+    record = json.loads((out / "cup" / "localize.json").read_text())
     assert record["alignment"]["model"] == "similarity" and not record["masks"]["sam_used"]
     assert record["masks"]["coarse_px"] == record["masks"]["refined_px"]  # no SAM: the difference mask is refined
 
@@ -102,7 +102,6 @@ def test_localize_folders_pair_by_name_without_sam(assets, tmp_path, capsys):
     (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--sam", str(t / "no.pth")],
      "--sam checkpoint"),
     (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--flow-cap", "-1"], "flow cap"),
-    (lambda r, t: [str(r / "orig"), str(r / "orig"), "--out", str(r / "orig")], "is an input"),
 ])
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, argv, words):
     args = argv(assets["root"], tmp_path)
@@ -122,3 +121,20 @@ def test_out_that_is_a_file_is_refused_before_work(assets, tmp_path, capsys):
     assert main(["localize", str(root / "orig" / "cat.png"), str(root / "edit" / "cat.png"), "--out",
                  str(target)]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_inputs_are_never_written_and_outputs_only_replaced_with_overwrite(assets, tmp_path, capsys):
+    root, out = assets["root"], tmp_path / "out"
+    (out / "cat").mkdir(parents=True)
+    edited = out / "cat" / "aligned.png"  # the edited input sits exactly where an output would go
+    edited.write_bytes((root / "edit" / "cat.png").read_bytes())
+    before = edited.read_bytes()
+    pair = [str(root / "orig" / "cat.png"), str(edited), "--out", str(out)]
+    assert main(["localize", *pair, "--overwrite"]) == 2
+    assert "over the input" in capsys.readouterr().err and edited.read_bytes() == before
+    args = [str(root / "orig" / "cat.png"), str(root / "edit" / "cat.png"), "--out", str(tmp_path / "again")]
+    assert main(["localize", *args]) == 0
+    capsys.readouterr()
+    assert main(["localize", *args]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["localize", *args, "--overwrite"]) == 0

@@ -3,49 +3,60 @@
     python -m zone_ops edit photo.jpg more/ --instruction "make the coffee green" \\
         --ip2p models/instruct-pix2pix --sam models/sams/sam_vit_h_4b8939.pth --out edited/
 
-Inputs: image files and/or folders (their images, not recursive). For each image ``NAME`` it writes into --out:
-``NAME.png`` (the result, same size as the input; the input's alpha channel is kept), ``NAME_canvas.png`` (the
-sampler's whole-image edit), ``NAME_mask_coarse.png`` / ``NAME_mask_refined.png`` / ``NAME_mask_final.png`` (stages
-3 / 4 / 5), ``NAME_alpha.png`` (stage 6 opacity: where it is 0 the result equals the input exactly) and
-``NAME.json`` (action, parameters, timings per stage, seed, notes, versions).
+Inputs: image files and/or folders (their images, not recursive). For each image ``NAME.ext`` it writes the folder
+``--out/NAME/`` (``NAME_2``... when two inputs share a name): ``result.png`` (same size as the input; the input's
+alpha channel is kept), ``canvas.png`` (the sampler's whole-image edit), ``mask_coarse.png`` / ``mask_refined.png``
+/ ``mask_final.png`` (stages 3 / 4 / 5), ``alpha.png`` (stage 6 opacity: where it is 0 the result equals the input
+exactly) and ``edit.json`` (action, parameters, timings per stage, seed, notes, versions).
 
-Models come from local folders only (diffusers-format IP2P / MagicBrush folders, a SAM v1 checkpoint); nothing
-is downloaded. User errors (missing file, bad parameter) print one line and exit with status 2.
+Nothing is lost (``zone_ops.cli_safety``): an input file is never written over, existing outputs are replaced only
+with ``--overwrite``, and --out is created and write-tested before any model loads. Models come from local folders
+only (diffusers-format IP2P / MagicBrush folders, a SAM v1 checkpoint); nothing is downloaded. Expected failures
+(missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one line and
+exit with status 2.
 
 ``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
-(two files, or two folders paired by file name): ``NAME.png`` (result), ``NAME_aligned.png``, ``NAME_mask_coarse.png``
-(difference mask), ``NAME_mask_refined.png``, ``NAME_mask_final.png``, ``NAME_alpha.png`` and ``NAME.json``
-(alignment report and matrix, colour drift, threshold, parameters, timings, notes). Its output paths all go through
-``output_paths`` (never an input file) after ``prepare_output_folder`` (created and write-tested before SAM loads).
+(two files, or two folders paired by file name). For each pair ``NAME`` it writes ``--out/NAME/``: ``result.png``,
+``aligned.png`` (the edit in the original's frame), ``mask_coarse.png`` (the difference mask), ``mask_refined.png``,
+``mask_final.png``, ``alpha.png`` and ``localize.json`` (alignment report and matrix, colour drift, threshold,
+parameters, timings, notes), with the same output safety (``cli_safety``; the edited files are inputs too).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import __version__
-from .images import ZoneInputError
 from .align_edit import MODELS as ALIGN_MODELS
+from .cli_safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
 from .pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
                        run_localize)
+from .sam_loader import available_devices
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
-USER_ERROR = 2
-
-
-class CliError(ZoneInputError):
-    """A user error: printed as one line, exit status 2."""
+#: The files written per input, in ``--out/NAME/``.
+OUTPUT_FILES = {
+    "result": "result.png",
+    "canvas": "canvas.png",
+    "mask_coarse": "mask_coarse.png",
+    "mask_refined": "mask_refined.png",
+    "mask_final": "mask_final.png",
+    "alpha": "alpha.png",
+    "record": "edit.json",
+}
+__all__ = ["main", "build_parser", "CliError", "USER_ERROR", "OUTPUT_FILES"]
 
 
 # ------------------------------------------------------------------------------------------------ arguments
@@ -86,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip2p", required=True, metavar="DIR", help="diffusers-format InstructPix2Pix folder")
     p.add_argument("--magicbrush", metavar="DIR", help="diffusers-format MagicBrush folder (optional; fused sampling)")
     p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the coarse mask is used")
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="output folder (created if missing); each input gets its own folder OUT/NAME/")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
 
     g = p.add_argument_group("stage 1: action")
     g.add_argument("--action", choices=ACTIONS, default=d.action, help="auto = lexical classifier of the instruction")
@@ -99,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", choices=("dpmpp_2m", "ddim", "euler"), default=d.scheduler)
     g.add_argument("--seed", type=int, default=d.seed, help="the same seed is used for every image")
     g.add_argument("--working-size", type=int, default=d.working_size, help="longest side the models run at")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    g.add_argument("--device", default="auto", help=f"on this machine: {', '.join(available_devices())}")
     g.add_argument("--dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto", help="auto: fp16 on GPU, fp32 on CPU")
 
     g = p.add_argument_group("stage 3: attention to mask")
@@ -115,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 LOCALIZE_PROG = "python -m zone_ops localize"
+#: The files ``localize`` writes per pair, in ``--out/NAME/`` (NAME: the original's file stem).
+LOCALIZE_FILES = {
+    "result": "result.png",
+    "aligned": "aligned.png",
+    "mask_coarse": "mask_coarse.png",
+    "mask_refined": "mask_refined.png",
+    "mask_final": "mask_final.png",
+    "alpha": "alpha.png",
+    "record": "localize.json",
+}
 
 
 def build_localize_parser() -> argparse.ArgumentParser:
@@ -131,8 +154,10 @@ def build_localize_parser() -> argparse.ArgumentParser:
     p.add_argument("edited", metavar="EDITED", help="the editor's output (any size), or a folder of them")
     p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the difference "
                    "mask is used as the refined mask")
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    p.add_argument("--device", default="auto", help="device for SAM: auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="output folder (created if missing); each pair gets its own folder OUT/NAME/")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
+    p.add_argument("--device", default="auto", help=f"for SAM; on this machine: {', '.join(available_devices())}")
     g = p.add_argument_group("align edit")
     g.add_argument("--align-model", choices=ALIGN_MODELS, default=e.align_model)
     g.add_argument("--flow-cap", type=float, default=e.flow_cap, help="residual flow cap in px (0 = off)")
@@ -147,8 +172,13 @@ def build_localize_parser() -> argparse.ArgumentParser:
 
 
 def params_from_args(args: argparse.Namespace) -> ZoneParams:
-    names = ZoneParams.__dataclass_fields__
-    return ZoneParams(**{k: v for k, v in vars(args).items() if k in names})
+    """ZoneParams from the parsed flags; CliError naming the flag for a NaN / infinite number."""
+    names = {f.name for f in fields(ZoneParams)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CliError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    return ZoneParams(**values)
 
 
 def collect_images(inputs: Sequence[str]) -> list[Path]:
@@ -189,46 +219,9 @@ def image_pairs(original: str, edited: str) -> list[tuple[Path, Path]]:
     unpaired = sorted({f.name for f in left if f.stem not in by_stem} |
                       {f.name for f in right if f.stem not in {g.stem for g in left}})
     if unpaired:
-        print(f"localize: skipped {len(unpaired)} image(s) without a partner of the same name: "
+        print(f"{LOCALIZE_PROG}: skipped {len(unpaired)} image(s) without a partner of the same name: "
               f"{', '.join(unpaired[:5])}{' ...' if len(unpaired) > 5 else ''}", file=sys.stderr)
     return pairs
-
-
-def prepare_output_folder(out: str) -> Path:
-    """Create ``--out`` and check that it can be written, before any model is loaded."""
-    folder = Path(out).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise CliError(f"--out {str(folder)!r} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".zone-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise CliError(f"cannot write into --out {str(folder)!r}: {exc.strerror or exc}") from None
-    return folder
-
-
-def output_paths(out: Path, names: dict[str, str], inputs: Sequence[Path]) -> dict[str, Path]:
-    """Where one input's files go (``names``: key -> file name in ``out``). The one place output paths are decided:
-    a path that is one of the ``inputs`` is refused (the CLI never writes over an input)."""
-    paths = {key: out / name for key, name in names.items()}
-    given = {p.resolve() for p in inputs}
-    clash = [str(p) for p in paths.values() if p.resolve() in given]
-    if clash:
-        raise CliError(f"{clash[0]!r} is an input: choose another --out folder")
-    return paths
-
-
-def output_stems(paths: Sequence[Path]) -> list[str]:
-    """One unique output name per input: the file stem, with _2, _3... for repeated stems."""
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
-    return stems
 
 
 # ------------------------------------------------------------------------------------------------ image files
@@ -346,18 +339,18 @@ def edit(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} folder {value!r} does not exist (give a local diffusers-format model folder)")
     if args.sam is not None and not Path(args.sam).expanduser().is_file():
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {str(out)!r} is a file, not a folder")
+    from .sam_loader import resolve_device
+
+    device = str(resolve_device(args.device))
+    out = prepare_out_dir(args.out)
+    plans = plan_outputs(images, out, OUTPUT_FILES, overwrite=args.overwrite)
 
     from tqdm.auto import tqdm
 
     from .backends.diffusers_backend import load_diffusers_backend
     from .pipeline import run_zone
-    from .sam_loader import resolve_device
 
     _quiet_libraries()
-    device = str(resolve_device(args.device))
     quiet = args.no_progress
     t = time.perf_counter()
     backend = load_diffusers_backend(args.ip2p, args.magicbrush, device=device, dtype=args.dtype)
@@ -371,9 +364,9 @@ def edit(args: argparse.Namespace) -> int:
         sam = load_sam(args.sam, device=device)
     load_seconds = time.perf_counter() - t
 
-    out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(images), desc="images", unit="img", disable=quiet, position=0)
-    for path, stem in zip(images, output_stems(images)):
+    for plan in plans:
+        path, files = plan.source, plan.files
         rgb, alpha, bits = read_image(path)
         steps = tqdm(total=params.steps, desc=path.name, unit="step", leave=False, disable=quiet, position=1)
 
@@ -386,22 +379,14 @@ def edit(args: argparse.Namespace) -> int:
             run = run_zone(rgb, args.instruction, backend, sam=sam, params=params, progress=progress)
         finally:
             steps.close()
-        files = {
-            "result": f"{stem}.png",
-            "canvas": f"{stem}_canvas.png",
-            "mask_coarse": f"{stem}_mask_coarse.png",
-            "mask_refined": f"{stem}_mask_refined.png",
-            "mask_final": f"{stem}_mask_final.png",
-            "alpha": f"{stem}_alpha.png",
-        }
-        write_image(out / files["result"], run.result, alpha, bits)
-        write_image(out / files["canvas"], run.canvas, None, bits)
+        write_image(files["result"], run.result, alpha, bits)
+        write_image(files["canvas"], run.canvas, None, bits)
         for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined), ("mask_final", run.final),
                           ("alpha", run.composite.alpha)):
-            write_image(out / files[key], np.asarray(mask, np.float32))
-        record = sidecar(run, params, args, path, files, device)
+            write_image(files[key], np.asarray(mask, np.float32))
+        record = sidecar(run, params, args, path, {k: f.name for k, f in files.items()}, device)
         record["timings_s"]["model_loading_once"] = round(load_seconds, 4)
-        (out / f"{stem}.json").write_text(json.dumps(record, indent=2))
+        files["record"].write_text(json.dumps(record, indent=2))
         for note in run.notes:
             if note != NO_SAM_NOTE:  # said once above
                 tqdm.write(f"{PROG}: {path.name}: {note}", file=sys.stderr)
@@ -458,39 +443,39 @@ def localize(args: argparse.Namespace) -> int:
     pairs = image_pairs(args.original, args.edited)
     if args.sam is not None and not Path(args.sam).expanduser().is_file():
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
-    out = prepare_output_folder(args.out)
-    inputs = [f for pair in pairs for f in pair]
-    stems = output_stems([a for a, _ in pairs])
-    names = {stem: {"result": f"{stem}.png", "aligned": f"{stem}_aligned.png", "mask_coarse": f"{stem}_mask_coarse.png",
-                    "mask_refined": f"{stem}_mask_refined.png", "mask_final": f"{stem}_mask_final.png",
-                    "alpha": f"{stem}_alpha.png", "record": f"{stem}.json"} for stem in stems}
-    planned = {stem: output_paths(out, names[stem], inputs) for stem in stems}  # refused before any work
-
-    sam, device = None, None
-    if args.sam is None:
-        print(f"localize: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
-    else:
-        from .sam_loader import load_sam, resolve_device
+    device = None
+    if args.sam is not None:
+        from .sam_loader import resolve_device
 
         device = str(resolve_device(args.device))
+    out = prepare_out_dir(args.out)
+    plans = plan_outputs([a for a, _ in pairs], out, LOCALIZE_FILES, overwrite=args.overwrite,
+                         other_inputs=[b for _, b in pairs])
+
+    sam = None
+    if args.sam is None:
+        print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
+    else:
+        from .sam_loader import load_sam
+
         sam = load_sam(args.sam, device=device)
-    for (original, edited), stem in zip(pairs, stems):
+    for plan, (original, edited) in zip(plans, pairs):
+        files = plan.files
         rgb, alpha, bits = read_image(original)
         edited_rgb, _, _ = read_image(edited)
         run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
-        paths = planned[stem]
-        write_image(paths["result"], run.result, alpha, bits)
-        write_image(paths["aligned"], run.alignment.image, None, bits)
+        write_image(files["result"], run.result, alpha, bits)
+        write_image(files["aligned"], run.alignment.image, None, bits)
         for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
                           ("mask_final", run.final), ("alpha", run.composite.alpha)):
-            write_image(paths[key], np.asarray(mask, np.float32))
-        record = localize_sidecar(run, (original, edited), {k: v for k, v in names[stem].items() if k != "record"},
-                                  params, localize_params, args, device)
-        paths["record"].write_text(json.dumps(record, indent=2))
-        print(f"localize: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
+            write_image(files[key], np.asarray(mask, np.float32))
+        record = localize_sidecar(run, (original, edited), {k: f.name for k, f in files.items()}, params,
+                                  localize_params, args, device)
+        files["record"].write_text(json.dumps(record, indent=2))
+        print(f"{LOCALIZE_PROG}: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
         for note in run.notes:
-            if note != NO_SAM_LOCALIZE_NOTE:
-                print(f"localize: {original.name}: {note}", file=sys.stderr)
+            if note != NO_SAM_LOCALIZE_NOTE:  # said once above
+                print(f"{LOCALIZE_PROG}: {original.name}: {note}", file=sys.stderr)
     return 0
 
 
@@ -510,14 +495,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
-    try:
-        return command(args)
-    except ZoneInputError as exc:  # includes CliError, SamCheckpointError
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return USER_ERROR
-    except FileNotFoundError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return USER_ERROR
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    return run_cli(prog, lambda: command(args))

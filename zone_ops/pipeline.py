@@ -14,6 +14,7 @@ Pixels where the composite's alpha is 0 (outside the final mask and the blend ba
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -238,9 +239,9 @@ class LocalizeParams:
     def __post_init__(self) -> None:
         if self.align_model not in ALIGN_MODELS:
             raise ZoneInputError(f"align model must be one of {', '.join(ALIGN_MODELS)}, got {self.align_model!r}")
-        if not self.flow_cap >= 0:
+        if not (math.isfinite(self.flow_cap) and self.flow_cap >= 0):
             raise ZoneInputError(f"flow cap must be >= 0 px (0 = off), got {self.flow_cap}")
-        if self.diff_threshold is not None and not self.diff_threshold >= 0:
+        if self.diff_threshold is not None and not (math.isfinite(self.diff_threshold) and self.diff_threshold >= 0):
             raise ZoneInputError(f"difference threshold must be a Delta E >= 0, got {self.diff_threshold}")
         if self.diff_min_region < 0 or self.diff_close < 0:
             raise ZoneInputError("difference min-region and close must be >= 0")
