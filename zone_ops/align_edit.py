@@ -65,6 +65,7 @@ class Alignment:
     inliers / matches: points that agree with the model / points tried (fine stage).
     residual: median distance in original px between the tracked points and the model (inliers only).
     flow:     mean magnitude in px of the residual flow applied (0 when off).
+    scale:    (x, y) size of the editor's output relative to the original's (its resize, undone in step 1).
     note:     "" when all went well, otherwise why the plain resize was used.
     """
 
