@@ -246,6 +246,18 @@ def _action_out(action: Node):
     return action["action"] if "action" in action.d.output_names else action[0]
 
 
+def _placer(g: Graph, placed: list[Node]):
+    """``add(kind, column, size, title, widgets=None, **links)``: ``g.add`` at the column's next position, the node
+    recorded in ``placed``."""
+
+    def add(kind, column, size, title, widgets=None, **links):
+        node = g.add(kind, column(size), size, title, widgets, **links)
+        placed.append(node)
+        return node
+
+    return add
+
+
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
                 previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
     """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
@@ -254,10 +266,7 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
     defs = g.defs
     placed: list[Node] = []
 
-    def add(kind, col, size, name, widgets=None, **links):
-        node = g.add(kind, col(size), size, name, widgets, **links)
-        placed.append(node)
-        return node
+    add = _placer(g, placed)
 
     a, b, c, d_, e = (Column(x + k * STEP, y) for k in range(5))
     text = add("PrimitiveStringMultiline", a, (320, 130), f"{t}Instruction", {"value": instruction_text})
@@ -356,27 +365,29 @@ def multi_turn(defs, display) -> Graph:
     return g
 
 
-def mask_only(defs, display) -> Graph:
-    g = Graph(defs, display)
+def _pair_inputs(g: Graph, edited_title: str) -> tuple[Node, Node, Node]:
+    """SAM loader, the original and the edited image stacked at x = 40 in an "Inputs" group."""
     col = Column(40, 80)
-    size = _size(defs["ZoneSAMLoader"])
+    size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
-    canvas = g.add("LoadImage", col((320, 360)), (320, 360), "Edited canvas (paint the mask here)",
-                   {"image": "canvas.png"})
+    edited = g.add("LoadImage", col((320, 360)), (320, 360), edited_title, {"image": EDITED_IMAGE})
+    g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
+    return sam, orig, edited
+
+
+def mask_only(defs, display) -> Graph:
+    g = Graph(defs, display)
+    sam, orig, canvas = _pair_inputs(g, "Edited canvas (paint the mask here)")
     g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool) and paint a rough "
            "mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
            f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
-    g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
     b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
     placed = []
 
-    def add(kind, column, size, title, widgets=None, **links):
-        node = g.add(kind, column(size), size, title, widgets, **links)
-        placed.append(node)
-        return node
+    add = _placer(g, placed)
 
     refined = add("ZoneSAMRegionIoU", b, _size(defs["ZoneSAMRegionIoU"]), "4. SAM Region IoU", {"segment_on": "canvas"},
                   sam_model=sam[0], original=orig[0], canvas=canvas[0], coarse_mask=canvas["MASK"])
@@ -414,10 +425,7 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
     defs = g.defs
     placed: list[Node] = []
 
-    def add(kind, col, size, name, widgets=None, **links):
-        node = g.add(kind, col(size), size, name, widgets, **links)
-        placed.append(node)
-        return node
+    add = _placer(g, placed)
 
     a, b, c, d_ = (Column(x + k * STEP, y) for k in range(4))
     align = add("ZoneAlignEdit", a, _size(defs["ZoneAlignEdit"]), "Align Edit", original=original, edited=edited)
@@ -440,13 +448,7 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
 
 def any_editor(defs, display) -> Graph:
     g = Graph(defs, display)
-    col = Column(40, 80)
-    size = _size(defs["ZoneSAMLoader"])
-    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
-    orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
-    edited = g.add("LoadImage", col((320, 360)), (320, 360), "Edited image (any editor's output)",
-                   {"image": EDITED_IMAGE})
-    g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
+    sam, orig, edited = _pair_inputs(g, "Edited image (any editor's output)")
     g.note(ANY_EDITOR_NOTE, (40, -300), (900, 230), "Use ZONE with any editor")
     placed = _localize_chain(g, 40 + STEP, 80, orig[0], edited[0], sam)
     _group_around(g, "ZONE localization", placed, COLORS["locate"])
@@ -480,10 +482,7 @@ def qwen_image_edit(defs, display) -> Graph:
     g.note(ANY_EDITOR_NOTE, (980, -340), (720, 270), "Any other editor")
     placed: list[Node] = []
 
-    def add(kind, column, size, title, widgets=None, **links):
-        node = g.add(kind, column(size), size, title, widgets, **links)
-        placed.append(node)
-        return node
+    add = _placer(g, placed)
 
     b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
     scaled = add("ImageScaleToTotalPixels", b, (320, 90), "Scale to 1 MP",
