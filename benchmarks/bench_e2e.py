@@ -21,7 +21,7 @@ vocabulary is not shipped offline), the ComfyUI path ComfyUI's real SD1 tokenize
 exactly the working size, so neither side resizes. The Action Classifier's head is trained once per text
 encoder, in the warm-up (cached under ``--cache``, so later runs skip that).
 
-Measurement: one warm-up of each side (1 step), then ``--repeats`` rounds of ZONE and floor, the order alternating
+Measurement: one warm-up of each side (1 step at 64 px), then ``--repeats`` rounds of ZONE and floor, the order alternating
 per round, so the drift of a shared machine hits both. Per round and side: time per stage (time.perf_counter,
 CUDA synchronised) and peak RSS (Linux VmHWM, reset before every stage through /proc/self/clear_refs; the models
 are resident, so the peak includes them), and on a GPU peak VRAM (torch.cuda.max_memory_allocated, reset per
@@ -29,6 +29,7 @@ stage). Reported: per-stage medians, and the e2e ratio = median over rounds of Z
 min..max over rounds. Target: ratio <= 1.15 on both paths.
 
     python benchmarks/bench_e2e.py --quick          # CPU: 128 px, 2 steps, 8x8 SAM points, ViT-B (minutes)
+    python benchmarks/bench_e2e.py --quick --shared-unet   # the same compute with one UNet less in memory
     python benchmarks/bench_e2e.py --device cuda    # GPU: fp16, 512 px, 20 steps, 32x32 points, ViT-H
     ZONE_COMFYUI_PATH=/path/to/ComfyUI python benchmarks/bench_e2e.py --quick   # both paths
 
@@ -62,6 +63,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 TARGET = 1.15
+#: The warm-up runs (imports, allocator, kernels) use the smallest working size: they are not measured.
+WARMUP_SIZE = 64
 INSTRUCTION = "make the helmet red"
 RESULT_TAG = "E2E_RESULT "
 PACK_NAME = "comfyui_zone"
@@ -157,9 +160,10 @@ def _floor_sam(sam, canvas: np.ndarray, points: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ diffusers path
-def diffusers_models(device: str, dtype: torch.dtype, sam_kind: str, tiny: bool = False) -> dict[str, Any]:
+def diffusers_models(device: str, dtype: torch.dtype, sam_kind: str, tiny: bool = False, shared: bool = False) -> dict[str, Any]:
     """SD1.5-size IP2P + MagicBrush UNets, CLIP-L text model, SD VAE (random), the SAM, on ``device``.
-    ``tiny``: the tests' tiny models instead (a smoke test of this script; its figures mean nothing)."""
+    ``tiny``: the tests' tiny models instead (a smoke test of this script; its figures mean nothing).
+    ``shared``: MagicBrush is the IP2P UNet object (the same compute, one UNet less in memory)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     from tiny_models import tiny_text_encoder, tiny_tokenizer, tiny_unet, tiny_vae
@@ -175,7 +179,8 @@ def diffusers_models(device: str, dtype: torch.dtype, sam_kind: str, tiny: bool 
     torch.manual_seed(2)
     vae = AutoencoderKL(**SD_VAE).to(device, dtype).eval()
     text = tiny_text_encoder(0, 768, 3072, 12, 12, 49408).to(device, dtype).eval()  # CLIP-L's text model
-    return {"ip2p": unet(0), "magicbrush": unet(1), "text_encoder": text, "tokenizer": tiny_tokenizer(), "vae": vae,
+    ip2p = unet(0)
+    return {"ip2p": ip2p, "magicbrush": ip2p if shared else unet(1), "text_encoder": text, "tokenizer": tiny_tokenizer(), "vae": vae,
             "sam": _sam(sam_kind, device)}
 
 
@@ -187,7 +192,7 @@ def run_diffusers(args: argparse.Namespace) -> dict[str, Any]:
     from zone_ops.pipeline import ZoneParams, run_zone
 
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32
-    m = diffusers_models(args.device, dtype, args.sam, args.tiny)
+    m = diffusers_models(args.device, dtype, args.sam, args.tiny, args.shared_unet)
     backend = DiffusersBackend(m["ip2p"], m["text_encoder"], m["tokenizer"], m["vae"], magicbrush_unet=m["magicbrush"])
     pipes = {
         name: StableDiffusionInstructPix2PixPipeline(
@@ -199,12 +204,11 @@ def run_diffusers(args: argparse.Namespace) -> dict[str, Any]:
     }
     for pipe in pipes.values():
         pipe.set_progress_bar_config(disable=True)
-    photo = _photo(args.size)
-    pixels = torch.from_numpy(photo).permute(2, 0, 1)[None].to(args.device, dtype)
 
-    def zone(steps: int) -> Meter:
+    def zone(steps: int, size: int) -> Meter:
         meter = Meter(args.device)
-        params = ZoneParams(steps=steps, working_size=args.size, points_per_side=args.points, seed=0)
+        params = ZoneParams(steps=steps, working_size=size, points_per_side=args.points, seed=0)
+        photo = _photo(size)
         with meter.stage("run_zone"):
             run = run_zone(photo, INSTRUCTION, backend, sam=m["sam"], params=params)
         meter.whole = meter.stages.pop("run_zone")  # its stages are run_zone's own timings
@@ -212,9 +216,10 @@ def run_diffusers(args: argparse.Namespace) -> dict[str, Any]:
             meter.add(name, seconds)
         return meter
 
-    def floor(steps: int) -> Meter:
+    def floor(steps: int, size: int) -> Meter:
         meter = Meter(args.device)
-        noise = seeded_noise((1, 4, args.size // LATENT_FACTOR, args.size // LATENT_FACTOR), 0).to(args.device, dtype)
+        pixels = torch.from_numpy(_photo(size)).permute(2, 0, 1)[None].to(args.device, dtype)
+        noise = seeded_noise((1, 4, size // LATENT_FACTOR, size // LATENT_FACTOR), 0).to(args.device, dtype)
         canvas = None
         for name, pipe in pipes.items():
             with meter.stage(f"{name} pipeline"):
@@ -275,28 +280,28 @@ def run_comfyui(args: argparse.Namespace) -> dict[str, Any]:
     gpu = args.device.startswith("cuda")
     unet_dtype = comfy.model_management.unet_dtype() if gpu else torch.float32
     vae_dtype = comfy.model_management.vae_dtype() if gpu else torch.float32
-    models = {"ip2p": comfy_env.tiny_ip2p_model(0), "magicbrush": comfy_env.tiny_ip2p_model(1),
-              "clip": comfy_env.tiny_clip(0), "vae": comfy_env.tiny_vae(2)} if args.tiny else {
+    models = {"ip2p": comfy_env.tiny_ip2p_model(0), "clip": comfy_env.tiny_clip(0), "vae": comfy_env.tiny_vae(2)} if args.tiny else {
         "ip2p": comfy_env.ip2p_model(sd15_unet_config(unet_dtype), 0),
-        "magicbrush": comfy_env.ip2p_model(sd15_unet_config(unet_dtype), 1),
         "clip": comfy_env.clip_model(0),  # CLIP-L; ComfyUI picks its device and dtype
         "vae": comfy_env.vae_model(SD_VAE_DDCONFIG, 2, vae_dtype),
     }
+    models["magicbrush"] = models["ip2p"] if args.shared_unet else (
+        comfy_env.tiny_ip2p_model(1) if args.tiny else comfy_env.ip2p_model(sd15_unet_config(unet_dtype), 1))
     sam = _sam("tiny" if args.tiny else args.sam, args.device)
-    image = torch.from_numpy(_photo(args.size))[None]
     start = time.perf_counter()  # train (or load) the Action Classifier's head for this CLIP once, untimed, and
     _node(nodes["ZoneActionClassifier"], instruction=INSTRUCTION, clip=models["clip"])  # outside inference mode
+    images = {size: torch.from_numpy(_photo(size))[None] for size in (WARMUP_SIZE, args.size)}
     print(f"[comfyui] Action Classifier head for this CLIP ready in {time.perf_counter() - start:.1f} s", flush=True)
 
-    def zone(steps: int) -> Meter:
-        meter = Meter(args.device)
+    def zone(steps: int, size: int) -> Meter:
+        meter, image = Meter(args.device), images[size]
         with torch.inference_mode():
             with meter.stage("action_classifier"):
                 action, _ = _node(nodes["ZoneActionClassifier"], instruction=INSTRUCTION, clip=models["clip"])
             with meter.stage("fused_sampler"):
                 canvas, attention, _ = _node(
                     nodes["ZoneFusedIP2PSampler"], ip2p_model=models["ip2p"], clip=models["clip"], vae=models["vae"],
-                    image=image, instruction=INSTRUCTION, steps=steps, working_size=args.size,
+                    image=image, instruction=INSTRUCTION, steps=steps, working_size=size,
                     magicbrush_model=models["magicbrush"], action=action,
                 )
             with meter.stage("attention_to_mask"):
@@ -310,8 +315,8 @@ def run_comfyui(args: argparse.Namespace) -> dict[str, Any]:
                 _node(nodes["ZoneLayerComposite"], original=image, canvas=canvas, final_mask=final, refined_mask=refined)
         return meter
 
-    def floor(steps: int) -> Meter:
-        meter = Meter(args.device)
+    def floor(steps: int, size: int) -> Meter:
+        meter, image = Meter(args.device), images[size]
         canvas = None
         with torch.inference_mode():
             for name in ("ip2p", "magicbrush"):
@@ -327,19 +332,22 @@ def run_comfyui(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ both paths
-def measure(path: str, zone: Callable[[int], Meter], floor: Callable[[int], Meter], args: argparse.Namespace) -> dict:
-    """Warm-up (1 step each), then ``args.repeats`` interleaved rounds; prints per-stage medians; returns figures."""
-    start = time.perf_counter()
-    zone(1)
-    floor(1)
-    print(f"[{path}] warm-up (1 step each) {time.perf_counter() - start:.1f} s", flush=True)
+def measure(path: str, zone: Callable[[int, int], Meter], floor: Callable[[int, int], Meter], args: argparse.Namespace) -> dict:
+    """Warm-up (1 step at WARMUP_SIZE each), then ``args.repeats`` interleaved rounds; prints each round's stages
+    and the per-stage medians; returns the figures."""
+    if args.warmup:
+        start = time.perf_counter()
+        zone(1, WARMUP_SIZE)
+        floor(1, WARMUP_SIZE)
+        print(f"[{path}] warm-up (1 step at {WARMUP_SIZE} px each) {time.perf_counter() - start:.1f} s", flush=True)
     runs: dict[str, list[Meter]] = {"ZONE": [], "floor": []}
     for r in range(args.repeats):
         order = ("ZONE", "floor") if r % 2 == 0 else ("floor", "ZONE")
         for side in order:
-            meter = (zone if side == "ZONE" else floor)(args.steps)
+            meter = (zone if side == "ZONE" else floor)(args.steps, args.size)
             runs[side].append(meter)
-            print(f"[{path}] round {r + 1} {side}: {meter.total:.2f} s", flush=True)
+            stages = ", ".join(f"{name} {record['s']:.2f}" for name, record in meter.stages.items())
+            print(f"[{path}] round {r + 1} {side}: {meter.total:.2f} s ({stages})", flush=True)
     ratios = [z.total / f.total for z, f in zip(runs["ZONE"], runs["floor"])]
     figures = {"path": path, "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
     for side, meters in runs.items():
@@ -391,6 +399,10 @@ def main() -> None:
     parser.add_argument("--paths", default="auto", help="diffusers,comfyui (auto: comfyui only with ZONE_COMFYUI_PATH)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "zone_bench_e2e"),
                         help="folder for the Action Classifier's trained head (kept between runs)")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="skip the warm-up (round 1's first side, ZONE, then pays the first-call costs)")
+    parser.add_argument("--shared-unet", action="store_true",
+                        help="MagicBrush = the IP2P UNet object: the same compute with one UNet (3.4 GB fp32) less in memory")
     parser.add_argument("--tiny", action="store_true", help="tiny random models: checks the script runs (figures mean nothing)")
     parser.add_argument("--path", choices=("diffusers", "comfyui"), help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
@@ -405,6 +417,8 @@ def main() -> None:
     paths = ["diffusers"] + (["comfyui"] if os.environ.get("ZONE_COMFYUI_PATH") else [])
     if args.paths != "auto":
         paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if "comfyui" in paths and not os.environ.get("ZONE_COMFYUI_PATH"):
+        parser.error("the comfyui path needs ZONE_COMFYUI_PATH (a ComfyUI checkout)")
     results = []
     for path in paths:
         command = [sys.executable, __file__, "--path", path] + [a for a in sys.argv[1:]]
