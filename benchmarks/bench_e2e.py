@@ -19,11 +19,11 @@ no checkpoint). The floor and ZONE share the same model objects (the floor's two
 and VAE, as ZONE does). The diffusers path uses a byte-level tokenizer (one token per character; the real CLIP-L
 vocabulary is not shipped offline), the ComfyUI path ComfyUI's real SD1 tokenizer. The input is a photo at
 exactly the working size, so neither side resizes. The Action Classifier's head is trained once per text
-encoder, in the warm-up (cached under ``--cache``, so later runs skip that).
+encoder before anything is timed (cached under ``--cache``, so later runs only load it).
 
-Measurement: one warm-up of each side (1 step at 64 px), then ``--repeats`` rounds of ZONE and floor, the order alternating
-per round, so the drift of a shared machine hits both. Per round and side: time per stage (time.perf_counter,
-CUDA synchronised) and peak RSS (Linux VmHWM, reset before every stage through /proc/self/clear_refs; the models
+Measurement: one warm-up of each side (1 step at 64 px; ``--no-warmup`` skips it), then ``--repeats`` rounds of
+ZONE and floor, the order alternating per round, so the drift of a shared machine hits both. Per round and
+side: time per stage (time.perf_counter, CUDA synchronised) and peak RSS (Linux VmHWM, reset before every stage through /proc/self/clear_refs; the models
 are resident, so the peak includes them), and on a GPU peak VRAM (torch.cuda.max_memory_allocated, reset per
 stage). Reported: per-stage medians, and the e2e ratio = median over rounds of ZONE time / floor time, with
 min..max over rounds. Target: ratio <= 1.15 on both paths.
