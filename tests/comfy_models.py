@@ -31,7 +31,7 @@ MAGICBRUSH_NAME = "zone_magicbrush_random.safetensors"
 SAM_NAME = "zone_sam_tiny.pth"
 
 # SD1.5's VAE (the "ddconfig" of ComfyUI's comfy/sd.py for SD1.x/2.x checkpoints).
-_SD_VAE_DDCONFIG = {
+SD_VAE_DDCONFIG = {
     "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
     "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0,
 }
@@ -58,7 +58,7 @@ def ip2p_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16) -> dict[s
     import comfy.sd1_clip as sd1_clip
     import comfy.supported_models as supported_models
 
-    unet_config = _sd15_unet_config(dtype)
+    unet_config = sd15_unet_config(dtype)
     model = supported_models.SD15_instructpix2pix(unet_config).get_model({}, device="cpu")
     init_weights(model.diffusion_model, seed)
 
@@ -66,7 +66,7 @@ def ip2p_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16) -> dict[s
     init_weights(clip, seed + 1)
     clip_sd = clip.state_dict()
 
-    vae = autoencoder.AutoencoderKL(ddconfig=dict(_SD_VAE_DDCONFIG), embed_dim=4)
+    vae = autoencoder.AutoencoderKL(ddconfig=dict(SD_VAE_DDCONFIG), embed_dim=4)
     init_weights(vae, seed + 2)
 
     sd = model.state_dict_for_saving(clip_sd, vae.state_dict())
@@ -82,7 +82,7 @@ def ip2p_state_dict(seed: int = 0, dtype: torch.dtype = torch.float16) -> dict[s
     return out
 
 
-def _sd15_unet_config(dtype: torch.dtype) -> dict:
+def sd15_unet_config(dtype: torch.dtype) -> dict:
     """SD1.5's UNet config as comfy.model_detection writes it, with IP2P's 8 input channels."""
     return {
         "use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_spatial_transformer": True, "legacy": False,

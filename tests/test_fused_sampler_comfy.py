@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from comfy_env import import_comfy, tiny_clip, tiny_ip2p_model, tiny_vae
+from comfy_env import comfy_ip2p, import_comfy, tiny_clip, tiny_ip2p_model, tiny_vae
 from conftest import photo
 from comfyui_zone.zone_ops.fused_sampler import SamplerSettings, fused_edit  # the pack's copy, as the nodes use it
 from comfyui_zone.zone_ops.images import ZoneInputError, resize
@@ -50,25 +50,6 @@ def models(comfy):
 def cup(comfy) -> torch.Tensor:
     """The coffee photo at 128x192 (= its working size for working_size 192: no resize on either path)."""
     return torch.from_numpy(resize(photo("coffee"), (128, 192), "area"))[None]
-
-
-def comfy_ip2p(models, image, instruction, seed, steps, text_scale, image_scale, sampler, scheduler):
-    """ComfyUI's own IP2P graph (see the module docstring); returns IMAGE [B, H, W, 3]."""
-    from comfy_extras.nodes_custom_sampler import (
-        BasicScheduler, DualCFGGuider, KSamplerSelect, Noise_RandomNoise, SamplerCustomAdvanced,
-    )
-    from comfy_extras.nodes_ip2p import InstructPixToPixConditioning
-
-    clip, vae, model = models["clip"], models["vae"], models["ip2p"]
-    with torch.no_grad():
-        positive = clip.encode_from_tokens_scheduled(clip.tokenize(instruction))
-        negative = clip.encode_from_tokens_scheduled(clip.tokenize(""))
-        cond1, cond2, latent = InstructPixToPixConditioning.execute(positive, negative, pixels=image, vae=vae).result
-        guider = DualCFGGuider().get_guider(model, cond1, cond2, negative, text_scale, image_scale, "regular")[0]
-        sigmas = BasicScheduler().get_sigmas(model, scheduler, steps, 1.0)[0]
-        sampler_object = KSamplerSelect().get_sampler(sampler)[0]
-        out = SamplerCustomAdvanced().sample(Noise_RandomNoise(seed), guider, sampler_object, sigmas, latent)[0]
-        return vae.decode(out["samples"])
 
 
 def zone_run(models, image, instruction=INSTRUCTION, *, magicbrush=False, sampler="dpmpp_2m", scheduler="normal", **settings):

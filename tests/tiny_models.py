@@ -58,18 +58,20 @@ def tiny_tokenizer(folder: str | Path | None = None):
     return tok
 
 
-def tiny_text_encoder(seed: int = 0):
-    """CLIPTextModel, hidden size 32, 77 positions, vocabulary matching ``tiny_tokenizer``."""
+def tiny_text_encoder(seed: int = 0, hidden: int = HIDDEN, intermediate: int = 64, layers: int = 2, heads: int = 4,
+                      vocab_size: int | None = None):
+    """CLIPTextModel, hidden size 32, 77 positions, vocabulary matching ``tiny_tokenizer``. The sizes are
+    parameters: ``tiny_text_encoder(0, 768, 3072, 12, 12, 49408)`` is CLIP-L's text model (SD1.5's)."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
     vocab = _byte_vocab()
     config = CLIPTextConfig(
-        vocab_size=len(vocab),
-        hidden_size=HIDDEN,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        vocab_size=vocab_size or len(vocab),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         max_position_embeddings=77,
         bos_token_id=vocab["<|startoftext|>"],
         eos_token_id=vocab["<|endoftext|>"],
