@@ -9,8 +9,8 @@ sampler's whole-image edit), ``NAME_mask_coarse.png`` / ``NAME_mask_refined.png`
 3 / 4 / 5), ``NAME_alpha.png`` (stage 6 opacity: where it is 0 the result equals the input exactly) and
 ``NAME.json`` (action, parameters, timings per stage, seed, notes, versions).
 
-Models come from local folders only (diffusers-format IP2P / MagicBrush folders, a SAM v1 checkpoint); nothing
-is downloaded. User errors (missing file, bad parameter) print one line and exit with status 2.
+Models come from local folders only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint);
+nothing is downloaded. User errors (missing file, bad parameter) print one line and exit with status 2.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--instruction", required=True, help='the edit, e.g. "make his tie blue"')
     p.add_argument("--ip2p", required=True, metavar="DIR", help="diffusers-format InstructPix2Pix folder")
     p.add_argument("--magicbrush", metavar="DIR", help="diffusers-format MagicBrush folder (optional; fused sampling)")
-    p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the coarse mask is used")
+    p.add_argument("--sam", metavar="FILE", help="SAM v1 or SAM 2 / 2.1 checkpoint (.pth/.pt/.safetensors); without it the coarse mask is used")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
 
     g = p.add_argument_group("stage 1: action")

@@ -15,8 +15,8 @@
   checkpoint tensors are assigned, so loading costs the file read.
 
 Public API: ``load_sam2(path, device="cpu")``, ``sam2_from_state_dict(sd, device, name)``,
-``infer_sam2_config(sd) -> Sam2Config``, ``official_sam2_config(version, size)``, ``build_sam2(cfg)``, ``is_sam2_state_dict(sd)``, ``is_sam2_model(obj)``,
-``OFFICIAL_SAM2``.
+``infer_sam2_config(sd) -> Sam2Config``, ``official_sam2_config(version, size)``, ``build_sam2(cfg)``,
+``is_sam2_state_dict(sd)``, ``is_sam2_model(obj)``, ``OFFICIAL_SAM2``.
 """
 
 from __future__ import annotations
