@@ -15,17 +15,29 @@ Every case has a KNOWN answer, built from a real photograph of ``skimage.data``:
   granularities), on the canvas for change/add and on the ORIGINAL for remove (ZONE_SPEC 2.4). Only segments
   that touch the coarse mask are passed on (the others have IoU 0 and can never be picked).
 - then the real stages: ``refine_with_segments`` (stage 4), ``fft_edge_smooth`` (stage 5) and
-  ``layer_composite`` (stage 6, official mode).
+  ``layer_composite`` (stage 6, official mode), once with the OFFICIAL rules (single best segment, no guard, raw
+  difference, no colour match) and once with the library's defaults (``union`` + guard, drift-aware difference,
+  colour match).
+
+Hard cases (issue 10), each a variant of a base case:
+- ``-parts``: a segmenter that over-segments objects into parts (as SAM does: "a car comes back as windows and
+  wheels"): the Felzenszwalb segments cut by SLIC superpixels of about a sixth of the object's area, one
+  granularity only, so no segment is the whole object.
+- ``-shifted``: the coarse mask shifted by 75 % of a small object's size, i.e. mostly off it.
+- ``-cast``: a strong colour cast (per-channel gain 1 +- 0.12..0.2, offset +- 0.04..0.08) instead of the mild one.
 
 Compared outputs: the raw canvas (what plain IP2P returns), a hard paste of the canvas inside the coarse mask, and
 the full pipeline. Metrics on float images in 0..1 (mean over pixels and channels): L1 and L2 (mean squared
-error) to the ground truth; max |output - original| outside the method's own mask (must be exactly 0 for the
+error) to the ground truth; edit kept = sum(alpha * |truth - original|) / sum(|truth - original|) (how much of the
+wanted edit the output's opacity lets through; 1 for the raw canvas); "worse than the raw canvas" = a larger L1; max |output - original| outside the method's own mask (must be exactly 0 for the
 pipeline: stage 6 keeps the original bit for bit where its alpha is 0); L1 outside the true region (over-edit);
 seam L1 in a band of +-``SEAM`` px around the true region's boundary. No LPIPS / CLIP: no weights offline.
 
 Run:  python benchmarks/overedit.py [--cases coffee-green,coins-remove] [--seed 0] [--segmenter slic]
           [--fft-grey] [--save DIR]
-Deterministic (seeded); about 10-20 s on 2 CPU cores.
+Deterministic (seeded); about a minute on 2 CPU cores.
+Targets (issue 10): over all cases mean L1 <= 0.2 x the raw canvas's, mean edit kept >= 0.9, no case worse than the
+raw canvas, pixels with alpha 0 bit-identical to the original.
 """
 
 from __future__ import annotations
@@ -53,6 +65,15 @@ SEAM = 4
 FELZENSZWALB_SCALES = (100, 400, 1600)
 SLIC_SEGMENTS = (50, 150, 400)
 METHODS = ("raw canvas", "hard paste (coarse mask)", "full pipeline")
+#: Stage 4-6 options of the two compared configurations ("new defaults" = the library's own defaults).
+CONFIGS: dict[str, dict] = {
+    "official rules": {"rule": "official", "min_iou": 0.0, "drift": False, "color_match": False},
+    "new defaults": {},
+}
+#: Over-segmentation ("-parts" cases): SLIC superpixels of about this fraction of the object's area.
+PART_FRACTION = 1 / 6
+#: Coarse-mask shift, as a fraction of the object's size: normal cases, and "-shifted" cases.
+SHIFT, FAR_SHIFT = 0.1, 0.75
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,9 @@ class Case:
     region: np.ndarray
     canvas: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
     coarse: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+    segmenter: str = ""  # "" = the benchmark's --segmenter; "parts" = over-segmenting into object parts
+    shift: float = SHIFT
+    strong_cast: bool = False
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -189,21 +213,37 @@ def case_coins_remove() -> Case:
     return Case("coins-remove", "inpaint", Action.REMOVE, img, truth, region)
 
 
-CASES = {
+BASE_CASES = {
     "coffee-green": case_coffee_green,
     "astronaut-patch-gold": case_astronaut_patch,
     "rocket-bricks": case_rocket_bricks,
     "coffee-add-coin": case_coffee_coin,
     "coins-remove": case_coins_remove,
 }
+#: Hard variants (issue 10): name -> (base case, what changes).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "coffee-green-parts": ("coffee-green", {"segmenter": "parts"}),
+    "astronaut-patch-gold-parts": ("astronaut-patch-gold", {"segmenter": "parts"}),
+    "coffee-add-coin-shifted": ("coffee-add-coin", {"shift": FAR_SHIFT}),
+    "coins-remove-shifted": ("coins-remove", {"shift": FAR_SHIFT}),
+    "coffee-green-cast": ("coffee-green", {"strong_cast": True}),
+    "astronaut-patch-gold-cast": ("astronaut-patch-gold", {"strong_cast": True}),
+    "rocket-bricks-cast": ("rocket-bricks", {"strong_cast": True}),
+}
+CASES = [*BASE_CASES, *VARIANTS]
 
 
-def simulate_canvas(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def simulate_canvas(truth: np.ndarray, rng: np.random.Generator, strong_cast: bool = False) -> np.ndarray:
     """The ground truth plus an instruction model's global drift over the WHOLE image: colour cast, slight blur,
-    noise and a small sub-pixel shift."""
+    noise and a small sub-pixel shift. ``strong_cast``: gains 1 +- 0.12..0.2 and offsets +- 0.04..0.08 per
+    channel (random signs) instead of 0.93..1.07 and +-0.03."""
     h, w = truth.shape[:2]
     gain = rng.uniform(0.93, 1.07, 3).astype(np.float32)
     offset = rng.uniform(-0.03, 0.03, 3).astype(np.float32)
+    if strong_cast:
+        signs = rng.choice([-1.0, 1.0], (2, 3))
+        gain = (1.0 + signs[0] * rng.uniform(0.12, 0.2, 3)).astype(np.float32)
+        offset = (signs[1] * rng.uniform(0.04, 0.08, 3)).astype(np.float32)
     out = truth * gain + offset
     out = cv2.GaussianBlur(out, (0, 0), 0.8)
     dy, dx = rng.uniform(-1.5, 1.5, 2)
@@ -213,15 +253,15 @@ def simulate_canvas(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
-def simulate_coarse(region: np.ndarray, rng: np.random.Generator, cell: int = 32) -> np.ndarray:
-    """An attention-like coarse mask: the true region blurred, shifted by ~10 % of its size, reduced to a grid of
-    ``cell``-px cells, enlarged bicubically and thresholded at half its maximum."""
+def simulate_coarse(region: np.ndarray, rng: np.random.Generator, cell: int = 32, shift: float = SHIFT) -> np.ndarray:
+    """An attention-like coarse mask: the true region blurred, shifted by ``shift`` (~10 %) of its size, reduced to
+    a grid of ``cell``-px cells, enlarged bicubically and thresholded at half its maximum."""
     h, w = region.shape
     ys, xs = np.nonzero(region)
     size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
     soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), max(2.0, 0.08 * size))
     angle = rng.uniform(0, 2 * np.pi)
-    dist = max(3.0, 0.1 * size)
+    dist = max(3.0, shift * size)
     shift = np.float32([[1, 0, dist * np.cos(angle)], [0, 1, dist * np.sin(angle)]])
     soft = cv2.warpAffine(soft, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     low = cv2.resize(soft, (max(1, round(w / cell)), max(1, round(h / cell))), interpolation=cv2.INTER_AREA)
@@ -237,10 +277,14 @@ def build_cases(names: list[str] | None = None, seed: int = 0) -> list[Case]:
         raise SystemExit(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     cases = []
     for name in names:
-        base = CASES[name]()
-        rng = np.random.default_rng([seed, list(CASES).index(name)])
-        cases.append(Case(base.name, base.edit, base.action, base.original, base.truth, base.region,
-                          simulate_canvas(base.truth, rng), simulate_coarse(base.region, rng)))
+        base_name, change = VARIANTS.get(name, (name, {}))
+        base = BASE_CASES[base_name]()
+        rng = np.random.default_rng([seed, CASES.index(name)])
+        options = {"segmenter": "", "shift": SHIFT, "strong_cast": False, **change}
+        canvas = simulate_canvas(base.truth, rng, options["strong_cast"])
+        coarse = simulate_coarse(base.region, rng, shift=options["shift"])
+        cases.append(Case(name, base.edit, base.action, base.original, base.truth, base.region, canvas, coarse,
+                          **options))
     return cases
 
 
@@ -252,12 +296,19 @@ def build_cases(names: list[str] | None = None, seed: int = 0) -> list[Case]:
 def classical_segments(image: np.ndarray, keep: np.ndarray | None = None, segmenter: str = "felzenszwalb") -> np.ndarray:
     """Segments bool [N, H, W] of ``image`` from scikit-image (Felzenszwalb at several scales, or SLIC at several
     segment counts). ``keep`` (bool [H, W]): only segments touching it are returned."""
+    from skimage.measure import label
     from skimage.segmentation import felzenszwalb, slic
 
     if segmenter == "felzenszwalb":
         labelings = [felzenszwalb(image, scale=s, sigma=0.8, min_size=max(20, s // 4)) for s in FELZENSZWALB_SCALES]
     elif segmenter == "slic":
         labelings = [slic(image, n_segments=n, compactness=10, start_label=0) for n in SLIC_SEGMENTS]
+    elif segmenter.startswith("parts:"):  # object parts: Felzenszwalb regions cut by superpixels of ~this many px
+        part_px = float(segmenter.split(":", 1)[1])
+        regions = felzenszwalb(image, scale=400, sigma=0.8, min_size=100)
+        cells = slic(image, n_segments=max(1, round(image.shape[0] * image.shape[1] / part_px)), compactness=10,
+                     start_label=0)
+        labelings = [label(regions * (int(cells.max()) + 1) + cells, background=-1, connectivity=1)]
     else:
         raise SystemExit(f"unknown segmenter {segmenter!r}; use felzenszwalb or slic")
     out = []
@@ -272,22 +323,42 @@ class PipelineRun:
     output: np.ndarray
     refined: np.ndarray
     final: np.ndarray  # alpha > 0 of the composite: every pixel the pipeline may change
+    alpha: np.ndarray
     refine_iou: float
     fell_back: bool
+    extended: bool
+    parts: int  # how many segments the refined mask unites
     seconds: float
 
 
-def run_pipeline(case: Case, segmenter: str = "felzenszwalb", grey: bool = False) -> PipelineRun:
-    """Stages 4-6 on a case: classical segments -> Region-IoU -> FFT edge smoother -> composite (official).
-    ``grey``: stage 5 on the official grey-level difference instead of the default colour difference."""
-    t0 = time.perf_counter()
+def case_segments(case: Case, segmenter: str = "felzenszwalb") -> np.ndarray:
+    """The case's segments (bool [N, H, W]) of the canvas (the original for remove), touching the coarse mask."""
     source = case.original if case.action is Action.REMOVE else case.canvas
-    segments = classical_segments(source, keep=case.coarse, segmenter=segmenter)
-    refined = refine_with_segments(segments, case.coarse)
-    final = fft_edge_smooth(case.original, case.canvas, refined.mask, color=not grey)
-    comp = layer_composite(case.original, case.canvas, final, refined.mask, mode="official")
-    return PipelineRun(np.asarray(comp.image, np.float32), refined.mask, np.asarray(comp.alpha) > 0,
-                       float(refined.iou), bool(refined.fell_back), time.perf_counter() - t0)
+    if case.segmenter == "parts":
+        segmenter = f"parts:{PART_FRACTION * case.region.sum():.0f}"
+    return classical_segments(source, keep=case.coarse, segmenter=segmenter)
+
+
+def run_pipeline(case: Case, segmenter: str = "felzenszwalb", grey: bool = False, config: dict | None = None,
+                 segments: np.ndarray | None = None) -> PipelineRun:
+    """Stages 4-6 on a case: classical segments -> Region-IoU -> FFT edge smoother -> composite (official mode).
+    ``grey``: stage 5 on the official grey-level difference instead of the default colour difference. ``config``:
+    the options ``rule``, ``min_inside``, ``min_iou`` (stage 4), ``drift`` (stage 5), ``color_match`` (stage 6);
+    missing ones take the library's defaults. ``segments``: precomputed ``case_segments`` (timed apart)."""
+    config = config or {}
+    t0 = time.perf_counter()
+    if segments is None:
+        segments = case_segments(case, segmenter)
+    stage4 = {k: config[k] for k in ("rule", "min_inside", "min_iou") if k in config}
+    refined = refine_with_segments(segments, case.coarse, **stage4)
+    final = fft_edge_smooth(case.original, case.canvas, refined.mask, color=not grey,
+                            **{k: config[k] for k in ("drift",) if k in config})
+    comp = layer_composite(case.original, case.canvas, final, refined.mask, mode="official",
+                           **{k: config[k] for k in ("color_match",) if k in config})
+    alpha = np.asarray(comp.alpha, np.float32)
+    return PipelineRun(np.asarray(comp.image, np.float32), refined.mask, alpha > 0, alpha, float(refined.iou),
+                       bool(refined.fell_back), bool(refined.extended), len(refined.indices),
+                       time.perf_counter() - t0)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -295,9 +366,20 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
-def metrics(output: np.ndarray, case: Case, own_mask: np.ndarray | None) -> dict[str, float]:
+def edit_kept(alpha: np.ndarray | None, case: Case) -> float:
+    """sum(alpha * |truth - original|) / sum(|truth - original|): the share of the wanted edit that the output's
+    opacity ``alpha`` (float [H, W]; None = 1 everywhere, the raw canvas) lets through."""
+    wanted = np.abs(case.truth.astype(np.float64) - case.original).sum(axis=-1)
+    if alpha is None:
+        return 1.0
+    return float((np.asarray(alpha, np.float64) * wanted).sum() / wanted.sum())
+
+
+def metrics(output: np.ndarray, case: Case, own_mask: np.ndarray | None,
+            alpha: np.ndarray | None = None) -> dict[str, float]:
     """L1 / L2 to the ground truth, max |output - original| outside ``own_mask`` (NaN if None), L1 outside the
-    true region, seam L1 in the band of +-SEAM px around the true region's boundary."""
+    true region, seam L1 in the band of +-SEAM px around the true region's boundary, edit kept (``alpha``: the
+    output's opacity; None = the whole output is the edit)."""
     err = np.abs(output.astype(np.float64) - case.truth)
     outside_true = ~case.region
     band = ndi.binary_dilation(case.region, iterations=SEAM) & ~ndi.binary_erosion(case.region, iterations=SEAM)
@@ -312,12 +394,16 @@ def metrics(output: np.ndarray, case: Case, own_mask: np.ndarray | None) -> dict
         "max_outside_own_mask": untouched,
         "L1_outside_true": float(err[outside_true].mean()),
         "seam_L1": float(err[band].mean()),
+        "edit_kept": edit_kept(alpha, case),
     }
 
 
 def evaluate(case: Case, segmenter: str = "felzenszwalb", grey: bool = False) -> dict:
-    """All methods' metrics on one case, plus the masks' IoU with the true region."""
-    run = run_pipeline(case, segmenter, grey)
+    """All methods' metrics on one case (the full pipeline with the new defaults; "official rules" with the
+    official stage 4-6 rules), plus the masks' IoU with the true region."""
+    segments = case_segments(case, segmenter)
+    runs = {name: run_pipeline(case, segmenter, grey, config, segments) for name, config in CONFIGS.items()}
+    run = runs["new defaults"]
     hard = np.where(case.coarse[..., None], case.canvas, case.original)
     return {
         "case": case.name,
@@ -328,10 +414,16 @@ def evaluate(case: Case, segmenter: str = "felzenszwalb", grey: bool = False) ->
         "iou_refined": iou(run.refined, case.region),
         "iou_final": iou(run.final, case.region),
         "fell_back": run.fell_back,
+        "extended": run.extended,
+        "parts": run.parts,
+        "segments": len(segments),
         "seconds": run.seconds,
         "raw canvas": metrics(case.canvas, case, None),
-        "hard paste (coarse mask)": metrics(hard, case, case.coarse),
-        "full pipeline": metrics(run.output, case, run.final),
+        "hard paste (coarse mask)": metrics(hard, case, case.coarse, case.coarse.astype(np.float32)),
+        "full pipeline": metrics(run.output, case, run.final, run.alpha),
+        "official rules": metrics(runs["official rules"].output, case, runs["official rules"].final,
+                                  runs["official rules"].alpha),
+        "iou_refined_official": iou(runs["official rules"].refined, case.region),
         "output": run.output,
     }
 
@@ -360,21 +452,50 @@ def format_table(results: list[dict]) -> str:
         avg = {k: float(np.mean([r[m][k] for r in results])) for k in results[0][m]}
         rows.append(f"| average | {m} | {_f(avg['L1'])} | {_f(avg['L2'])} | {_f(avg['max_outside_own_mask'], 3)} "
                     f"| {_f(avg['L1_outside_true'])} | {_f(avg['seam_L1'])} |")
-    masks = ["", "| case | edit | size | region % | IoU coarse | IoU refined | IoU final | fell back | s |",
-             "|---|---|---|---:|---:|---:|---:|---|---:|"]
+    masks = ["", "| case | edit | size | region % | IoU coarse | IoU refined (official) | IoU refined | segments "
+             "united | extended | IoU final | fell back | s |",
+             "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|"]
     for r in results:
         masks.append(f"| {r['case']} | {r['edit']} | {r['size'][0]}x{r['size'][1]} | {100 * r['region_fraction']:.2f} "
-                     f"| {r['iou_coarse']:.3f} | {r['iou_refined']:.3f} | {r['iou_final']:.3f} | {r['fell_back']} "
+                     f"| {r['iou_coarse']:.3f} | {r['iou_refined_official']:.3f} | {r['iou_refined']:.3f} "
+                     f"| {r['parts']} of {r['segments']} | {r['extended']} | {r['iou_final']:.3f} | {r['fell_back']} "
                      f"| {r['seconds']:.2f} |")
     return "\n".join(rows + masks)
 
 
-def summary(results: list[dict]) -> dict[str, float]:
-    """Average L1 of the raw canvas and the pipeline, their ratio, and the worst outside-final-mask error."""
+def _worse(r: dict, method: str) -> bool:
+    return r[method]["L1"] > r["raw canvas"]["L1"]
+
+
+def format_comparison(results: list[dict]) -> str:
+    """Markdown table: the official stage 4-6 rules vs the new defaults, per case (L1, edit kept, worse than the
+    raw canvas), and the mean over cases."""
+    rows = ["| case | raw canvas L1 | official rules: L1 | edit kept | worse than raw | new defaults: L1 | edit kept "
+            "| worse than raw |", "|---|---:|---:|---:|---|---:|---:|---|"]
+    for r in results:
+        o, n = r["official rules"], r["full pipeline"]
+        rows.append(f"| {r['case']} | {r['raw canvas']['L1']:.4f} | {o['L1']:.4f} | {o['edit_kept']:.3f} "
+                    f"| {'yes' if _worse(r, 'official rules') else 'no'} | {n['L1']:.4f} | {n['edit_kept']:.3f} "
+                    f"| {'yes' if _worse(r, 'full pipeline') else 'no'} |")
+    mean = {m: {k: float(np.mean([r[m][k] for r in results])) for k in ("L1", "edit_kept")}
+            for m in ("raw canvas", "official rules", "full pipeline")}
+    count = {m: sum(_worse(r, m) for r in results) for m in ("official rules", "full pipeline")}
+    rows.append(f"| **mean ({len(results)} cases)** | {mean['raw canvas']['L1']:.4f} | {mean['official rules']['L1']:.4f} "
+                f"| {mean['official rules']['edit_kept']:.3f} | {count['official rules']} worse "
+                f"| {mean['full pipeline']['L1']:.4f} | {mean['full pipeline']['edit_kept']:.3f} "
+                f"| {count['full pipeline']} worse |")
+    return "\n".join(rows)
+
+
+def summary(results: list[dict], method: str = "full pipeline") -> dict[str, float]:
+    """Mean L1 of the raw canvas and of ``method``, their ratio, mean edit kept, how many cases are worse than the
+    raw canvas, and the worst outside-final-mask error."""
     raw = float(np.mean([r["raw canvas"]["L1"] for r in results]))
-    full = float(np.mean([r["full pipeline"]["L1"] for r in results]))
-    worst = float(max(r["full pipeline"]["max_outside_own_mask"] for r in results))
-    return {"raw_L1": raw, "pipeline_L1": full, "ratio": full / raw, "max_outside_final": worst}
+    full = float(np.mean([r[method]["L1"] for r in results]))
+    worst = float(max(r[method]["max_outside_own_mask"] for r in results))
+    kept = float(np.mean([r[method]["edit_kept"] for r in results]))
+    return {"raw_L1": raw, "pipeline_L1": full, "ratio": full / raw, "max_outside_final": worst, "edit_kept": kept,
+            "worse": sum(_worse(r, method) for r in results)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -384,19 +505,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--segmenter", choices=("felzenszwalb", "slic"), default="felzenszwalb")
     parser.add_argument("--fft-grey", action="store_true",
                         help="stage 5 on the official grey-level difference instead of the default colour difference")
+    parser.add_argument("--no-color-match", action="store_true",
+                        help="new defaults without stage 6's colour match (to measure what it brings)")
+    parser.add_argument("--fft-raw", action="store_true",
+                        help="new defaults with stage 5's raw difference (no drift removal)")
+    parser.add_argument("--min-inside", type=float, default=None, help="union's min_inside for the new defaults")
     parser.add_argument("--save", default="", help="folder to write each case's images (PNG) for inspection")
     args = parser.parse_args(argv)
+    variant = {"color_match": False} if args.no_color_match else {}
+    variant.update({"drift": False} if args.fft_raw else {})
+    variant.update({} if args.min_inside is None else {"min_inside": args.min_inside})
+    CONFIGS["new defaults"] = variant
     t0 = time.perf_counter()
     cases = build_cases([c for c in args.cases.split(",") if c], seed=args.seed)
     results = [evaluate(c, args.segmenter, args.fft_grey) for c in cases]
     stage5 = "grey (official)" if args.fft_grey else "colour (default)"
-    print(f"segments: scikit-image {args.segmenter} (not SAM); FFT edge smoother: {stage5}; seed {args.seed}\n")
+    print(f"segments: scikit-image {args.segmenter} (not SAM); FFT edge smoother: {stage5}; seed {args.seed}")
+    print("full pipeline = the library's defaults (union + guard, drift-aware difference, colour match)"
+          + (f", except {variant}" if variant else "") + "\n")
     print(format_table(results))
-    s = summary(results)
-    print(f"\naverage L1: raw canvas {s['raw_L1']:.4f}, full pipeline {s['pipeline_L1']:.4f} "
-          f"(ratio {s['ratio']:.3f}; target <= 0.2: {'met' if s['ratio'] <= 0.2 else 'NOT met'}); "
-          f"max |out - original| outside the final mask: {s['max_outside_final']:.1f}; "
-          f"total {time.perf_counter() - t0:.1f} s")
+    print("\nOfficial stage 4-6 rules vs the new defaults:\n")
+    print(format_comparison(results))
+    for method in ("official rules", "full pipeline"):
+        s = summary(results, method)
+        met = s["ratio"] <= 0.2 and s["edit_kept"] >= 0.9 and s["worse"] == 0 and s["max_outside_final"] == 0.0
+        print(f"\n{method}: mean L1 {s['pipeline_L1']:.4f} vs raw canvas {s['raw_L1']:.4f} (ratio {s['ratio']:.3f}, "
+              f"target <= 0.2), mean edit kept {s['edit_kept']:.3f} (target >= 0.9), {s['worse']} case(s) worse than "
+              f"the raw canvas (target 0), max |out - original| where alpha is 0: {s['max_outside_final']:.1f} "
+              f"(target 0): targets {'met' if met else 'NOT met'}")
+    print(f"\ntotal {time.perf_counter() - t0:.1f} s")
     if args.save:
         out = Path(args.save)
         out.mkdir(parents=True, exist_ok=True)

@@ -183,6 +183,12 @@ class ComfyBackend:
         self.ip2p, self.clip, self.vae, self.magicbrush = ip2p, clip, vae, magicbrush
         self.sigma_schedule = sigma_schedule
 
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The dtype ComfyUI runs the IP2P UNet in (None if the model does not say)."""
+        model_dtype = getattr(self.ip2p, "model_dtype", None)
+        return model_dtype() if callable(model_dtype) else None
+
     # --- Backend protocol -------------------------------------------------------------------------------------
     def encode_prompts(self, instructions: list[str]) -> tuple[dict[str, torch.Tensor], list[int]]:
         """{"text": [B, 77, D], "empty": [1, 77, D]} CLIP last hidden states, and L per instruction."""

@@ -6,19 +6,23 @@ import logging
 
 import torch
 
-from ..zone_ops.fft_edge_smoother import CLOSE, CUTOFF, DILATE, THRESHOLD, fft_edge_smooth
-from ..zone_ops.images import broadcast_batch, resize_image, to_rgb
+from ..zone_ops.fft_edge_smoother import CLOSE, CUTOFF, DILATE, NOISE_FACTOR, THRESHOLD, fft_edge_smooth
+from ..zone_ops.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from ..zone_ops.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
 
 log = logging.getLogger("ZONE")
+DRIFT_CHOICES = ("remove", "off (official)")
 
 
 class ZoneFFTEdgeSmoother:
     DESCRIPTION = (
         "Stage 5 of ZONE: finds where the canvas really differs from the original near the refined mask "
         "(dilate, colour or grey difference, FFT low-pass, threshold, close, fill holes) and returns the final mask. "
+        "drift remove (default): the global colour cast / brightness change of the canvas is measured outside the "
+        "dilated mask and removed before the difference, and the threshold is raised above the noise measured "
+        "there, so a drifted canvas neither inflates nor erases the mask; off is the raw official difference. "
         "Sizes are given for a 512x512 image and scale with the image; canvas and mask are resized to the original."
     )
     CATEGORY = "ZONE"
@@ -49,11 +53,19 @@ class ZoneFFTEdgeSmoother:
                 "difference": (["color", "grey (official)"], {"default": "color", "tooltip": (
                     "color: a pixel changed if any RGB channel changed (catches 'make it green' at equal brightness); "
                     "grey: the official grey-level difference.")}),
+                "drift": (list(DRIFT_CHOICES), {"default": DRIFT_CHOICES[0], "tooltip": (
+                    "remove: fit the canvas's global colour drift (per-channel gain + offset) outside the dilated "
+                    "mask and remove it before the difference; off: the raw official difference.")}),
+                "noise_factor": ("FLOAT", {"default": NOISE_FACTOR, "min": 0.0, "max": 20.0, "step": 0.5, "tooltip": (
+                    "drift remove: the threshold is at least this many times the noise measured outside the mask.")}),
             },
         }
 
     def run(self, original: torch.Tensor, canvas: torch.Tensor, refined_mask: torch.Tensor, threshold: float,
-            cutoff: float, dilate: int, close: int, scale_with_size: bool, difference: str = "color"):
+            cutoff: float, dilate: int, close: int, scale_with_size: bool, difference: str = "color",
+            drift: str = DRIFT_CHOICES[0], noise_factor: float = NOISE_FACTOR):
+        if drift not in DRIFT_CHOICES:
+            raise ZoneInputError(f"drift must be one of {', '.join(DRIFT_CHOICES)}, got {drift!r}")
         count = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas),
                                 refined_mask=batch_len(refined_mask))
         masks, previews = [], []
@@ -63,7 +75,8 @@ class ZoneFFTEdgeSmoother:
             canv = to_rgb(image_item(canvas, i), "canvas")
             refined = mask_item(refined_mask, i)
             final = fft_edge_smooth(orig, canv, refined, cutoff=cutoff, threshold=threshold / 255.0, dilate=dilate,
-                                    close=close, scale_with_size=scale_with_size, color=difference == "color")
+                                    close=close, scale_with_size=scale_with_size, color=difference == "color",
+                                    drift=drift == DRIFT_CHOICES[0], noise_factor=noise_factor)
             if not final.any():
                 log.warning("ZONE FFT Edge Smoother, item %d: empty final mask (%s)", i,
                             "empty refined mask" if refined.max() < 0.5 else "canvas equals the original there")

@@ -7,7 +7,7 @@ import logging
 import torch
 
 from ..zone_ops.images import broadcast_batch
-from ..zone_ops.layer_composite import BAND_ALPHA, FEATHER, MODES, layer_composite
+from ..zone_ops.layer_composite import BAND_ALPHA, COLOR_MATCH, FEATHER, MODES, layer_composite
 from ..zone_ops.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
@@ -19,7 +19,9 @@ class ZoneLayerComposite:
     DESCRIPTION = (
         "Stage 6 of ZONE: pastes the edited canvas over the ORIGINAL image inside the final mask. official: canvas "
         "inside the final mask, 0.6 canvas + 0.4 original in the band where exactly one of final / refined mask is "
-        "set; feather: a soft edge around the final mask. Every pixel with alpha 0 is the original, bit for bit."
+        "set; feather: a soft edge around the final mask. `color_match` removes the canvas's global colour cast "
+        "(measured outside the layer) from the pasted layer, so the edit keeps the photo's tones. Every pixel with "
+        "alpha 0 is the original, bit for bit."
     )
     CATEGORY = "ZONE"
     FUNCTION = "run"
@@ -44,6 +46,9 @@ class ZoneLayerComposite:
                                          "tooltip": "official: canvas weight in the band (0.6)."}),
                 "feather": ("FLOAT", {"default": FEATHER, "min": 0.0, "max": 512.0, "step": 0.5, "tooltip": (
                     "feather: half-width of the soft edge in pixels at 512x512 (scaled with the image).")}),
+                "color_match": ("BOOLEAN", {"default": COLOR_MATCH, "tooltip": (
+                    "Remove the canvas's global colour cast (per-channel gain + offset measured outside the layer) "
+                    "from the pasted layer; off: paste the canvas as it is (official).")}),
             },
             "optional": {
                 "refined_mask": ("MASK", {"tooltip": "From ZONE SAM Region IoU; gives the official band. "
@@ -52,7 +57,8 @@ class ZoneLayerComposite:
         }
 
     def run(self, original: torch.Tensor, canvas: torch.Tensor, final_mask: torch.Tensor, mode: str,
-            band_alpha: float, feather: float, refined_mask: torch.Tensor | None = None):
+            band_alpha: float, feather: float, refined_mask: torch.Tensor | None = None,
+            color_match: bool = COLOR_MATCH):
         sizes = {"original": batch_len(original), "canvas": batch_len(canvas), "final_mask": batch_len(final_mask)}
         if refined_mask is not None:
             sizes["refined_mask"] = batch_len(refined_mask)
@@ -63,7 +69,7 @@ class ZoneLayerComposite:
             result = layer_composite(
                 image_item(original, i), image_item(canvas, i), mask_item(final_mask, i),
                 None if refined_mask is None else mask_item(refined_mask, i),
-                mode=mode, band_alpha=band_alpha, feather=feather,
+                mode=mode, band_alpha=band_alpha, feather=feather, color_match=color_match,
             )
             if result.note:
                 log.warning("ZONE Layer Composite, item %d: %s", i, result.note)

@@ -12,7 +12,12 @@ from ..zone_ops.images import to_mask as np_mask
 from ..zone_ops.sam_loader import as_sam, load_sam
 from ..zone_ops.sam_region_iou import (
     AMG_DEFAULTS,
+    MIN_INSIDE,
+    MIN_IOU,
+    RULE_DEFAULT,
+    RULES,
     SEGMENT_MAX_SIDE,
+    check_rule,
     preview_segments,
     refine_with_sam,
     segment_image_choice,
@@ -85,17 +90,20 @@ def _item_action(action: Any, index: int) -> ZoneAction | None:
 class ZoneSAMRegionIoU:
     DESCRIPTION = (
         "Region-IoU: SAM segments the canvas (or the original for remove) and the segment with the largest IoU "
-        "with the coarse mask becomes the refined mask. Falls back to the coarse mask, and says so, when no "
-        "segment overlaps it. Masks come out at the original image's size."
+        "with the coarse mask becomes the refined mask. rule union (default) also adds the segments lying mostly "
+        "inside the coarse mask while the IoU improves, so an object SAM splits into parts comes back whole; "
+        "official keeps the single best segment. When the chosen region explains the coarse mask poorly (IoU "
+        "below `min_iou`) the coarse mask is added to it, and info says so. Falls back to the coarse mask, and says "
+        "so, when no segment overlaps it. Masks come out at the original image's size."
     )
     CATEGORY = "ZONE"
     FUNCTION = "refine"
     RETURN_TYPES = ("MASK", "IMAGE", "STRING")
     RETURN_NAMES = ("refined_mask", "preview", "info")
     OUTPUT_TOOLTIPS = (
-        "The chosen SAM segment (or the coarse mask on fallback), at the original size.",
+        "The chosen SAM segment(s) (or the coarse mask on fallback), at the original size.",
         "All segments faintly coloured, the chosen one green, the coarse mask outlined in red.",
-        "Per item: chosen segment, IoU, number of segments, fallback reason.",
+        "Per item: chosen segments, IoU, number of segments, extension or fallback reason.",
     )
 
     @classmethod
@@ -130,6 +138,14 @@ class ZoneSAMRegionIoU:
                 "max_side": ("INT", {"default": SEGMENT_MAX_SIDE, "min": 0, "max": 8192, "step": 64,
                     "tooltip": "SAM segments a copy at most this long (its own input is 1024); only the chosen "
                                "segment is upscaled. 0: full resolution (slow, GBs of memory on large images)."}),
+                "rule": (list(RULES), {"default": RULE_DEFAULT, "tooltip": (
+                    "union: the best segment plus the segments lying mostly inside the coarse mask, while the IoU "
+                    "improves (an object split into parts comes back whole); official: the single best segment.")}),
+                "min_inside": ("FLOAT", {"default": MIN_INSIDE, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
+                    "union: a segment may join when at least this fraction of it lies inside the coarse mask.")}),
+                "min_iou": ("FLOAT", {"default": MIN_IOU, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
+                    "If the chosen region's IoU with the coarse mask is below this, the coarse mask is added to it "
+                    "(the edit is not dropped). 0: off (official).")}),
             },
             "optional": {
                 "zone_action": ("ZONE_ACTION", {"tooltip": "Decides what auto segments (original for remove)."}),
@@ -139,7 +155,10 @@ class ZoneSAMRegionIoU:
     def refine(self, sam_model: Any, original: torch.Tensor, canvas: torch.Tensor, coarse_mask: torch.Tensor,
                segment_on: str, points_per_side: int, pred_iou_thresh: float, stability_score_thresh: float,
                box_nms_thresh: float, points_per_batch: int, min_mask_region_area: int, crop_n_layers: int,
-               crop_to_region: bool, crop_margin: float, max_side: int = SEGMENT_MAX_SIDE, zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+               crop_to_region: bool, crop_margin: float, max_side: int = SEGMENT_MAX_SIDE, rule: str = RULE_DEFAULT,
+               min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU,
+               zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+        check_rule(rule, min_inside, min_iou)  # before SAM runs
         sam = as_sam(sam_model)
         n = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas), coarse_mask=batch_len(coarse_mask))
         bar = Progress(n)
@@ -161,13 +180,15 @@ class ZoneSAMRegionIoU:
                 points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
                 stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
                 crop_n_layers=crop_n_layers, min_mask_region_area=min_mask_region_area,
-                crop=crop_to_region, crop_margin=crop_margin, max_side=max_side,
-                progress=lambda done, total, i=i: bar(i * total + done, n * total), check_cancel=check_interrupt,
+                crop=crop_to_region, crop_margin=crop_margin, max_side=max_side, rule=rule, min_inside=min_inside,
+                min_iou=min_iou, progress=lambda done, total, i=i: bar(i * total + done, n * total), check_cancel=check_interrupt,
             )
             masks.append(result.mask)
             previews.append(preview_segments(image, result, coarse))
+            chosen = "+".join(str(k) for k in result.indices)
             head = (f"fallback to the coarse mask ({result.num_segments} segments)" if result.fell_back else
-                    f"segment {result.index} of {result.num_segments}, IoU {result.iou:.3f}")
+                    f"segment{'s' if len(result.indices) > 1 else ''} {chosen} of {result.num_segments} ({rule}), "
+                    f"IoU {result.iou:.3f}")
             extra = f": {result.message}" if result.message else ""
             lines.append(f"item {i}: {head} on the {source}{note}{extra}")
         return to_mask(masks), to_image(previews), "\n".join(lines)

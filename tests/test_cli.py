@@ -2,7 +2,9 @@
 
 The models are random, so the masks say nothing about the cat; what is checked is the plumbing: every output and
 the sidecar exist and are consistent, the result keeps the input's size and alpha, pixels where the composite's
-alpha is 0 equal the input exactly, the no-SAM fallback says so, user errors give one line and status 2.
+alpha is 0 equal the input exactly, the no-SAM fallback says so, user errors give one line and status 2. Output
+safety: inputs are never written over, earlier outputs only with --overwrite, inputs with clashing names get their
+own folders, and --out is checked before any model loads.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import torch
 
 from conftest import ROOT, photo
 from tiny_models import save_ip2p_folder, tiny_sam
-from zone_ops.cli import main
+from zone_ops.cli import OUTPUT_FILES, build_parser, main
+from zone_ops.cli_safety import CliError, plan_outputs, prepare_out_dir, unique_names
 from zone_ops.pipeline import STAGES
+from zone_ops.sam_loader import available_devices
 
 FAST = ["--steps", "2", "--working-size", "128", "--no-progress"]
 INSTRUCTION = "make the cat blue"
@@ -55,17 +59,18 @@ def test_edit_one_image_with_sam(assets, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["edit", str(assets["image"]), "--instruction", INSTRUCTION, "--ip2p", str(assets["ip2p"]),
                "--sam", str(assets["sam"]), "--out", str(out), "--seed", "7", *FAST,
-               # random tiny SAM: accept all its segments, so that Region-IoU picks a real (partial) one
-               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4"])
+               # random tiny SAM: accept all its segments, so that Region-IoU picks a real (partial) one; the random
+               # attention's coarse mask covers the whole image, so the min-iou guard is off to keep the mask partial
+               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4", "--min-iou", "0"])
     assert rc == 0, capsys.readouterr().err
-    names = ["cat.png", "cat_canvas.png", "cat_mask_coarse.png", "cat_mask_refined.png", "cat_mask_final.png",
-             "cat_alpha.png", "cat.json"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert [p.name for p in out.iterdir()] == ["cat"]
+    out = out / "cat"
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES.values())
 
     original = _read(assets["image"])
-    result, canvas = _read(out / "cat.png"), _read(out / "cat_canvas.png")
+    result, canvas = _read(out / "result.png"), _read(out / "canvas.png")
     assert result.shape == canvas.shape == original.shape == (96, 128, 3)
-    masks = {k: _read(out / f"cat_{k}.png") for k in ("mask_coarse", "mask_refined", "mask_final", "alpha")}
+    masks = {k: _read(out / f"{k}.png") for k in ("mask_coarse", "mask_refined", "mask_final", "alpha")}
     for k in ("mask_coarse", "mask_refined", "mask_final"):
         assert masks[k].shape == (96, 128) and set(np.unique(masks[k])) <= {0, 255}, k
     untouched = masks["alpha"] == 0
@@ -74,7 +79,8 @@ def test_edit_one_image_with_sam(assets, tmp_path, capsys):
     assert not (untouched & ((masks["mask_final"] > 0) | (masks["mask_refined"] > 0))).any()
     assert np.abs(canvas.astype(int) - original).mean() > 1  # the model did edit the whole image
 
-    meta = json.loads((out / "cat.json").read_text())
+    meta = json.loads((out / "edit.json").read_text())
+    assert meta["outputs"]["result"] == "result.png" and meta["input"] == str(assets["image"])
     assert meta["instruction"] == INSTRUCTION and meta["seed"] == 7 and meta["image_size"] == [96, 128]
     action = meta["action"]
     assert action["label"] == "change" and action["decided_by"] == "lexical" and action["beta"] == 0.01
@@ -105,17 +111,17 @@ def test_folder_of_two_images_without_sam(assets, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 0, err
     assert err.count("no --sam checkpoint") == 1 and "coarse" in err
-    assert sorted(p.name for p in out.glob("*.json")) == ["a_rgba.json", "b_grey.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_rgba", "b_grey"]
 
-    a, b = _read(out / "a_rgba.png"), _read(out / "b_grey.png")
+    a, b = _read(out / "a_rgba" / "result.png"), _read(out / "b_grey" / "result.png")
     assert a.shape == (96, 128, 4) and b.shape == (64, 80, 3)
     np.testing.assert_array_equal(a[..., 3], alpha)  # the input's alpha channel is kept
     for stem, result, original in (("a_rgba", a[..., :3], rgb), ("b_grey", b, np.repeat(grey[..., None], 3, -1))):
-        coarse, refined = _read(out / f"{stem}_mask_coarse.png"), _read(out / f"{stem}_mask_refined.png")
+        coarse, refined = _read(out / stem / "mask_coarse.png"), _read(out / stem / "mask_refined.png")
         np.testing.assert_array_equal(coarse, refined)
-        untouched = _read(out / f"{stem}_alpha.png") == 0
+        untouched = _read(out / stem / "alpha.png") == 0
         np.testing.assert_array_equal(result[untouched], original[untouched])
-        meta = json.loads((out / f"{stem}.json").read_text())
+        meta = json.loads((out / stem / "edit.json").read_text())
         assert meta["masks"]["sam_used"] is False and any("no SAM" in n for n in meta["notes"])
         assert meta["action"]["label"] == "remove" and meta["action"]["beta"] == 0.2
 
@@ -128,11 +134,11 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
     out = tmp_path / "out"
     rc = main([str(src), "-i", INSTRUCTION, "--ip2p", str(assets["ip2p"]), "--sam", str(assets["sam"]),
                "--out", str(out), "--seed", "7", *FAST,
-               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4"])
+               "--pred-iou-thresh", "0", "--stability-score-thresh", "0", "--points-per-side", "4", "--min-iou", "0"])
     assert rc == 0, capsys.readouterr().err
-    result = _read(out / "deep.png")
+    result = _read(out / "deep" / "result.png")
     assert result.dtype == np.uint16 and result.shape == rgb16.shape
-    untouched = _read(out / "deep_alpha.png") == 0
+    untouched = _read(out / "deep" / "alpha.png") == 0
     assert untouched.any()
     np.testing.assert_array_equal(result[untouched], rgb16[untouched])
 
@@ -143,11 +149,14 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
         ({"image": "missing.png"}, "does not exist"),
         ({"--ip2p": "no_such_model"}, "--ip2p folder"),
         ({"--sam": "no_such_sam.pth"}, "--sam checkpoint"),
+        ({"--min-inside": "1.5"}, "min_inside must be a number in 0..1"),
+        ({"--min-iou": "-0.1"}, "min_iou must be a number in 0..1"),
+        ({"--noise-factor": "-1"}, "noise_factor must be a number >= 0"),
     ],
 )
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, change, message):
     args = {"image": str(assets["image"]), "--ip2p": str(assets["ip2p"]), "--sam": None, "--out": str(tmp_path / "o")}
-    args.update({k: str(tmp_path / v) for k, v in change.items()})
+    args.update({k: v if k.startswith(("--min", "--noise")) else str(tmp_path / v) for k, v in change.items()})
     argv = ["edit", args.pop("image"), "-i", INSTRUCTION, *FAST]
     for k, v in args.items():
         if v is not None:
@@ -166,3 +175,142 @@ def test_python_dash_m_reports_a_missing_image_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "nope.jpg" in proc.stderr and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------ output safety
+def _argv(assets, *inputs, out, extra=()):
+    return ["edit", *map(str, inputs), "-i", INSTRUCTION, "--ip2p", str(assets["ip2p"]), "--out", str(out), *FAST,
+            "--steps", "1", "--working-size", "64", *extra]
+
+
+def _one_line_error(capsys, *words) -> str:
+    """The error is the last line of stderr, alone (the no-SAM notice may come before it), with no traceback."""
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "Traceback" not in err and lines and lines[-1].startswith("zone-edit: error:"), err
+    assert sum("error" in line for line in lines) == 1, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def test_never_writes_over_an_input_even_with_overwrite(assets, tmp_path, capsys):
+    """An input that sits exactly where an output would go (out/canvas/canvas.png) is refused, not replaced."""
+    out = tmp_path / "out"
+    victim = out / "canvas" / "canvas.png"
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(assets["image"].read_bytes())
+    before = victim.read_bytes()
+    for extra in ((), ("--overwrite",)):
+        assert main(_argv(assets, victim, out=out, extra=extra)) == 2
+        _one_line_error(capsys, "over the input", str(victim))
+        assert victim.read_bytes() == before
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["canvas.png"]
+
+
+def test_out_next_to_the_input_keeps_the_input(assets, tmp_path, capsys):
+    """--out = the input's own folder: the outputs go into a folder of their own, the photo is untouched."""
+    src = tmp_path / "cat.png"
+    src.write_bytes(assets["image"].read_bytes())
+    before = src.read_bytes()
+    assert main(_argv(assets, src, out=tmp_path)) == 0, capsys.readouterr().err
+    assert src.read_bytes() == before
+    assert (tmp_path / "cat" / "result.png").is_file()
+
+
+def test_a_second_run_needs_overwrite(assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_argv(assets, assets["image"], out=out)) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    record = out / "cat" / "edit.json"
+    first = record.read_text()
+    # refused before any model loads: an --ip2p folder that is not a model would fail later, not first
+    argv = _argv(assets, assets["image"], out=out)
+    argv[argv.index("--ip2p") + 1] = str(tmp_path)
+    assert main(argv) == 2
+    _one_line_error(capsys, "already exists", "--overwrite")
+    assert record.read_text() == first
+    assert main(_argv(assets, assets["image"], out=out, extra=("--overwrite", "--seed", "3"))) == 0
+    assert json.loads(record.read_text())["seed"] == 3
+
+
+def test_inputs_with_clashing_names_get_their_own_folders(tmp_path):
+    """X.png beside X_canvas.png, the same stem in two folders and in two formats, and an input already named like
+    a renamed one (cat_2): every input gets its own folder and no two planned files are the same."""
+    names = ["X.png", "X_canvas.png", "a/cat.png", "b/cat.png", "cat.jpg", "cat_2.png", "CAT.webp"]
+    sources = [tmp_path / n for n in names]
+    for s in sources:
+        s.parent.mkdir(parents=True, exist_ok=True)
+        s.write_bytes(b"x")
+    folders = unique_names(sources)
+    assert folders[:2] == ["X", "X_canvas"] and folders[2] == "cat" and folders[5] == "cat_2"
+    assert len({f.lower() for f in folders}) == len(folders)
+    plans = plan_outputs(sources, prepare_out_dir(tmp_path / "out"), OUTPUT_FILES)
+    targets = [t for plan in plans for t in plan.files.values()]
+    assert len(set(targets)) == len(targets) == len(sources) * len(OUTPUT_FILES)
+    assert all(plan.folder.is_dir() for plan in plans) and [p.source for p in plans] == sources
+
+
+def test_plan_refuses_a_folder_name_taken_by_a_file(tmp_path):
+    (tmp_path / "cat").write_text("a file where the output folder would go")
+    with pytest.raises(CliError, match="a file has that name"):
+        plan_outputs([tmp_path / "cat.png"], tmp_path, OUTPUT_FILES)
+
+
+def test_unwritable_out_fails_before_any_model_loads(assets, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for out in (blocker, blocker / "sub"):  # --out is a file; its parent is a file
+        argv = _argv(assets, assets["image"], out=out)
+        argv[argv.index("--ip2p") + 1] = str(tmp_path)  # not a model: loading it would fail differently
+        assert main(argv) == 2
+        _one_line_error(capsys, "--out", str(out))
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions and a non-root user")
+def test_read_only_out_fails_with_one_line(assets, tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(_argv(assets, assets["image"], out=ro / "out")) == 2
+        _one_line_error(capsys, "cannot write into --out")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unavailable_device_is_one_line_and_not_offered(assets, tmp_path, capsys):
+    help_text = build_parser().format_help()
+    for device in ("mps", "cuda", "cuda:7", "tpu"):
+        if device in available_devices():
+            continue
+        assert f"{device}," not in help_text and not help_text.rstrip().endswith(device)
+        assert main(_argv(assets, assets["image"], out=tmp_path / "o", extra=("--device", device))) == 2
+        _one_line_error(capsys, repr(device), "choose one of auto, cpu")
+        assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_model_file_is_one_line(assets, tmp_path, capsys):
+    import shutil
+
+    ip2p = Path(shutil.copytree(assets["ip2p"], tmp_path / "ip2p"))
+    weights = next((ip2p / "unet").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:1000])
+    argv = _argv(assets, assets["image"], out=tmp_path / "o")
+    argv[argv.index("--ip2p") + 1] = str(ip2p)
+    assert main(argv) == 2
+    _one_line_error(capsys, "InstructPix2Pix", "damaged")
+
+
+def test_diverged_canvas_in_fp32_does_not_blame_fp16(assets, tmp_path, capsys):
+    assert main(_argv(assets, assets["image"], out=tmp_path / "o", extra=("--text-scale", "1e38", "--dtype", "fp32"))) == 2
+    err = _one_line_error(capsys, "NaN/inf", "text_scale")
+    assert "fp16" not in err
+
+
+@pytest.mark.parametrize("flag", ["--feather", "--fft-cutoff", "--text-scale", "--threshold"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_numbers_are_refused(assets, tmp_path, capsys, flag, value):
+    assert main(_argv(assets, assets["image"], out=tmp_path / "o", extra=(flag, value))) == 2
+    _one_line_error(capsys, flag, "finite")
+    assert not (tmp_path / "o").exists()

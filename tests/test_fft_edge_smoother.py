@@ -175,3 +175,97 @@ def test_color_mode_catches_equal_brightness_change(astronaut):
     official = fft_edge_smooth(astronaut, canvas, disk, color=False)
     assert (colour & disk).sum() / (colour | disk).sum() > 0.7
     assert official.sum() < 0.1 * colour.sum()
+
+
+# ---------------------------------------------------------------- drift-aware difference (issue 10)
+
+CAST_GAIN = np.array([1.0, 1.15, 0.9], np.float32)
+CAST_OFFSET = np.array([0.15, -0.05, 0.12], np.float32)  # a strong warm cast: +38/255 red everywhere
+
+
+def cast(image: np.ndarray) -> np.ndarray:
+    """A strong global colour cast over the whole image, as an instruction model may add it."""
+    return np.clip(image * CAST_GAIN + CAST_OFFSET, 0.0, 1.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_a_colour_cast_gives_nearly_the_same_final_mask(name, request):
+    image = request.getfixturevalue(name)
+    size = image.shape[:2]
+    center, r = (size[0] * 0.45, size[1] * 0.55), min(size) * 0.2
+    truth = disk(size, center, r)
+    refined = disk(size, center, r + 6)  # a segment a little larger than the edit
+    canvas = edited(image, truth)
+    clean = fft_edge_smooth(image, canvas, refined)
+    drifted = fft_edge_smooth(image, cast(canvas), refined)
+    assert iou(clean, truth) > 0.95 and iou(drifted, clean) > 0.97  # (nearly) the same final mask
+    raw = fft_edge_smooth(image, cast(canvas), refined, drift=False)  # the official difference: the cast counts
+    assert iou(raw, clean) < iou(drifted, clean) and raw.sum() > 1.03 * clean.sum()
+
+
+def test_edit_difference_is_reusable_on_a_whole_image_and_reports_the_drift(coffee):
+    """Any editor's canvas, no search mask: the drift is fitted on the whole image (the edit is rejected as
+    outliers), removed, and the changed pixels are the edit."""
+    from zone_ops.fft_edge_smoother import edit_difference
+
+    size = coffee.shape[:2]
+    truth = disk(size, (200, 300), 70)
+    canvas = cast(edited(coffee, truth))
+    diff = edit_difference(coffee, canvas)
+    np.testing.assert_allclose(diff.drift.gain, CAST_GAIN, atol=0.03)
+    np.testing.assert_allclose(diff.drift.offset, CAST_OFFSET, atol=0.02)
+    assert diff.magnitude.shape == size and diff.magnitude.dtype == np.float32
+    # where the cast clipped a highlight (the white cup) no gain + offset explains the canvas: judge the rest
+    clipped = cv2.dilate(((canvas >= 1.0) | (canvas <= 0.0)).any(-1).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert iou(diff.changed & ~clipped, truth & ~clipped) > 0.9
+    raw = edit_difference(coffee, canvas, drift=False)
+    assert raw.drift.is_identity and raw.changed.mean() > 0.5  # the raw difference marks most of the photo
+
+
+def test_threshold_rises_above_the_noise_floor(chelsea):
+    from zone_ops.fft_edge_smoother import edit_difference
+
+    rng = np.random.default_rng(3)
+    noisy = np.clip(chelsea + rng.normal(0, 0.08, chelsea.shape).astype(np.float32), 0, 1)
+    quiet = edit_difference(chelsea, chelsea)
+    loud = edit_difference(chelsea, noisy, noise_factor=3.0)
+    assert quiet.threshold == pytest.approx(30 / 255)  # no noise: the given threshold
+    assert loud.threshold == pytest.approx(3.0 * float(loud.drift.noise.max())) and loud.threshold > 0.2
+    assert loud.changed.mean() < 0.01  # noise alone is not an edit
+    assert edit_difference(chelsea, noisy, drift=False).changed.mean() > 0.05
+
+
+def test_a_canvas_that_is_not_a_drifted_copy_is_not_corrected(coffee):
+    """A flat canvas is not a colour drift of the photo: no correction (the raw difference), no crazy gains."""
+    from zone_ops.fft_edge_smoother import edit_difference
+
+    flat = np.full_like(coffee, 0.25)
+    assert edit_difference(coffee, flat).drift.is_identity
+
+
+def test_drift_widgets_are_validated():
+    image = np.zeros((32, 32, 3), np.float32)
+    with pytest.raises(ZoneInputError, match="noise_factor"):
+        fft_edge_smooth(image, image + 0.5, np.ones((32, 32), bool), noise_factor=-1.0)
+    node = ZoneFFTEdgeSmoother()
+    required = node.INPUT_TYPES()["required"]
+    assert required["drift"][1]["default"] == "remove" and required["noise_factor"][1]["default"] == 3.0
+    args = (torch.zeros(1, 32, 32, 3), torch.ones(1, 32, 32, 3), torch.ones(1, 32, 32), 30.0, CUTOFF, 4, 21, True)
+    with pytest.raises(NodeInputError, match="drift must be one of remove, off"):
+        node.run(*args, drift="auto")
+    with pytest.raises(NodeInputError, match="noise_factor"):
+        node.run(*args, noise_factor=float("nan"))
+
+
+def test_node_drift_option_under_inference_mode(astronaut):
+    size = astronaut.shape[:2]
+    truth = disk(size, (250, 260), 90)
+    original = torch.from_numpy(astronaut[None].copy())
+    canvas = torch.from_numpy(cast(edited(astronaut, truth))[None])
+    refined = torch.from_numpy(disk(size, (250, 260), 96)[None].astype(np.float32))
+    node = ZoneFFTEdgeSmoother()
+    with torch.inference_mode():
+        aware, _ = node.run(original, canvas, refined, 30.0, CUTOFF, 4, 21, True)
+        raw, _ = node.run(original, canvas, refined, 30.0, CUTOFF, 4, 21, True, "color", "off (official)")
+    assert iou(aware[0].numpy() > 0.5, truth) > 0.95
+    assert iou(raw[0].numpy() > 0.5, truth) < iou(aware[0].numpy() > 0.5, truth)

@@ -27,7 +27,7 @@ def test_official_blend_values_in_float_without_wraparound():
     final[0, :2] = True    # both set at (0,0); only final at (0,1)
     refined[0, 0] = True
     refined[1, 0] = True   # only refined at (1,0)
-    r = layer_composite(original, canvas, final, refined)
+    r = layer_composite(original, canvas, final, refined, color_match=False)
     expected_alpha = np.zeros((4, 4), np.float32)
     expected_alpha[0, 0], expected_alpha[0, 1], expected_alpha[1, 0] = 1.0, 0.6, 0.6
     assert np.array_equal(r.alpha, expected_alpha)
@@ -44,7 +44,8 @@ def test_official_blend_values_in_float_without_wraparound():
 
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
 @pytest.mark.parametrize("mode", ["official", "feather"])
-def test_outside_alpha_is_bit_identical_on_real_photos(name, mode, request):
+@pytest.mark.parametrize("color_match", [True, False])
+def test_outside_alpha_is_bit_identical_on_real_photos(name, mode, color_match, request):
     original = request.getfixturevalue(name)
     size = original.shape[:2]
     rng = np.random.default_rng(0)
@@ -52,14 +53,15 @@ def test_outside_alpha_is_bit_identical_on_real_photos(name, mode, request):
     final = disk(size, (size[0] * 0.5, size[1] * 0.4), min(size) * 0.2)
     refined = disk(size, (size[0] * 0.5, size[1] * 0.42), min(size) * 0.2)
     before = original.copy()
-    r = layer_composite(original, canvas, final, refined, mode=mode)
+    r = layer_composite(original, canvas, final, refined, mode=mode, color_match=color_match)
     outside = r.alpha == 0
     assert outside.any() and (~outside).any()
     assert np.array_equal(r.image[outside], original[outside])
     assert np.array_equal(original, before)  # input untouched
     assert not r.layer[outside].any()
     inside = r.alpha == 1
-    assert np.array_equal(r.image[inside], canvas[inside])
+    assert np.array_equal(r.image[inside], r.layer[inside])  # the (colour-matched) canvas, exactly
+    assert np.array_equal(r.image[inside], canvas[inside]) == (not color_match)
     assert r.image.dtype == np.float32 and r.alpha.dtype == np.float32 and r.alpha.min() >= 0 and r.alpha.max() <= 1
 
 
@@ -167,3 +169,57 @@ def test_out_of_range_original_is_kept_exactly_outside_alpha(astronaut):
     image, _, alpha, _ = ZoneLayerComposite().run(original, canvas, mask, "official", 0.6, 8.0)
     outside = alpha[0] == 0
     assert outside.sum() > 0 and torch.equal(image[0][outside], original[0][outside])
+
+
+# ---------------------------------------------------------------- colour match (issue 10)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
+def test_color_match_pastes_the_edit_in_the_photo_tones(name, request):
+    """The canvas = the wanted edit plus a strong global cast: colour match removes the cast from the pasted layer
+    (the result inside the mask is the wanted edit), and the rest stays the original bit for bit."""
+    original = request.getfixturevalue(name)
+    size = original.shape[:2]
+    region = disk(size, (size[0] * 0.5, size[1] * 0.5), min(size) * 0.2)
+    truth = original.copy()
+    truth[region] = 1.0 - truth[region]  # the wanted edit
+    gain, offset = np.array([0.85, 1.1, 0.9], np.float32), np.array([0.06, -0.04, 0.05], np.float32)
+    canvas = np.clip(truth * gain + offset, 0, 1)
+    matched = layer_composite(original, canvas, region)
+    plain = layer_composite(original, canvas, region, color_match=False)
+    np.testing.assert_allclose(matched.drift.gain, gain, atol=0.02)
+    np.testing.assert_allclose(matched.drift.offset, offset, atol=0.02)
+    unclipped = region & ((truth * gain + offset) < 1).all(-1) & ((truth * gain + offset) > 0).all(-1)
+    assert np.abs(matched.image[unclipped] - truth[unclipped]).mean() < 0.01
+    assert np.abs(plain.image[unclipped] - truth[unclipped]).mean() > 0.02  # the cast, pasted in
+    np.testing.assert_array_equal(matched.image[~region], original[~region])  # alpha 0: exact
+    np.testing.assert_array_equal(matched.layer[region], matched.image[region])
+    assert plain.drift is None
+
+
+def test_color_match_is_validated_and_a_given_drift_is_used(astronaut):
+    from zone_ops.color_drift import ColorDrift
+
+    mask = disk((512, 512), (256, 256), 50)
+    with pytest.raises(ZoneInputError, match="color_match"):
+        layer_composite(astronaut, astronaut, mask, color_match="yes")
+    drift = ColorDrift(np.full(3, 2.0, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), 100)
+    r = layer_composite(astronaut, astronaut, mask, drift=drift)
+    assert r.drift is drift
+    np.testing.assert_allclose(r.image[mask], astronaut[mask] / 2.0, atol=1e-6)
+
+
+def test_node_color_match_under_inference_mode(coffee):
+    node = ZoneLayerComposite()
+    assert node.INPUT_TYPES()["required"]["color_match"][1]["default"] is True
+    region = disk(coffee.shape[:2], (200, 300), 60)
+    original = torch.from_numpy(coffee[None].copy())
+    canvas = torch.from_numpy(np.clip(coffee * 0.9 + 0.05, 0, 1)[None])  # a cast, no edit
+    mask = torch.from_numpy(region[None].astype(np.float32))
+    with torch.inference_mode():
+        matched = node.run(original, canvas, mask, "official", 0.6, 8.0)[0]
+        plain = node.run(original, canvas, mask, "official", 0.6, 8.0, None, False)[0]
+    assert torch.equal(matched[0][~torch.from_numpy(region)], original[0][~torch.from_numpy(region)])
+    assert (matched - original).abs().max() < 0.01 < (plain - original).abs().max()
+    with pytest.raises(NodeInputError, match="color_match"):
+        node.run(original, canvas, mask, "official", 0.6, 8.0, None, "on")

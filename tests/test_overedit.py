@@ -46,3 +46,34 @@ def test_pipeline_keeps_the_original_outside_its_mask_and_beats_the_canvas(overe
     assert r["iou_final"] > r["iou_coarse"]  # segments + FFT smoother snap the mask to the coin
     table = overedit.format_table([r])
     assert "| coins-remove | full pipeline |" in table and "average" in table
+
+
+def test_edit_kept_known_answers(overedit):
+    case, = overedit.build_cases(["coins-remove"], seed=0)
+    assert overedit.edit_kept(None, case) == 1.0
+    assert overedit.edit_kept(case.region.astype(np.float32), case) == pytest.approx(1.0)
+    assert overedit.edit_kept(np.zeros(case.region.shape, np.float32), case) == 0.0
+    half = np.where(case.region, 0.5, 0.0).astype(np.float32)
+    assert overedit.edit_kept(half, case) == pytest.approx(0.5)
+
+
+def test_hard_cases_are_hard_in_the_intended_way(overedit):
+    parts, shifted, cast = overedit.build_cases(["coffee-green-parts", "coins-remove-shifted", "coffee-green-cast"])
+    segments = overedit.case_segments(parts)
+    assert len(segments) > 10 and max(overedit.iou(s, parts.region) for s in segments) < 0.5  # no whole object
+    assert overedit.iou(shifted.coarse, shifted.region) < 0.2  # the coarse mask is mostly off the coin
+    base, = overedit.build_cases(["coffee-green"])
+    outside = ~cast.region
+    assert np.abs(cast.canvas - cast.truth)[outside].mean() > 2 * np.abs(base.canvas - base.truth)[outside].mean()
+
+
+def test_new_defaults_keep_an_edit_split_into_parts(overedit):
+    """Over-segmented object: the official single segment keeps a third of the edit; union keeps it nearly all,
+    with a lower L1, and the output is still the original wherever alpha is 0."""
+    case, = overedit.build_cases(["coffee-green-parts"], seed=0)
+    r = overedit.evaluate(case)
+    new, official, raw = r["full pipeline"], r["official rules"], r["raw canvas"]
+    assert official["edit_kept"] < 0.5 and new["edit_kept"] > 0.85
+    assert new["L1"] < official["L1"] < raw["L1"] and r["parts"] > 5
+    assert new["max_outside_own_mask"] == 0.0 and official["max_outside_own_mask"] == 0.0
+    assert "| coffee-green-parts |" in overedit.format_comparison([r])

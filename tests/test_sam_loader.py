@@ -145,8 +145,13 @@ def test_devices_and_unwrapping(sam):
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(ZoneInputError, match="no CUDA"):
+        with pytest.raises(ZoneInputError, match="not available on this machine.*choose one of auto, cpu"):
             resolve_device("cuda")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ZoneInputError, match="not available"):
+            resolve_device("mps")
+    with pytest.raises(ZoneInputError, match="not available"):
+        resolve_device(f"cuda:{torch.cuda.device_count()}")  # one past the last GPU
     with pytest.raises(ZoneInputError, match="unknown device"):
         resolve_device("tpu9")
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tiny_models import tiny_sam
 from zone_ops.images import ZoneInputError
@@ -157,7 +159,9 @@ def test_crop_mode_on_a_real_photo(sam, coffee):
     assert res.mask.shape == (H, W) and res.mask.any() and not res.mask[outside].any()
     assert res.iou == pytest.approx(naive_iou(res.mask, coarse))
     best = max(naive_iou(res.segments.full(i), coarse) for i in range(res.num_segments))
-    assert res.iou == pytest.approx(best)
+    assert res.iou >= best - 1e-12  # union (default): never below the best single segment
+    official = refine_with_sam(sam, coffee, coarse, crop=True, crop_margin=0.25, rule="official", **LOOSE)
+    assert official.index == res.index and official.iou == pytest.approx(best)
 
 
 # ---------------------------------------------------------------- the tiny SAM on a real photo
@@ -166,7 +170,8 @@ def test_crop_mode_on_a_real_photo(sam, coffee):
 def test_astronaut_picks_the_max_iou_segment(sam, astronaut):
     coarse = rect((512, 512), 60, 200, 160, 300)  # the helmet / face region
     calls = []
-    res = refine_with_sam(sam, astronaut, coarse, progress=lambda d, t: calls.append((d, t)), **LOOSE)
+    res = refine_with_sam(sam, astronaut, coarse, progress=lambda d, t: calls.append((d, t)), rule="official",
+                          min_iou=0.0, **LOOSE)
     assert res.num_segments > 1 and not res.fell_back and res.mask.shape == (512, 512)
     ious = [naive_iou(res.segments.full(i), coarse) for i in range(res.num_segments)]
     assert res.index == int(np.argmax(ious)) and res.iou == pytest.approx(max(ious))
@@ -178,6 +183,9 @@ def test_astronaut_picks_the_max_iou_segment(sam, astronaut):
         y0, y1, x0, x1 = res.segments.boxes[i]
         assert m[y0:y1, x0:x1].sum() == m.sum()
     assert calls[0] == (0, 1) and calls[-1] == (1, 1)  # 9 points in one batch of 64
+    union = refine_with_segments(res.segments, coarse, min_iou=0.0)  # the default rule: never a lower IoU
+    assert union.indices[0] == res.index and union.iou >= res.iou
+    np.testing.assert_array_equal(union.mask, res.segments.union(union.indices))
     preview = preview_segments(astronaut, res, coarse)
     assert preview.shape == (512, 512, 3) and preview.dtype == np.float32
     assert 0.0 <= preview.min() and preview.max() <= 1.0 and not np.allclose(preview, astronaut)
@@ -287,13 +295,18 @@ def test_max_side_segments_a_shrunk_copy_and_upscales_only_the_choice(sam, astro
     big = resize_image(astronaut, (1024, 768))  # non-square, longest side 1024
     coarse = rect((1024, 768), 120, 400, 240, 460)
     assert segment_size((1024, 768), 256) == (256, 192) and segment_size((1024, 768), 0) == (1024, 768)
-    res = refine_with_sam(sam, big, coarse, max_side=256, **LOOSE)
-    by_hand = refine_with_sam(sam, resize_image(big, (256, 192)), binary_mask(coarse, (256, 192)), max_side=0, **LOOSE)
+    res = refine_with_sam(sam, big, coarse, max_side=256, min_iou=0.0, **LOOSE)
+    by_hand = refine_with_sam(sam, resize_image(big, (256, 192)), binary_mask(coarse, (256, 192)), max_side=0,
+                              min_iou=0.0, **LOOSE)
     assert not res.fell_back and res.mask.shape == (1024, 768) and "segmented at 192x256" in res.message
     assert (res.index, res.iou) == (by_hand.index, pytest.approx(by_hand.iou))
     np.testing.assert_array_equal(res.mask, binary_mask(by_hand.mask, (1024, 768)))
     preview = preview_segments(big, res, coarse)
     assert preview.shape == (1024, 768, 3)
+    # the guard extends the upscaled choice with the FULL-resolution coarse mask
+    guarded = refine_with_sam(sam, big, coarse, max_side=256, min_iou=1.0, **LOOSE)
+    assert guarded.extended and "min_iou 1" in guarded.message
+    np.testing.assert_array_equal(guarded.mask, binary_mask(res.segments.union(guarded.indices), (1024, 768)) | coarse)
     # official thresholds: the random SAM yields nothing, and the coarse mask comes back exactly, at full size
     fallback = refine_with_sam(sam, big, coarse, max_side=256, points_per_side=2)
     assert fallback.fell_back and fallback.mask.shape == (1024, 768)
@@ -301,3 +314,118 @@ def test_max_side_segments_a_shrunk_copy_and_upscales_only_the_choice(sam, astro
     # a coarse sliver thinner than one shrunk pixel is not lost
     sliver = rect((1024, 768), 500, 502, 300, 400)
     assert refine_with_sam(sam, big, sliver, max_side=256, **LOOSE).num_segments > 0
+
+
+# ---------------------------------------------------------------- rule "union" and the min_iou guard (issue 10)
+
+
+def _coin_in_parts():
+    """A real object split into parts, as SAM's automatic generator often returns it: a coin of skimage's ``coins``
+    photo cut into 4 quadrant parts, plus the background cut into 6 large segments. The coarse mask is the coin
+    shifted by 3 px and dilated (an attention-like blob). Returns (segments, coarse, coin)."""
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_otsu
+
+    from conftest import photo
+
+    grey = photo("coins")[..., 0]
+    labels, _ = ndi.label(ndi.binary_opening(grey > threshold_otsu(grey), iterations=1))
+    coin = ndi.binary_fill_holes(labels == labels[125, 45])  # the coin at row 125, column 45
+    ys, xs = np.nonzero(coin)
+    cy, cx = int(ys.mean()), int(xs.mean())
+    yy, xx = np.mgrid[: coin.shape[0], : coin.shape[1]]
+    parts = [coin & ((yy < cy) == top) & ((xx < cx) == left) for top in (True, False) for left in (True, False)]
+    rest = ~coin
+    background = [rest & (yy // 152 == i) & (xx // 128 == j) for i in range(2) for j in range(3)]
+    coarse = ndi.binary_dilation(np.roll(coin, 3, axis=1), iterations=2)
+    return background[:3] + parts + background[3:], coarse, coin
+
+
+def test_union_recovers_an_object_split_into_parts_on_a_real_photo():
+    segments, coarse, coin = _coin_in_parts()
+    official = refine_with_segments(segments, coarse, rule="official", min_iou=0.0)
+    union = refine_with_segments(segments, coarse)  # the default rule
+    assert official.indices == (official.index,) and naive_iou(official.mask, coin) < 0.35  # one quarter
+    assert sorted(union.indices) == [3, 4, 5, 6] and union.indices[0] == official.index
+    np.testing.assert_array_equal(union.mask, coin)  # the whole coin, nothing else
+    assert union.iou > official.iou and union.iou == pytest.approx(naive_iou(coin, coarse))
+    assert not union.extended and union.message == ""
+
+
+def test_union_respects_min_inside():
+    shape = (60, 60)
+    coarse = rect(shape, 10, 50, 10, 50)
+    core = rect(shape, 10, 50, 10, 30)  # the best segment (IoU 0.5)
+    mostly_in = rect(shape, 10, 50, 30, 54)  # 40x24, 40x20 inside: 0.83 inside
+    half_out = rect(shape, 0, 60, 30, 50)  # 60x20, 40x20 inside: 0.67 inside
+    res = refine_with_segments([core, half_out, mostly_in], coarse)
+    # mostly_in (tried first) lifts the IoU to 1600 / 1760; half_out would only add 400 px outside: rejected
+    assert res.indices == (0, 2) and res.iou == pytest.approx(1600 / 1760)
+    np.testing.assert_array_equal(res.mask, core | mostly_in)
+    strict = refine_with_segments([core, half_out, mostly_in], coarse, min_inside=0.9)
+    assert strict.indices == (0,) and strict.iou == pytest.approx(0.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 1.0))
+def test_union_never_has_a_lower_iou_than_official(seed, min_inside):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(8, 40)), int(rng.integers(8, 40)))
+    segs = rng.random((12,) + shape) < rng.random((12, 1, 1)) * 0.4
+    coarse = rng.random(shape) < 0.3
+    official = refine_with_segments(segs, coarse, rule="official", min_iou=0.0)
+    union = refine_with_segments(segs, coarse, min_inside=min_inside, min_iou=0.0)
+    assert union.fell_back == official.fell_back
+    if not official.fell_back:
+        assert union.indices[0] == official.index and union.iou >= official.iou - 1e-12
+        assert union.iou == pytest.approx(naive_iou(union.mask, coarse))
+        np.testing.assert_array_equal(union.mask, np.any(segs[list(union.indices)], axis=0))
+
+
+def test_guard_extends_a_poor_choice_with_the_coarse_mask():
+    shape = (80, 80)
+    coarse = rect(shape, 10, 60, 10, 60)  # 2500 px
+    small = rect(shape, 20, 30, 20, 30)  # inside it: IoU 100 / 2500 = 0.04
+    res = refine_with_segments([small], coarse)
+    assert res.extended and not res.fell_back and res.iou == pytest.approx(0.04)
+    np.testing.assert_array_equal(res.mask, coarse | small)
+    assert "IoU 0.040 < min_iou 0.3" in res.message and "extended it with the coarse mask" in res.message
+    off = refine_with_segments([small], coarse, min_iou=0.0)  # official: no guard
+    assert not off.extended and off.message == ""
+    np.testing.assert_array_equal(off.mask, small)
+
+
+@pytest.mark.parametrize(
+    "kwargs, widget",
+    [({"rule": "largest"}, "rule"), ({"min_inside": 1.5}, "min_inside"), ({"min_inside": "half"}, "min_inside"),
+     ({"min_iou": -0.1}, "min_iou"), ({"min_iou": float("nan")}, "min_iou")],
+)
+def test_rule_parameters_are_validated(kwargs, widget, sam, chelsea):
+    shape = (20, 20)
+    with pytest.raises(ZoneInputError, match=f"^{widget} must"):
+        refine_with_segments([rect(shape, 0, 10, 0, 10)], rect(shape, 0, 5, 0, 5), **kwargs)
+    with pytest.raises(ZoneInputError, match=f"^{widget} must"):  # before SAM runs
+        refine_with_sam(sam, chelsea, rect(chelsea.shape[:2], 0, 5, 0, 5), **kwargs)
+
+
+def test_node_rule_widgets_info_and_validation(sam, astronaut):
+    from comfyui_zone.nodes.sam_region_iou import ZoneSAMRegionIoU
+    from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
+
+    required = ZoneSAMRegionIoU.INPUT_TYPES()["required"]
+    assert required["rule"][0] == ["union", "official"] and required["rule"][1]["default"] == "union"
+    assert required["min_inside"][1]["default"] == 0.4 and required["min_iou"][1]["default"] == 0.3
+    node = ZoneSAMRegionIoU()
+    original = torch.from_numpy(astronaut[None].copy())
+    coarse = torch.from_numpy(rect((512, 512), 60, 200, 160, 300)[None].astype(np.float32))
+    with torch.inference_mode():
+        union_mask, _, info = node.refine(sam, original, original, coarse, **_node_args(min_iou=0.0))
+        official_mask, _, official_info = node.refine(sam, original, original, coarse,
+                                                      **_node_args(rule="official", min_iou=0.0))
+        _, _, guarded = node.refine(sam, original, original, coarse, **_node_args(min_iou=1.0))
+    assert "(union)" in info and "(official)" in official_info
+    assert bool((union_mask >= official_mask).all())  # union contains the official segment
+    assert "extended it with the coarse mask" in guarded
+    for bad, widget in (({"rule": "both"}, "rule"), ({"min_inside": 2.0}, "min_inside"), ({"min_iou": -1.0}, "min_iou")):
+        with pytest.raises(NodeInputError, match=widget):
+            node.refine(sam, original, original, coarse, **_node_args(**bad))

@@ -3,41 +3,52 @@
     python -m zone_ops edit photo.jpg more/ --instruction "make the coffee green" \\
         --ip2p models/instruct-pix2pix --sam models/sams/sam_vit_h_4b8939.pth --out edited/
 
-Inputs: image files and/or folders (their images, not recursive). For each image ``NAME`` it writes into --out:
-``NAME.png`` (the result, same size as the input; the input's alpha channel is kept), ``NAME_canvas.png`` (the
-sampler's whole-image edit), ``NAME_mask_coarse.png`` / ``NAME_mask_refined.png`` / ``NAME_mask_final.png`` (stages
-3 / 4 / 5), ``NAME_alpha.png`` (stage 6 opacity: where it is 0 the result equals the input exactly) and
-``NAME.json`` (action, parameters, timings per stage, seed, notes, versions).
+Inputs: image files and/or folders (their images, not recursive). For each image ``NAME.ext`` it writes the folder
+``--out/NAME/`` (``NAME_2``... when two inputs share a name): ``result.png`` (same size as the input; the input's
+alpha channel is kept), ``canvas.png`` (the sampler's whole-image edit), ``mask_coarse.png`` / ``mask_refined.png``
+/ ``mask_final.png`` (stages 3 / 4 / 5), ``alpha.png`` (stage 6 opacity: where it is 0 the result equals the input
+exactly) and ``edit.json`` (action, parameters, timings per stage, seed, notes, versions).
 
-Models come from local folders only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint);
-nothing is downloaded. User errors (missing file, bad parameter) print one line and exit with status 2.
+Nothing is lost (``zone_ops.cli_safety``): an input file is never written over, existing outputs are replaced only
+with ``--overwrite``, and --out is created and write-tested before any model loads. Models come from local folders
+only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded. Expected
+failures (missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one
+line and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import __version__
-from .images import ZoneInputError
+from .cli_safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
 from .pipeline import ACTIONS, NO_SAM_NOTE, STAGES, ZoneParams
+from .sam_loader import available_devices
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
-USER_ERROR = 2
-
-
-class CliError(ZoneInputError):
-    """A user error: printed as one line, exit status 2."""
+#: The files written per input, in ``--out/NAME/``.
+OUTPUT_FILES = {
+    "result": "result.png",
+    "canvas": "canvas.png",
+    "mask_coarse": "mask_coarse.png",
+    "mask_refined": "mask_refined.png",
+    "mask_final": "mask_final.png",
+    "alpha": "alpha.png",
+    "record": "edit.json",
+}
+__all__ = ["main", "build_parser", "CliError", "USER_ERROR", "OUTPUT_FILES"]
 
 
 # ------------------------------------------------------------------------------------------------ arguments
@@ -54,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip2p", required=True, metavar="DIR", help="diffusers-format InstructPix2Pix folder")
     p.add_argument("--magicbrush", metavar="DIR", help="diffusers-format MagicBrush folder (optional; fused sampling)")
     p.add_argument("--sam", metavar="FILE", help="SAM v1 or SAM 2 / 2.1 checkpoint (.pth/.pt/.safetensors); without it the coarse mask is used")
-    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="output folder (created if missing); each input gets its own folder OUT/NAME/")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
 
     g = p.add_argument_group("stage 1: action")
     g.add_argument("--action", choices=ACTIONS, default=d.action, help="auto = lexical classifier of the instruction")
@@ -67,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scheduler", choices=("dpmpp_2m", "ddim", "euler"), default=d.scheduler)
     g.add_argument("--seed", type=int, default=d.seed, help="the same seed is used for every image")
     g.add_argument("--working-size", type=int, default=d.working_size, help="longest side the models run at")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    g.add_argument("--device", default="auto", help=f"on this machine: {', '.join(available_devices())}")
     g.add_argument("--dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto", help="auto: fp16 on GPU, fp32 on CPU")
 
     g = p.add_argument_group("stage 3: attention to mask")
@@ -85,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
     g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
                    help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
+    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
+                   help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
+    g.add_argument("--min-inside", type=float, default=d.min_inside,
+                   help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
+    g.add_argument("--min-iou", type=float, default=d.min_iou,
+                   help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
 
     g = p.add_argument_group("stage 5: FFT edge smoother")
     g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
@@ -93,11 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
     g.add_argument("--fft-grey", dest="fft_color", action="store_false",
                    help="official grey-level difference (default: colour, any RGB channel)")
+    g.add_argument("--fft-raw", dest="fft_drift", action="store_false",
+                   help="raw official difference (default: the canvas's colour drift is removed first)")
+    g.add_argument("--noise-factor", type=float, default=d.noise_factor,
+                   help="drift-aware difference: threshold >= this x the noise floor outside the mask")
 
     g = p.add_argument_group("stage 6: layer composite")
     g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
     g.add_argument("--band-alpha", type=float, default=d.band_alpha)
     g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
+    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=d.color_match,
+                   help="remove the canvas's global colour drift from the pasted layer")
 
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -105,8 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def params_from_args(args: argparse.Namespace) -> ZoneParams:
-    names = ZoneParams.__dataclass_fields__
-    return ZoneParams(**{k: v for k, v in vars(args).items() if k in names})
+    """ZoneParams from the parsed flags; CliError naming the flag for a NaN / infinite number."""
+    names = {f.name for f in fields(ZoneParams)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    for name, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CliError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+    return ZoneParams(**values)
 
 
 def collect_images(inputs: Sequence[str]) -> list[Path]:
@@ -124,17 +154,6 @@ def collect_images(inputs: Sequence[str]) -> list[Path]:
         else:
             raise CliError(f"input {str(path)!r} does not exist")
     return found
-
-
-def output_stems(paths: Sequence[Path]) -> list[str]:
-    """One unique output name per input: the file stem, with _2, _3... for repeated stems."""
-    seen: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = seen.get(p.stem, 0) + 1
-        seen[p.stem] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}_{n}")
-    return stems
 
 
 # ------------------------------------------------------------------------------------------------ image files
@@ -218,6 +237,8 @@ def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path
             "changed_px": int((run.composite.alpha > 0).sum()),
             "sam_used": refine is not None,
             "sam_fell_back": None if refine is None else bool(refine.fell_back),
+            "sam_segments_chosen": None if refine is None else [int(i) for i in refine.indices],
+            "sam_extended_with_coarse": None if refine is None else bool(refine.extended),
             "region_iou": None if refine is None else float(refine.iou),
             "sam_segments": None if refine is None else int(refine.num_segments),
         },
@@ -246,18 +267,18 @@ def edit(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} folder {value!r} does not exist (give a local diffusers-format model folder)")
     if args.sam is not None and not Path(args.sam).expanduser().is_file():
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {str(out)!r} is a file, not a folder")
+    from .sam_loader import resolve_device
+
+    device = str(resolve_device(args.device))
+    out = prepare_out_dir(args.out)
+    plans = plan_outputs(images, out, OUTPUT_FILES, overwrite=args.overwrite)
 
     from tqdm.auto import tqdm
 
     from .backends.diffusers_backend import load_diffusers_backend
     from .pipeline import run_zone
-    from .sam_loader import resolve_device
 
     _quiet_libraries()
-    device = str(resolve_device(args.device))
     quiet = args.no_progress
     t = time.perf_counter()
     backend = load_diffusers_backend(args.ip2p, args.magicbrush, device=device, dtype=args.dtype)
@@ -271,9 +292,9 @@ def edit(args: argparse.Namespace) -> int:
         sam = load_sam(args.sam, device=device)
     load_seconds = time.perf_counter() - t
 
-    out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(images), desc="images", unit="img", disable=quiet, position=0)
-    for path, stem in zip(images, output_stems(images)):
+    for plan in plans:
+        path, files = plan.source, plan.files
         rgb, alpha, bits = read_image(path)
         steps = tqdm(total=params.steps, desc=path.name, unit="step", leave=False, disable=quiet, position=1)
 
@@ -286,22 +307,14 @@ def edit(args: argparse.Namespace) -> int:
             run = run_zone(rgb, args.instruction, backend, sam=sam, params=params, progress=progress)
         finally:
             steps.close()
-        files = {
-            "result": f"{stem}.png",
-            "canvas": f"{stem}_canvas.png",
-            "mask_coarse": f"{stem}_mask_coarse.png",
-            "mask_refined": f"{stem}_mask_refined.png",
-            "mask_final": f"{stem}_mask_final.png",
-            "alpha": f"{stem}_alpha.png",
-        }
-        write_image(out / files["result"], run.result, alpha, bits)
-        write_image(out / files["canvas"], run.canvas, None, bits)
+        write_image(files["result"], run.result, alpha, bits)
+        write_image(files["canvas"], run.canvas, None, bits)
         for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined), ("mask_final", run.final),
                           ("alpha", run.composite.alpha)):
-            write_image(out / files[key], np.asarray(mask, np.float32))
-        record = sidecar(run, params, args, path, files, device)
+            write_image(files[key], np.asarray(mask, np.float32))
+        record = sidecar(run, params, args, path, {k: f.name for k, f in files.items()}, device)
         record["timings_s"]["model_loading_once"] = round(load_seconds, 4)
-        (out / f"{stem}.json").write_text(json.dumps(record, indent=2))
+        files["record"].write_text(json.dumps(record, indent=2))
         for note in run.notes:
             if note != NO_SAM_NOTE:  # said once above
                 tqdm.write(f"{PROG}: {path.name}: {note}", file=sys.stderr)
@@ -323,14 +336,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
-    try:
-        return edit(args)
-    except ZoneInputError as exc:  # includes CliError, SamCheckpointError
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return USER_ERROR
-    except FileNotFoundError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return USER_ERROR
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    return run_cli(PROG, lambda: edit(args))

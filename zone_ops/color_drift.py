@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+
+from .images import mask_box
 
 #: Tukey biweight tuning constant (95 % efficiency on Gaussian noise).
 TUKEY_C = 4.685
@@ -24,6 +27,10 @@ MAD_TO_SIGMA = 1.4826
 GAIN_RANGE = (0.25, 4.0)
 #: Below this many untouched pixels the fit is not trusted and the identity is returned.
 MIN_SAMPLES = 64
+#: A stage uses a fit only when it looks like a drift: every gain in this range and the noise floor below
+#: PLAUSIBLE_NOISE (0..1 scale, ~38/255); otherwise the canvas is not a drifted copy of the original outside the edit.
+PLAUSIBLE_GAIN = (0.5, 2.0)
+PLAUSIBLE_NOISE = 0.15
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,13 @@ class ColorDrift:
     @classmethod
     def identity(cls, noise: float = 0.0) -> ColorDrift:
         return cls(np.ones(3, np.float32), np.zeros(3, np.float32), np.full(3, noise, np.float32), 0)
+
+    @property
+    def plausible(self) -> bool:
+        """True when the fit looks like a global drift (gains in ``PLAUSIBLE_GAIN``, noise below
+        ``PLAUSIBLE_NOISE``), not like two different pictures."""
+        lo, hi = PLAUSIBLE_GAIN
+        return bool(np.all((self.gain >= lo) & (self.gain <= hi)) and np.all(self.noise < PLAUSIBLE_NOISE))
 
     @property
     def is_identity(self) -> bool:
@@ -93,6 +107,20 @@ def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int) -> tuple[float, 
     return a, b, sigma
 
 
+def _sample(keep: np.ndarray | None, n: int, max_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of at most ``max_samples`` pixels drawn without replacement among the ``keep`` ones (bool [n];
+    None = all). Large images: candidates are drawn uniformly first, so no index array of the whole image is built."""
+    if keep is None:
+        return np.arange(n) if n <= max_samples else np.sort(rng.choice(n, size=max_samples, replace=False))
+    if n > 8 * max_samples:
+        candidates = np.unique(rng.integers(0, n, 4 * max_samples))
+        candidates = candidates[keep[candidates]]
+        if candidates.size >= max_samples:
+            return np.sort(rng.choice(candidates, size=max_samples, replace=False))
+    index = np.flatnonzero(keep)
+    return np.sort(rng.choice(index, size=max_samples, replace=False)) if index.size > max_samples else index
+
+
 def fit_color_drift(
     original: np.ndarray,
     edited: np.ndarray,
@@ -114,9 +142,8 @@ def fit_color_drift(
         raise ValueError(f"original {orig.shape} and edited {edit.shape} must both be [H, W, 3]")
     flat_o = orig.reshape(-1, 3)
     flat_e = edit.reshape(-1, 3)
-    index = np.flatnonzero(untouched.reshape(-1)) if untouched is not None else np.arange(flat_o.shape[0])
-    if index.size > max_samples:
-        index = np.sort(np.random.default_rng(seed).choice(index, size=max_samples, replace=False))
+    index = _sample(None if untouched is None else np.asarray(untouched, bool).reshape(-1), flat_o.shape[0],
+                    max_samples, np.random.default_rng(seed))
     if index.size < MIN_SAMPLES:
         noise = float(np.std(flat_e[index] - flat_o[index])) if index.size else 0.0
         return ColorDrift.identity(noise)
@@ -125,3 +152,26 @@ def fit_color_drift(
     fits = [_fit_channel(xs[:, c], ys[:, c], iterations) for c in range(3)]
     gain, offset, noise = (np.array(v, np.float32) for v in zip(*fits))
     return ColorDrift(gain, offset, noise, int(index.size))
+
+
+#: Pixels drawn for a stage's drift fit: enough for six parameters to about +-0.002, and a few ms at any size.
+STAGE_SAMPLES = 10_000
+
+
+def fit_drift_outside(
+    original: np.ndarray, edited: np.ndarray, region: np.ndarray, margin: int = 0, *, max_samples: int = STAGE_SAMPLES
+) -> ColorDrift:
+    """``fit_color_drift`` on the pixels OUTSIDE ``region`` (bool [H, W]) grown by ``margin`` px (square).
+
+    The region is where the edit is (or may be); everything else is assumed untouched, and what the robust fit
+    still sees of the edit there is rejected as outliers. An empty region: the whole image is used. A fit that is
+    not ``plausible`` (the canvas is another picture, e.g. a flat colour) gives the identity: no correction.
+    """
+    region = np.asarray(region, bool)
+    untouched = ~region
+    box = mask_box(region, margin) if margin > 0 else None
+    if box is not None:  # grow the region inside its bounding box only
+        kernel = np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)
+        untouched[box] = ~cv2.dilate(np.ascontiguousarray(region[box], np.uint8), kernel).view(bool)
+    drift = fit_color_drift(original, edited, untouched, max_samples=max_samples)
+    return drift if drift.plausible else ColorDrift.identity()

@@ -152,10 +152,25 @@ class FusedResult:
     working_size: tuple[int, int]
 
 
+def diverged_error(settings: SamplerSettings, dtype: torch.dtype | None = None) -> ZoneInputError:
+    """The error for a canvas with NaN/inf values, saying what to try: fp16 overflow first (only when the model runs
+    in fp16), then guidance scales far from the defaults, then damaged model files."""
+    tips = []
+    if dtype == torch.float16:
+        tips.append("run the models in fp32 or bf16 instead of fp16 (CLI: --dtype fp32; ComfyUI: --force-fp32)")
+    default = SamplerSettings()
+    tips.append(f"use guidance scales near the defaults (text_scale {default.text_scale:g}, image_scale "
+                f"{default.image_scale:g}; now {settings.text_scale:g} and {settings.image_scale:g})")
+    tips.append("if that does not help, the model files may be damaged: download them again")
+    return ZoneInputError("the sampler's result has NaN/inf values (the edit diverged): " + "; or ".join(tips))
+
+
 def _as_image_batch(images: Any) -> np.ndarray:
-    """A float32 [B, H, W, 3] batch in 0..1 from a [B,H,W,C] / [H,W,C] numpy array or torch tensor."""
+    """A float32 [B, H, W, 3] batch in 0..1 from a [B,H,W,C] / [H,W,C] numpy array or torch tensor (any float
+    dtype, or uint8 read as 0..255)."""
     if isinstance(images, torch.Tensor):
-        images = images.detach().to("cpu", torch.float32).numpy()
+        images = images.detach().to("cpu")
+        images = images.numpy() if images.dtype in (torch.uint8, torch.bool) else images.to(torch.float32).numpy()
     arr = np.asarray(images)
     if arr.ndim == 3:
         arr = arr[None]
@@ -221,7 +236,7 @@ def fused_edit(
                     trajectory.close()
         decoded = backend.decode(x).detach().to("cpu", torch.float32).numpy()
     if not np.isfinite(decoded).all():
-        raise FloatingPointError("the canvas has NaN/inf values (try fp32 or bf16 instead of fp16)")
+        raise diverged_error(settings, getattr(backend, "dtype", None))
     canvas = np.stack([resize_image(img, original) for img in decoded]).astype(np.float32)
     attention = recorder.to_attention(token_counts, original, settings.steps)
     return FusedResult(canvas=canvas, attention=attention, working_size=work)

@@ -26,7 +26,8 @@ from .fft_edge_smoother import fft_edge_smooth
 from .fused_sampler import SamplerSettings, fused_edit
 from .images import ZoneInputError, to_rgb
 from .layer_composite import CompositeResult, layer_composite
-from .sam_region_iou import SEGMENT_MAX_SIDE, RefineResult, refine_with_sam, segment_image_choice
+from . import sam_region_iou as _sri
+from .sam_region_iou import SEGMENT_MAX_SIDE, RefineResult, check_rule, refine_with_sam, segment_image_choice
 from .types import DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE, ZoneAction
 
 ACTIONS = ("auto", "change", "add", "remove")
@@ -40,7 +41,9 @@ class ZoneParams:
     Units are the nodes': action: "auto" (lexical classifier) or a manual "change" / "add" / "remove".
     beta: None = from the action (0.2 remove, 0.01 otherwise). threshold: stage 3 on D's 0..255 scale, None = the
     rule's own (54 official, 128 paper). segment_on: "auto" (original for remove, canvas otherwise), "canvas",
-    "original". fft_threshold: on the 0..255 scale (official 30). dilate / close / feather: px at 512x512.
+    "original". region_rule: "union" or "official" (stage 4's ``rule``), min_inside / min_iou in 0..1.
+    fft_threshold: on the 0..255 scale (official 30). fft_drift: drift-aware difference (False: raw official).
+    dilate / close / feather: px at 512x512. color_match: remove the canvas's colour drift from the pasted layer.
     """
 
     # stage 1
@@ -67,16 +70,22 @@ class ZoneParams:
     box_nms_thresh: float = 0.7
     sam_crop: bool = False
     sam_max_side: int = SEGMENT_MAX_SIDE
+    region_rule: str = _sri.RULE_DEFAULT
+    min_inside: float = _sri.MIN_INSIDE
+    min_iou: float = _sri.MIN_IOU
     # stage 5
     fft_cutoff: float = _fft.CUTOFF
     fft_threshold: float = round(_fft.THRESHOLD * 255.0, 6)
     dilate: int = _fft.DILATE
     close: int = _fft.CLOSE
     fft_color: bool = True
+    fft_drift: bool = True
+    noise_factor: float = _fft.NOISE_FACTOR
     # stage 6
     composite: str = "official"
     band_alpha: float = _lc.BAND_ALPHA
     feather: float = _lc.FEATHER
+    color_match: bool = _lc.COLOR_MATCH
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -86,6 +95,8 @@ class ZoneParams:
         if self.rule not in _a2m.RULES:
             raise ZoneInputError(f"rule must be one of {', '.join(_a2m.RULES)}, got {self.rule!r}")
         segment_image_choice(self.segment_on)
+        check_rule(self.region_rule, self.min_inside, self.min_iou)
+        _fft.check_noise_factor(self.noise_factor)
         self.sampler_settings(None)  # validates steps, scales, beta, scheduler, working size before any model runs
 
     def sampler_settings(self, action: ZoneAction | None) -> SamplerSettings:
@@ -172,7 +183,8 @@ def run_zone(
         refine = refine_with_sam(
             sam, source, coarse.mask, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
             stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,
-            crop=params.sam_crop, max_side=params.sam_max_side, check_cancel=check_cancel,
+            crop=params.sam_crop, max_side=params.sam_max_side, rule=params.region_rule,
+            min_inside=params.min_inside, min_iou=params.min_iou, check_cancel=check_cancel,
         )
         refined = refine.mask
         if refine.message:
@@ -181,12 +193,13 @@ def run_zone(
 
     t = time.perf_counter()
     final = fft_edge_smooth(original, canvas, refined, cutoff=params.fft_cutoff, threshold=params.fft_threshold / 255.0,
-                            dilate=params.dilate, close=params.close, color=params.fft_color)
+                            dilate=params.dilate, close=params.close, color=params.fft_color, drift=params.fft_drift,
+                            noise_factor=params.noise_factor)
     timings["fft_edge_smoother"] = time.perf_counter() - t
 
     t = time.perf_counter()
     composite = layer_composite(original, canvas, final, refined, mode=params.composite, band_alpha=params.band_alpha,
-                                feather=params.feather)
+                                feather=params.feather, color_match=params.color_match)
     if composite.note:
         notes.append(f"composite: {composite.note}")
     timings["layer_composite"] = time.perf_counter() - t

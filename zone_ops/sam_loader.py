@@ -84,22 +84,37 @@ class SamConfig:
         )
 
 
-def resolve_device(choice: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` / a torch.device as given.
+def available_devices() -> tuple[str, ...]:
+    """The device choices this machine supports: "auto", "cpu", plus "cuda" / "cuda:N" and "mps" when present."""
+    choices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        choices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        choices.append("mps")
+    return tuple(choices)
 
-    Raises ZoneInputError when CUDA is asked for but not available.
+
+def resolve_device(choice: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` / ``"mps"`` / a torch.device
+    as given.
+
+    Raises ZoneInputError for a device this machine does not have (the message lists ``available_devices()``).
     """
     if isinstance(choice, torch.device):
         return choice
     text = (choice or "auto").strip().lower()
     if text == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise ZoneInputError("device 'cuda' was chosen but no CUDA GPU is available; choose 'cpu' or 'auto'")
+    choices = available_devices()
     try:
-        return torch.device(text)
-    except RuntimeError as exc:
-        raise ZoneInputError(f"unknown device {choice!r}; use auto, cpu or cuda") from exc
+        device = torch.device(text)
+    except RuntimeError:
+        device = None
+    if device is None or text not in choices:
+        what = "unknown device" if device is None else "device not available on this machine:"
+        raise ZoneInputError(f"{what} {choice!r}; choose one of {', '.join(choices)}")
+    return device
 
 
 def _unwrap_state_dict(obj: Any, path: str) -> dict[str, torch.Tensor]:

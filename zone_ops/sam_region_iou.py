@@ -1,8 +1,19 @@
-"""Stage 4, Region-IoU (ZONE_SPEC 2.4): snap the coarse edit mask to the SAM segment that overlaps it best.
+"""Stage 4, Region-IoU (ZONE_SPEC 2.4): snap the coarse edit mask to the SAM segments that overlap it best.
 
 SAM's automatic mask generator ("segment everything", official defaults: 32 points per side, pred_iou_thresh
 0.88, stability_score_thresh 0.95, box NMS 0.7) segments one image (the canvas for change/add, the ORIGINAL for
-remove); the segment S with the largest IoU(S, M) = |S & M| / |S | M| with the coarse mask M is the refined mask.
+remove); the segment S with the largest IoU(S, M) = |S & M| / |S | M| with the coarse mask M is the refined mask
+(rule ``official``).
+
+Rule ``union`` (default): SAM often returns an object as several parts (a car as windows and wheels), and the
+single best part then covers a fraction of the edit, which stage 5 can never get back. ``union`` starts from the
+official best segment and adds segments that lie mostly inside M (|S & M| / |S| >= ``min_inside``, most inside
+first) as long as each addition raises the IoU of the union with M. It starts from the official choice and only
+accepts improvements, so its IoU is never lower than the official one.
+
+Guard (``min_iou``, both rules): when the chosen region's IoU with M is below ``min_iou``, it explains the coarse
+mask poorly (a coarse mask shifted off a small object, a background segment); the refined mask is then the chosen
+region united with M (``extended``), and the message says so. ``min_iou`` 0 turns the guard off (official).
 
 Differences from the official code, on purpose:
 - No overlapping segment (or no segment at all, or an empty coarse mask): the coarse mask is returned with
@@ -14,7 +25,7 @@ Differences from the official code, on purpose:
 - A coarse mask of another size than the segmented image is resized to it (linear, >= 0.5) and the message says
   so (``refine_with_sam``); ``refine_with_segments`` / ``best_segment`` require equal sizes.
 
-Public API: ``best_segment``, ``refine_with_segments``, ``refine_with_sam``, ``generate_segments``,
+Public API: ``best_segment``, ``union_segments``, ``refine_with_segments``, ``refine_with_sam``, ``generate_segments``,
 ``region_crop_box``, ``segment_image_choice``, ``preview_segments``, ``Segments``, ``RefineResult``,
 ``AMG_DEFAULTS``.
 """
@@ -22,6 +33,7 @@ Public API: ``best_segment``, ``refine_with_segments``, ``refine_with_sam``, ``g
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -45,6 +57,14 @@ AMG_DEFAULTS: dict[str, Any] = {
     "crop_n_layers": 0,
     "min_mask_region_area": 0,
 }
+
+#: Region-IoU rules: "union" (default) adds parts of the edited object to the best segment; "official" keeps one.
+RULES = ("union", "official")
+RULE_DEFAULT = "union"
+#: union: a segment may join when at least this fraction of its pixels lies inside the coarse mask.
+MIN_INSIDE = 0.4
+#: Guard: a chosen region whose IoU with the coarse mask is below this is extended with the coarse mask (0: off).
+MIN_IOU = 0.3
 
 Progress = Callable[[int, int], None]
 
@@ -77,10 +97,16 @@ class Segments:
 
     def full(self, index: int) -> np.ndarray:
         """Segment ``index`` pasted into a bool [H, W] array of the full image."""
-        size = self.full_size or self.masks[index].shape
+        return self.union((index,))
+
+    def union(self, indices: Sequence[int]) -> np.ndarray:
+        """The union of the segments ``indices`` pasted into a bool [H, W] array of the full image."""
+        size = self.full_size or self.masks[indices[0]].shape
         out = np.zeros(size, dtype=bool)
         y0, y1, x0, x1 = self.frame
-        out[y0:y1, x0:x1] = self.masks[index]
+        view = out[y0:y1, x0:x1]
+        for i in indices:
+            view |= self.masks[i]
         return out
 
     @classmethod
@@ -96,14 +122,17 @@ class Segments:
 class RefineResult:
     """Outcome of Region-IoU.
 
-    mask:         bool [H, W] refined mask (the chosen segment, or the coarse mask when ``fell_back``).
-    iou:          IoU of the chosen segment with the coarse mask (0.0 when falling back).
-    index:        index of the chosen segment in ``segments`` (-1 when falling back).
+    mask:         bool [H, W] refined mask (the chosen segments, united with the coarse mask when ``extended``;
+                  the coarse mask when ``fell_back``).
+    iou:          IoU of the chosen segments' union with the coarse mask (0.0 when falling back).
+    index:        index of the best single segment in ``segments`` (-1 when falling back).
     fell_back:    True when the coarse mask was returned instead of a segment.
     message:      "" when all went as planned, otherwise what happened, for the user.
     num_segments: number of segments SAM produced.
     segments:     the segments (for previews), or None.
     crop_box:     (y0, y1, x0, x1) of crop mode, or None.
+    indices:      the chosen segments (``index`` first; more with rule "union"); () when falling back.
+    extended:     True when the guard united the chosen region with the coarse mask (IoU below ``min_iou``).
     """
 
     mask: np.ndarray
@@ -114,6 +143,8 @@ class RefineResult:
     num_segments: int
     segments: Segments | None = field(default=None, repr=False)
     crop_box: tuple[int, int, int, int] | None = None
+    indices: tuple[int, ...] = ()
+    extended: bool = False
 
 
 def _as_bool(mask: Any, name: str) -> np.ndarray:
@@ -181,17 +212,86 @@ def best_segment(
     return best, float(best_iou)
 
 
+def union_segments(
+    segments: Segments, coarse: np.ndarray, start: int, min_inside: float = MIN_INSIDE
+) -> tuple[tuple[int, ...], float]:
+    """Rule "union": grow segment ``start`` by segments lying mostly inside ``coarse`` while the IoU improves.
+
+    segments: ``Segments``; coarse: bool [h, w] in the segments' frame. Candidates are the segments with
+    |S & M| / |S| >= ``min_inside``, tried most-inside first (ties: larger first), in passes until none is added;
+    one joins when the union's IoU with ``coarse`` strictly rises. Returns (chosen indices, ``start`` first; the
+    union's IoU). Counting is restricted to bounding boxes.
+    """
+    m = _as_bool(coarse, "coarse mask")
+    cb = _bbox(m)
+    if cb is None or not 0 <= start < len(segments):
+        return (), 0.0
+    cy0, cy1, cx0, cx1 = cb
+    m_area = int(np.count_nonzero(m))
+    current = segments.masks[start].copy()
+    area = int(np.count_nonzero(current))
+    inter = int(np.count_nonzero(current & m))
+    iou = inter / (area + m_area - inter)
+    candidates = []
+    for i, (box, seg_area) in enumerate(zip(segments.boxes, segments.areas)):
+        by0, by1, bx0, bx1 = (int(v) for v in box)
+        y0, y1, x0, x1 = max(cy0, by0), min(cy1, by1), max(cx0, bx0), min(cx1, bx1)
+        if i == start or seg_area <= 0 or y0 >= y1 or x0 >= x1:
+            continue
+        inside = np.count_nonzero(segments.masks[i][y0:y1, x0:x1] & m[y0:y1, x0:x1]) / float(seg_area)
+        if inside >= min_inside:
+            candidates.append((-inside, -int(seg_area), i))
+    chosen = [start]
+    pending = [i for _, _, i in sorted(candidates)]
+    while pending:
+        left = []
+        for i in pending:
+            by0, by1, bx0, bx1 = (int(v) for v in segments.boxes[i])
+            box = (slice(by0, by1), slice(bx0, bx1))
+            new = segments.masks[i][box] & ~current[box]
+            grow = int(np.count_nonzero(new))
+            gain = int(np.count_nonzero(new & m[box]))
+            better = (inter + gain) / (area + grow + m_area - inter - gain) if grow else iou
+            if better > iou:
+                current[box] |= new
+                area, inter, iou = area + grow, inter + gain, better
+                chosen.append(i)
+            elif grow:
+                left.append(i)
+        if len(left) == len(pending):
+            break
+        pending = left
+    return tuple(chosen), float(iou)
+
+
+def check_rule(rule: str = RULE_DEFAULT, min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU) -> str:
+    """Validate the Region-IoU rule parameters (ZoneInputError naming the widget); returns the rule."""
+    if rule not in RULES:
+        raise ZoneInputError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
+    for name, value in (("min_inside", min_inside), ("min_iou", min_iou)):
+        if not (isinstance(value, numbers.Real) and 0.0 <= float(value) <= 1.0):
+            raise ZoneInputError(f"{name} must be a number in 0..1, got {value!r}")
+    return rule
+
+
 def refine_with_segments(
     segments: np.ndarray | Sequence[np.ndarray] | Segments,
     coarse: np.ndarray,
     *,
     crop_box: tuple[int, int, int, int] | None = None,
+    rule: str = RULE_DEFAULT,
+    min_inside: float = MIN_INSIDE,
+    min_iou: float = MIN_IOU,
 ) -> RefineResult:
     """Region-IoU on given segments (any source). ``coarse`` is bool [H, W] of the FULL image.
 
     ``segments``: ``Segments`` (its frame may be a crop of the full image) or full-frame masks [N, H, W].
-    Returns the chosen segment as the full-size mask, or the coarse mask with ``fell_back`` and a message.
+    rule: "union" (default: the best segment plus the parts lying mostly inside the coarse mask, see
+    ``union_segments``) or "official" (the single best segment). min_iou: when the chosen region's IoU with the
+    coarse mask is below it, the coarse mask is added to the region (``extended``; 0 = off). These defaults are
+    the node's. Returns the refined mask at full size, or the coarse mask with ``fell_back`` and a message.
     """
+    check_rule(rule, min_inside, min_iou)
     m = _as_bool(coarse, "coarse mask")
     segs = segments if isinstance(segments, Segments) else Segments.from_masks(segments)
     n = len(segs)
@@ -213,15 +313,26 @@ def refine_with_segments(
     if index < 0:
         msg = f"none of the {n} SAM segments overlaps the coarse mask: kept the coarse mask"
         return RefineResult(m.copy(), 0.0, -1, True, msg, n, segs, crop_box)
-    message = ""
+    indices = (index,)
+    if rule == "union":
+        indices, iou = union_segments(segs, local, index, min_inside)
+    notes = []
     if crop_box is not None:
-        by0, by1, bx0, bx1 = (int(v) for v in segs.boxes[index])
         h, w = segs.masks[index].shape
         H, W = m.shape
-        cut = (by0 == 0 and y0 > 0) or (bx0 == 0 and x0 > 0) or (by1 == h and y1 < H) or (bx1 == w and x1 < W)
-        if cut:
-            message = "the chosen segment reaches the crop border and may be cut: raise crop_margin or turn crop mode off"
-    return RefineResult(segs.full(index), iou, index, False, message, n, segs, crop_box)
+        for i in indices:
+            by0, by1, bx0, bx1 = (int(v) for v in segs.boxes[i])
+            if (by0 == 0 and y0 > 0) or (bx0 == 0 and x0 > 0) or (by1 == h and y1 < H) or (bx1 == w and x1 < W):
+                notes.append("the chosen segment reaches the crop border and may be cut: raise crop_margin or turn "
+                             "crop mode off")
+                break
+    mask = segs.union(indices)
+    extended = iou < min_iou
+    if extended:
+        mask |= m
+        notes.append(f"the chosen region explains the coarse mask poorly (IoU {iou:.3f} < min_iou {min_iou:g}): "
+                     "extended it with the coarse mask")
+    return RefineResult(mask, iou, index, False, "; ".join(notes), n, segs, crop_box, indices, extended)
 
 
 def region_crop_box(coarse: np.ndarray, margin: float = 0.5, min_size: int = 32) -> tuple[int, int, int, int] | None:
@@ -370,6 +481,9 @@ def refine_with_sam(
     crop: bool = False,
     crop_margin: float = 0.5,
     max_side: int = SEGMENT_MAX_SIDE,
+    rule: str = RULE_DEFAULT,
+    min_inside: float = MIN_INSIDE,
+    min_iou: float = MIN_IOU,
     progress: Progress | None = None,
     check_cancel: Callable[[], None] | None = None,
     **amg: Any,
@@ -385,7 +499,9 @@ def refine_with_sam(
     at 256x256 and upsamples them, so nothing is lost, while the automatic mask generator's full-resolution
     upsampling of every candidate (GBs and minutes at 2048-4096 px) is avoided. Only the chosen segment is
     upsampled to the image size; on a fallback the full-resolution coarse mask is returned unchanged.
+    ``rule``, ``min_inside``, ``min_iou``: the choice among the segments (``refine_with_segments``).
     """
+    check_rule(rule, min_inside, min_iou)
     unknown = set(amg) - set(AMG_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown SAM parameter(s) {sorted(unknown)}; known: {sorted(AMG_DEFAULTS)}")
@@ -397,7 +513,8 @@ def refine_with_sam(
         notes.append(f"coarse mask {m.shape[0]}x{m.shape[1]} resized to the image's {size[0]}x{size[1]}")
         m = binary_mask(m, size)
     if not m.any():
-        result = refine_with_segments(Segments([], np.zeros((0, 4), np.int64), np.zeros(0, np.int64), (0, 0), size), m)
+        empty = Segments([], np.zeros((0, 4), np.int64), np.zeros(0, np.int64), (0, 0), size)
+        result = refine_with_segments(empty, m, rule=rule, min_inside=min_inside, min_iou=min_iou)
     else:
         work = segment_size(size, max_side)
         work_rgb, work_m = (rgb, m) if work == size else (resize_image(rgb, work), binary_mask(m, work))
@@ -405,9 +522,14 @@ def refine_with_sam(
             work_m = resize_mask(m, work) > 0
         box = region_crop_box(work_m, crop_margin) if crop else None
         segs = generate_segments(sam, work_rgb, box=box, progress=progress, check_cancel=check_cancel, **amg)
-        result = refine_with_segments(segs, work_m, crop_box=box)
+        result = refine_with_segments(segs, work_m, crop_box=box, rule=rule, min_inside=min_inside, min_iou=min_iou)
         if work != size:
-            result.mask = m.copy() if result.fell_back else binary_mask(result.mask, size)
+            if result.fell_back:
+                result.mask = m.copy()
+            else:  # upscale the chosen segments only; the guard's extension uses the full-resolution coarse mask
+                result.mask = binary_mask(segs.union(result.indices), size)
+                if result.extended:
+                    result.mask |= m
             notes.append(f"segmented at {work[1]}x{work[0]} (max side {max_side}), chosen segment upscaled")
     if notes:
         result.message = "; ".join(notes + ([result.message] if result.message else []))

@@ -18,8 +18,10 @@ dtype (the UNet runs in the model dtype).
 
 from __future__ import annotations
 
+import pickle
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -162,6 +164,11 @@ class DiffusersBackend:
     def device(self) -> torch.device:
         return self.unet.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the UNet runs in (the engine's NaN message suggests fp32 only after fp16)."""
+        return self.unet.dtype
+
     def make_scheduler(self, name: str):
         return make_scheduler(name, self.scheduler_config)
 
@@ -225,6 +232,18 @@ def _require_folder(path: str | Path, what: str) -> Path:
     return folder
 
 
+@contextmanager
+def _readable(folder: Path, what: str) -> Iterator[None]:
+    """Turn a damaged model file (truncated weights, bad JSON config, unreadable file) into a ZoneInputError."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except (OSError, SafetensorError, EOFError, pickle.UnpicklingError) as exc:
+        raise ZoneInputError(f"cannot load the {what} model from {str(folder)!r}: {' '.join(str(exc).split())} "
+                             "(the files look damaged or incomplete: download them again)") from exc
+
+
 def _low_cpu_mem_usage() -> bool:
     """diffusers loads weights without a random init first only with ``accelerate``; say which, so it stays quiet."""
     import importlib.util
@@ -269,16 +288,21 @@ def load_diffusers_backend(ip2p_path: str | Path, magicbrush_path: str | Path | 
 
     torch_dtype = resolve_dtype(dtype, device)
     folder = _require_folder(ip2p_path, "InstructPix2Pix")
-    unet, _ = _load_unet(folder, "InstructPix2Pix", torch_dtype, device)
-    ip2p = _load_encoders(folder, "InstructPix2Pix", torch_dtype, device)
-    scheduler_file = folder / "scheduler" / "scheduler_config.json"
-    scheduler_config = json.loads(scheduler_file.read_text()) if scheduler_file.is_file() else None
+    with _readable(folder, "InstructPix2Pix"):
+        unet, _ = _load_unet(folder, "InstructPix2Pix", torch_dtype, device)
+        ip2p = _load_encoders(folder, "InstructPix2Pix", torch_dtype, device)
+        scheduler_file = folder / "scheduler" / "scheduler_config.json"
+        try:
+            scheduler_config = json.loads(scheduler_file.read_text()) if scheduler_file.is_file() else None
+        except json.JSONDecodeError as exc:
+            raise OSError(f"{scheduler_file} is not valid JSON ({exc})") from exc
     mb_unet, mb = None, None
     if magicbrush_path is not None:
         mb_folder = _require_folder(magicbrush_path, "MagicBrush")
-        mb_unet, full = _load_unet(mb_folder, "MagicBrush", torch_dtype, device)
-        if full and not share_encoders and (mb_folder / "text_encoder").is_dir():
-            mb = _load_encoders(mb_folder, "MagicBrush", torch_dtype, device)
+        with _readable(mb_folder, "MagicBrush"):
+            mb_unet, full = _load_unet(mb_folder, "MagicBrush", torch_dtype, device)
+            if full and not share_encoders and (mb_folder / "text_encoder").is_dir():
+                mb = _load_encoders(mb_folder, "MagicBrush", torch_dtype, device)
     return DiffusersBackend(
         unet, ip2p.text_encoder, ip2p.tokenizer, ip2p.vae, scheduler_config=scheduler_config, magicbrush_unet=mb_unet,
         magicbrush_text_encoder=mb and mb.text_encoder, magicbrush_tokenizer=mb and mb.tokenizer,
