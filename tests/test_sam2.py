@@ -28,7 +28,7 @@ from zone_ops.sam2_loader import (
     load_sam2,
 )
 from zone_ops.sam_loader import SamCheckpointError, as_sam, load_sam
-from zone_ops.sam_region_iou import AMG_DEFAULTS, generate_segments, refine_with_sam
+from zone_ops.sam_region_iou import AMG_DEFAULTS, generate_segments, refine_with_sam, refine_with_segments
 
 # Thresholds off so the random model keeps its (meaningless) masks; few points for speed.
 LOOSE = dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
@@ -159,14 +159,19 @@ def test_same_generator_settings_and_selection_rule(sam2, astronaut):
     with single_thread(), torch.inference_mode():
         direct = SAM2AutomaticMaskGenerator(sam2, output_mode="binary_mask", **{**AMG_DEFAULTS, **LOOSE}).generate(u8)
         segs = generate_segments(sam2, astronaut, **LOOSE, progress=lambda d, t: calls.append((d, t)))
-        res = refine_with_sam(sam2, astronaut, coarse, **LOOSE)
+        official = refine_with_sam(sam2, astronaut, coarse, rule="official", min_iou=0.0, **LOOSE)
+        default = refine_with_sam(sam2, astronaut, coarse, **LOOSE)
     assert len(segs) == len(direct) > 0
     for mine, theirs in zip(segs.masks, direct):
         np.testing.assert_array_equal(mine, theirs["segmentation"])
     assert calls == [(0, 1), (1, 1)]  # 9 points in one batch of 64
     ious = [np.count_nonzero(m & coarse) / np.count_nonzero(m | coarse) for m in segs.masks]
-    assert not res.fell_back and res.index == int(np.argmax(ious)) and res.iou == pytest.approx(max(ious))
-    np.testing.assert_array_equal(res.mask, segs.masks[res.index])
+    assert not official.fell_back and official.index == int(np.argmax(ious)) and official.iou == pytest.approx(max(ious))
+    np.testing.assert_array_equal(official.mask, segs.masks[official.index])
+    # the default rule is the one SAM v1 segments get: the same function on the same segments
+    same = refine_with_segments(segs, coarse)
+    assert (default.index, default.iou, default.message) == (same.index, same.iou, same.message)
+    np.testing.assert_array_equal(default.mask, same.mask)
 
 
 def test_crop_max_side_and_cancel(sam2, coffee):
