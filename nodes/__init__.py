@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from . import (
+    align_edit,
     attention_to_mask,
     action_classifier,
+    edit_to_mask,
     fft_edge_smoother,
     fused_sampler,
     layer_composite,
@@ -15,6 +17,7 @@ CATEGORY = "ZONE"
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
-for _module in (action_classifier, fused_sampler, attention_to_mask, sam_region_iou, fft_edge_smoother, layer_composite):
+for _module in (action_classifier, fused_sampler, attention_to_mask, align_edit, edit_to_mask, sam_region_iou,
+                fft_edge_smoother, layer_composite):
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)

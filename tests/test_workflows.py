@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
 API_DIR = WORKFLOWS / "api"
 CORE_SNAPSHOT = Path(__file__).resolve().parent / "data" / "comfy_core_nodes.json"
-EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only")
+EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_editor", "zone_qwen_image_edit")
 
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}
@@ -336,6 +336,17 @@ def test_expected_workflows_ship():
         assert stem in names, f"workflows/{stem}.json missing"
         assert f"{stem}_api" in apis, f"workflows/api/{stem}_api.json missing"
     assert {f"{s}_api" for s in names} == apis, "every UI workflow needs exactly one API twin and vice versa"
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_thumbnail_beside_each_workflow(path: Path):
+    """ComfyUI's template browser shows <name>.jpg next to <name>.json (written by tools/build_workflows.py)."""
+    from PIL import Image
+
+    thumb = path.with_suffix(".jpg")
+    assert thumb.is_file(), f"{thumb.name} missing: run tools/build_workflows.py"
+    with Image.open(thumb) as im:
+        assert im.format == "JPEG" and 256 <= im.width <= 1024 and im.height >= 64, (im.format, im.size)
 
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)

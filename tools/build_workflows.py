@@ -18,16 +18,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest  # noqa: E402  (loads the pack as ComfyUI does, under the name comfyui_zone)
+import render_graph  # noqa: E402  (tools/, next to this script)
+from PIL import Image  # noqa: E402
 from test_workflows import CORE_SNAPSHOT, NodeDef, _core_defs, _pack_defs  # noqa: E402
 
 IP2P_FILE = "instruct-pix2pix-00-22000.safetensors"
 MAGICBRUSH_FILE = "MagicBrush-epoch-52-step-4999.ckpt"
 SAM_FILE = "sam_vit_h_4b8939.pth"
 EXAMPLE_IMAGE = "example.png"
-MODEL_LINKS = {  # shown by the frontend's "missing models" dialog
-    IP2P_FILE: "https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/instruct-pix2pix-00-22000.safetensors",
-    MAGICBRUSH_FILE: "https://huggingface.co/osunlp/InstructPix2Pix-MagicBrush/resolve/main/MagicBrush-epoch-52-step-4999.ckpt",
+EDITED_IMAGE = "canvas.png"
+QWEN_UNET = "qwen_image_edit_fp8_e4m3fn.safetensors"
+QWEN_CLIP = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
+QWEN_VAE = "qwen_image_vae.safetensors"
+_QWEN_HF = "https://huggingface.co/Comfy-Org"
+MODEL_LINKS = {  # shown by the frontend's "missing models" dialog: file -> (url, models folder)
+    IP2P_FILE: ("https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/instruct-pix2pix-00-22000.safetensors",
+                "checkpoints"),
+    MAGICBRUSH_FILE: ("https://huggingface.co/osunlp/InstructPix2Pix-MagicBrush/resolve/main/"
+                      "MagicBrush-epoch-52-step-4999.ckpt", "checkpoints"),
+    QWEN_UNET: (f"{_QWEN_HF}/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/diffusion_models/{QWEN_UNET}",
+                "diffusion_models"),
+    QWEN_CLIP: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/{QWEN_CLIP}", "text_encoders"),
+    QWEN_VAE: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/vae/{QWEN_VAE}", "vae"),
 }
+MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "vae_name")
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
 
 
@@ -74,10 +88,11 @@ class Graph:
             if name not in d.inputs:
                 raise KeyError(f"{kind} has no input {name!r}")
             node.inputs[name] = src
-        if kind == "CheckpointLoaderSimple":
-            name = node.widgets.get("ckpt_name")
+        for widget in MODEL_WIDGETS:
+            name = node.widgets.get(widget)
             if name in MODEL_LINKS:
-                node.properties["models"] = [{"name": name, "url": MODEL_LINKS[name], "directory": "checkpoints"}]
+                url, directory = MODEL_LINKS[name]
+                node.properties["models"] = [{"name": name, "url": url, "directory": directory}]
         self.nodes.append(node)
         return node
 
@@ -231,6 +246,18 @@ def _action_out(action: Node):
     return action["action"] if "action" in action.d.output_names else action[0]
 
 
+def _placer(g: Graph, placed: list[Node]):
+    """``add(kind, column, size, title, widgets=None, **links)``: ``g.add`` at the column's next position, the node
+    recorded in ``placed``."""
+
+    def add(kind, column, size, title, widgets=None, **links):
+        node = g.add(kind, column(size), size, title, widgets, **links)
+        placed.append(node)
+        return node
+
+    return add
+
+
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
                 previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
     """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
@@ -239,10 +266,7 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
     defs = g.defs
     placed: list[Node] = []
 
-    def add(kind, col, size, name, widgets=None, **links):
-        node = g.add(kind, col(size), size, name, widgets, **links)
-        placed.append(node)
-        return node
+    add = _placer(g, placed)
 
     a, b, c, d_, e = (Column(x + k * STEP, y) for k in range(5))
     text = add("PrimitiveStringMultiline", a, (320, 130), f"{t}Instruction", {"value": instruction_text})
@@ -283,14 +307,18 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         add("PreviewAny", d_, (320, 120), f"{t}SAM choice", source=refined[2])
     add("SaveImage", e, (360, 420), f"{t}Result", {"filename_prefix": save_prefix}, images=comp["image"])
     if previews:
-        py = _bottom(placed) + 60
         layer = comp["layer"] if "layer" in comp.d.output_names else comp["preview"]
-        for k, (label, src) in enumerate([("Canvas (whole-image edit)", sampler["canvas"]),
-                                          ("Attention / coarse mask", coarse["preview"]),
-                                          ("SAM segment", refined["preview"]), ("Final mask", final["preview"]),
-                                          ("Layer (the edit alone)", layer)]):
-            add("PreviewImage", (lambda size, k=k: (x + k * STEP, py)), (320, 300), f"{t}{label}", images=src)
+        _preview_row(g, x, _bottom(placed) + 60, placed, [
+            (f"{t}Canvas (whole-image edit)", sampler["canvas"]), (f"{t}Attention / coarse mask", coarse["preview"]),
+            (f"{t}SAM segment", refined["preview"]), (f"{t}Final mask", final["preview"]),
+            (f"{t}Layer (the edit alone)", layer)])
     return comp, placed
+
+
+def _preview_row(g: Graph, x: int, y: int, placed: list[Node], items: list[tuple[str, tuple[Node, int]]]) -> None:
+    """One PreviewImage per (title, source) in a row from ``(x, y)``, one column pitch apart; appended to placed."""
+    for k, (label, src) in enumerate(items):
+        placed.append(g.add("PreviewImage", (x + k * STEP, y), (320, 300), label, images=src))
 
 
 def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> tuple[Node, Node | None, Node, Node]:
@@ -337,27 +365,29 @@ def multi_turn(defs, display) -> Graph:
     return g
 
 
-def mask_only(defs, display) -> Graph:
-    g = Graph(defs, display)
+def _pair_inputs(g: Graph, edited_title: str) -> tuple[Node, Node, Node]:
+    """SAM loader, the original and the edited image stacked at x = 40 in an "Inputs" group."""
     col = Column(40, 80)
-    size = _size(defs["ZoneSAMLoader"])
+    size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
-    canvas = g.add("LoadImage", col((320, 360)), (320, 360), "Edited canvas (paint the mask here)",
-                   {"image": "canvas.png"})
+    edited = g.add("LoadImage", col((320, 360)), (320, 360), edited_title, {"image": EDITED_IMAGE})
+    g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
+    return sam, orig, edited
+
+
+def mask_only(defs, display) -> Graph:
+    g = Graph(defs, display)
+    sam, orig, canvas = _pair_inputs(g, "Edited canvas (paint the mask here)")
     g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool) and paint a rough "
            "mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
            f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
-    g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
     b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
     placed = []
 
-    def add(kind, column, size, title, widgets=None, **links):
-        node = g.add(kind, column(size), size, title, widgets, **links)
-        placed.append(node)
-        return node
+    add = _placer(g, placed)
 
     refined = add("ZoneSAMRegionIoU", b, _size(defs["ZoneSAMRegionIoU"]), "4. SAM Region IoU", {"segment_on": "canvas"},
                   sam_model=sam[0], original=orig[0], canvas=canvas[0], coarse_mask=canvas["MASK"])
@@ -370,15 +400,114 @@ def mask_only(defs, display) -> Graph:
     comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
     add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
-    y = _bottom(placed) + 60
-    for k, (label, src) in enumerate([("Painted mask", as_image[0]), ("SAM segment", refined["preview"]),
-                                      ("Final mask", final["preview"])]):
-        add("PreviewImage", (lambda size, k=k: (40 + (k + 1) * STEP, y)), (320, 300), label, images=src)
+    _preview_row(g, 40 + STEP, _bottom(placed) + 60, placed, [
+        ("Painted mask", as_image[0]), ("SAM segment", refined["preview"]), ("Final mask", final["preview"])])
     _group_around(g, "ZONE post-processing", placed, COLORS["locate"])
     return g
 
 
-GRAPHS = {"zone_local_edit": local_edit, "zone_multi_turn": multi_turn, "zone_mask_only": mask_only}
+ANY_EDITOR_NOTE = (
+    "## Connect any editor here\n"
+    "ZONE makes the output of ANY editor local (Qwen-Image-Edit, FLUX Kontext, Step1X-Edit, OmniGen2, an online "
+    "tool): wire the editor's output IMAGE (its VAE Decode, or a Load Image of a file it saved) to **Align Edit > "
+    "edited**, and the picture you gave the editor to **original** (all nodes that take `original`). The edit may "
+    "have another size or aspect, a slight zoom or shift and a colour cast: Align Edit undoes the geometry, "
+    "Difference To Mask finds what changed beyond the colour drift, SAM snaps it to an object and the edit is "
+    "pasted onto the ORIGINAL, so every other pixel stays identical.\n\n"
+    f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)."
+)
+
+
+def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix: str = "ZONE/any_editor"
+                    ) -> list[Node]:
+    """Align Edit -> Difference To Mask -> SAM Region IoU -> FFT Edge Smoother -> Layer Composite -> Save, with a
+    preview of every stage, in columns from ``(x, y)``; returns the nodes placed."""
+    defs = g.defs
+    placed: list[Node] = []
+
+    add = _placer(g, placed)
+
+    a, b, c, d_ = (Column(x + k * STEP, y) for k in range(4))
+    align = add("ZoneAlignEdit", a, _size(defs["ZoneAlignEdit"]), "Align Edit", original=original, edited=edited)
+    add("PreviewAny", a, (320, 140), "Alignment report", source=align["report"])
+    coarse = add("ZoneEditToMask", b, _size(defs["ZoneEditToMask"]), "Difference To Mask", original=original,
+                 edited=align["aligned"], valid_mask=align["valid_mask"])
+    refined = add("ZoneSAMRegionIoU", b, _size(defs["ZoneSAMRegionIoU"]), "4. SAM Region IoU",
+                  sam_model=sam[0], original=original, canvas=align["aligned"], coarse_mask=coarse["coarse_mask"])
+    final = add("ZoneFFTEdgeSmoother", c, _size(defs["ZoneFFTEdgeSmoother"]), "5. FFT Edge Smoother",
+                original=original, canvas=align["aligned"], refined_mask=refined[0])
+    comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", original=original,
+               canvas=align["aligned"], final_mask=final[0], refined_mask=refined[0])
+    add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
+    add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
+    _preview_row(g, x, _bottom(placed) + 60, placed, [
+        ("Aligned edit", align["aligned"]), ("Difference mask", coarse["preview"]), ("SAM segment", refined["preview"]),
+        ("Final mask", final["preview"]), ("Layer (the edit alone)", comp["layer"])])
+    return placed
+
+
+def any_editor(defs, display) -> Graph:
+    g = Graph(defs, display)
+    sam, orig, edited = _pair_inputs(g, "Edited image (any editor's output)")
+    g.note(ANY_EDITOR_NOTE, (40, -300), (900, 230), "Use ZONE with any editor")
+    placed = _localize_chain(g, 40 + STEP, 80, orig[0], edited[0], sam)
+    _group_around(g, "ZONE localization", placed, COLORS["locate"])
+    return g
+
+
+QWEN_NOTE = (
+    "## Qwen-Image-Edit (ComfyUI core nodes), made local by ZONE\n"
+    "The left part is ComfyUI's own Qwen-Image-Edit graph: it edits the WHOLE picture at ~1 MP and shifts, "
+    "zooms and recolours what it should keep. The right part (ZONE) aligns its output to your original, finds "
+    "the edit, snaps it to a SAM segment and pastes only that onto the original at full resolution.\n\n"
+    f"- **models/diffusion_models/**: `{QWEN_UNET}`\n- **models/text_encoders/**: `{QWEN_CLIP}`\n"
+    f"- **models/vae/**: `{QWEN_VAE}`\n- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)\n\n"
+    "KSampler: 20 steps, cfg 2.5 (fp8 model); a 4-step Lightning LoRA needs 4 steps, cfg 1.0."
+)
+
+
+def qwen_image_edit(defs, display) -> Graph:
+    g = Graph(defs, display)
+    col = Column(40, 80)
+    unet = g.add("UNETLoader", col((320, 100)), (320, 100), "Qwen-Image-Edit model", {"unet_name": QWEN_UNET})
+    clip = g.add("CLIPLoader", col((320, 130)), (320, 130), "Qwen2.5-VL text encoder",
+                 {"clip_name": QWEN_CLIP, "type": "qwen_image"})
+    vae = g.add("VAELoader", col((320, 60)), (320, 60), "Qwen-Image VAE", {"vae_name": QWEN_VAE})
+    size = _size(defs["ZoneSAMLoader"])
+    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
+    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
+    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    g.note(QWEN_NOTE, (40, -340), (900, 270), "Qwen-Image-Edit + ZONE")
+    g.note(ANY_EDITOR_NOTE, (980, -340), (720, 270), "Any other editor")
+    placed: list[Node] = []
+
+    add = _placer(g, placed)
+
+    b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
+    scaled = add("ImageScaleToTotalPixels", b, (320, 90), "Scale to 1 MP",
+                 {"upscale_method": "lanczos", "megapixels": 1.0}, image=img[0])
+    latent = add("VAEEncode", b, (320, 50), "VAE Encode", pixels=scaled[0], vae=vae[0])
+    positive = add("TextEncodeQwenImageEdit", b, (320, 160), "Instruction",
+                   {"prompt": "make his tie blue"}, clip=clip[0], vae=vae[0], image=scaled[0])
+    negative = add("TextEncodeQwenImageEdit", b, (320, 160), "Negative (empty)", {"prompt": ""},
+                   clip=clip[0], vae=vae[0], image=scaled[0])
+    shifted = add("ModelSamplingAuraFlow", c, (320, 60), "ModelSamplingAuraFlow", {"shift": 3.0}, model=unet[0])
+    normed = add("CFGNorm", c, (320, 60), "CFGNorm", {"strength": 1.0}, model=shifted[0])
+    sampled = add("KSampler", c, (320, 270), "KSampler",
+                  {"seed": 0, "steps": 20, "cfg": 2.5, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
+                  model=normed[0], positive=positive[0], negative=negative[0], latent_image=latent[0])
+    decoded = add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
+    add("PreviewImage", d_, (320, 300), "Qwen output (whole picture edited)", images=decoded[0])
+    _group_around(g, "Qwen-Image-Edit (ComfyUI core)", placed, COLORS["edit"])
+    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], decoded[0], sam, save_prefix="ZONE/qwen_local")
+    _group_around(g, "ZONE localization", zone, COLORS["locate"])
+    return g
+
+
+GRAPHS = {"zone_local_edit": local_edit, "zone_multi_turn": multi_turn, "zone_mask_only": mask_only,
+          "zone_any_editor": any_editor, "zone_qwen_image_edit": qwen_image_edit}
+THUMBNAIL_WIDTH = 512
 
 
 def main() -> None:
@@ -390,7 +519,11 @@ def main() -> None:
         g.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://github.com/zone-comfyui/ComfyUI-ZONE/workflows/{name}"))
         (out / f"{name}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
         (out / "api" / f"{name}_api.json").write_text(json.dumps(g.api(), indent=1) + "\n")
-        print(f"wrote workflows/{name}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
+        thumb = render_graph.render(g.ui(), scale=0.5)  # the template browser shows <name>.jpg beside the file
+        thumb = thumb.resize((THUMBNAIL_WIDTH, max(1, round(thumb.height * THUMBNAIL_WIDTH / thumb.width))),
+                             Image.LANCZOS)
+        thumb.save(out / f"{name}.jpg", quality=85, optimize=True)
+        print(f"wrote workflows/{name}.json, .jpg and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
 
 
 if __name__ == "__main__":

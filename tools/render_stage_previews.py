@@ -23,6 +23,22 @@ from render_graph import _font  # noqa: E402
 from zone_ops.preview import overlay_mask  # noqa: E402
 
 
+def contact_sheet(panels: list[tuple[str, np.ndarray]], width: int, cols: int) -> Image.Image:
+    """Labelled tiles (title, float image [H, W, 3] in 0..1; all of the first one's aspect), ``cols`` per row."""
+    h, w = panels[0][1].shape[:2]
+    ph = round(h * width / w)
+    rows = -(-len(panels) // cols)
+    font = _font(15)
+    sheet = Image.new("RGB", (width * cols + 10 * (cols + 1), (ph + 38) * rows + 10), (30, 30, 30))
+    draw = ImageDraw.Draw(sheet)
+    for i, (title, img) in enumerate(panels):
+        x, y = 10 + (i % cols) * (width + 10), 10 + (i // cols) * (ph + 38)
+        tile = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((width, ph), Image.LANCZOS)
+        draw.text((x, y), title, fill=(230, 230, 230), font=font)
+        sheet.paste(tile, (x, y + 22))
+    return sheet
+
+
 def main(out: str = "docs/stage_previews.png", case_name: str = "coffee-green", width: int = 300) -> None:
     (case,) = build_cases([case_name])
     run = run_pipeline(case)
@@ -34,16 +50,7 @@ def main(out: str = "docs/stage_previews.png", case_name: str = "coffee-green", 
         ("5. final mask", overlay_mask(case.canvas, run.final, color=(1.0, 0.2, 1.0))),
         ("6. result (outside = original)", run.output),
     ]
-    h, w = case.original.shape[:2]
-    ph = round(h * width / w)
-    font = _font(15)
-    sheet = Image.new("RGB", (width * 3 + 40, (ph + 28) * 2 + 30), (30, 30, 30))
-    draw = ImageDraw.Draw(sheet)
-    for i, (title, img) in enumerate(panels):
-        x, y = 10 + (i % 3) * (width + 10), 10 + (i // 3) * (ph + 38)
-        tile = Image.fromarray((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((width, ph), Image.LANCZOS)
-        draw.text((x, y), title, fill=(230, 230, 230), font=font)
-        sheet.paste(tile, (x, y + 22))
+    sheet = contact_sheet(panels, width, 3)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     sheet.quantize(256).save(out, optimize=True)
     print(f"wrote {out} ({sheet.size[0]}x{sheet.size[1]})")

@@ -14,6 +14,12 @@ with ``--overwrite``, and --out is created and write-tested before any model loa
 only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded. Expected
 failures (missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one
 line and exit with status 2.
+
+``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
+(two files, or two folders paired by file name). For each pair ``NAME`` it writes ``--out/NAME/``: ``result.png``,
+``aligned.png`` (the edit in the original's frame), ``mask_coarse.png`` (the difference mask), ``mask_refined.png``,
+``mask_final.png``, ``alpha.png`` and ``localize.json`` (alignment report and matrix, colour drift, threshold,
+parameters, timings, notes), with the same output safety (``cli_safety``; the edited files are inputs too).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import __version__
+from .align_edit import MODELS as ALIGN_MODELS
 from .cli_safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
-from .pipeline import ACTIONS, NO_SAM_NOTE, STAGES, ZoneParams
+from .pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
+                       run_localize)
 from .sam_loader import available_devices
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -52,6 +60,42 @@ __all__ = ["main", "build_parser", "CliError", "USER_ERROR", "OUTPUT_FILES"]
 
 
 # ------------------------------------------------------------------------------------------------ arguments
+def _add_stages_4_to_6(p: argparse.ArgumentParser, d: ZoneParams) -> None:
+    """The options of stages 4-6 (shared by ``edit`` and ``localize``)."""
+    g = p.add_argument_group("stage 4: SAM region-IoU")
+    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
+    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
+    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
+    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
+    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
+    g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
+    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
+                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
+    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
+                   help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
+    g.add_argument("--min-inside", type=float, default=d.min_inside,
+                   help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
+    g.add_argument("--min-iou", type=float, default=d.min_iou,
+                   help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
+    g = p.add_argument_group("stage 5: FFT edge smoother")
+    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
+    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
+    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
+    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
+    g.add_argument("--fft-grey", dest="fft_color", action="store_false",
+                   help="official grey-level difference (default: colour, any RGB channel)")
+    g.add_argument("--fft-raw", dest="fft_drift", action="store_false",
+                   help="raw official difference (default: the canvas's colour drift is removed first)")
+    g.add_argument("--noise-factor", type=float, default=d.noise_factor,
+                   help="drift-aware difference: threshold >= this x the noise floor outside the mask")
+    g = p.add_argument_group("stage 6: layer composite")
+    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
+    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
+    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
+    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=d.color_match,
+                   help="remove the canvas's global colour drift from the pasted layer")
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = ZoneParams()
     p = argparse.ArgumentParser(
@@ -89,42 +133,52 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rule", choices=("official", "paper"), default=d.rule)
     g.add_argument("--min-region", type=int, default=d.min_region, help="px at 512x512")
 
-    g = p.add_argument_group("stage 4: SAM region-IoU")
-    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
-    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
-    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
-    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
-    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
-    g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
-    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
-                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
-    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
-                   help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
-    g.add_argument("--min-inside", type=float, default=d.min_inside,
-                   help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
-    g.add_argument("--min-iou", type=float, default=d.min_iou,
-                   help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
-
-    g = p.add_argument_group("stage 5: FFT edge smoother")
-    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
-    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
-    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
-    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
-    g.add_argument("--fft-grey", dest="fft_color", action="store_false",
-                   help="official grey-level difference (default: colour, any RGB channel)")
-    g.add_argument("--fft-raw", dest="fft_drift", action="store_false",
-                   help="raw official difference (default: the canvas's colour drift is removed first)")
-    g.add_argument("--noise-factor", type=float, default=d.noise_factor,
-                   help="drift-aware difference: threshold >= this x the noise floor outside the mask")
-
-    g = p.add_argument_group("stage 6: layer composite")
-    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
-    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
-    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
-    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=d.color_match,
-                   help="remove the canvas's global colour drift from the pasted layer")
-
+    _add_stages_4_to_6(p, d)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+LOCALIZE_PROG = "python -m zone_ops localize"
+#: The files ``localize`` writes per pair, in ``--out/NAME/`` (NAME: the original's file stem).
+LOCALIZE_FILES = {
+    "result": "result.png",
+    "aligned": "aligned.png",
+    "mask_coarse": "mask_coarse.png",
+    "mask_refined": "mask_refined.png",
+    "mask_final": "mask_final.png",
+    "alpha": "alpha.png",
+    "record": "localize.json",
+}
+
+
+def build_localize_parser() -> argparse.ArgumentParser:
+    d, e = ZoneParams(), LocalizeParams()
+    p = argparse.ArgumentParser(
+        prog=LOCALIZE_PROG,
+        description="ZONE's localization for ANY editor's output (Qwen-Image-Edit, FLUX Kontext, ...): align the "
+        "edited image to the original, find what changed, snap it to a SAM segment and paste only that onto the "
+        "original. ORIGINAL and EDITED are two image files, or two folders whose images are paired by file name "
+        "(stem, without the extension).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("original", metavar="ORIGINAL", help="the unedited image, or a folder of them")
+    p.add_argument("edited", metavar="EDITED", help="the editor's output (any size), or a folder of them")
+    p.add_argument("--sam", metavar="FILE", help="SAM v1 or SAM 2 / 2.1 checkpoint (.pth/.pt/.safetensors); without it the difference "
+                   "mask is used as the refined mask")
+    p.add_argument("-o", "--out", required=True, metavar="DIR",
+                   help="output folder (created if missing); each pair gets its own folder OUT/NAME/")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
+    p.add_argument("--device", default="auto", help=f"for SAM; on this machine: {', '.join(available_devices())}")
+    g = p.add_argument_group("align edit")
+    g.add_argument("--align-model", choices=ALIGN_MODELS, default=e.align_model)
+    g.add_argument("--flow-cap", type=float, default=e.flow_cap, help="residual flow cap in px (0 = off)")
+    g = p.add_argument_group("difference to mask")
+    g.add_argument("--diff-threshold", type=float, default=e.diff_threshold,
+                   help="CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
+    g.add_argument("--diff-min-region", type=int, default=e.diff_min_region, help="px at 512x512")
+    g.add_argument("--diff-close", type=int, default=e.diff_close, help="px at 512x512")
+    _add_stages_4_to_6(p, d)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -154,6 +208,32 @@ def collect_images(inputs: Sequence[str]) -> list[Path]:
         else:
             raise CliError(f"input {str(path)!r} does not exist")
     return found
+
+
+def image_pairs(original: str, edited: str) -> list[tuple[Path, Path]]:
+    """(original, edited) file pairs: two files, or two folders whose images are paired by stem (unpaired images
+    are reported on stderr and skipped; no pair at all is an error)."""
+    a, b = Path(original).expanduser(), Path(edited).expanduser()
+    if a.is_dir() != b.is_dir():
+        raise CliError(f"ORIGINAL {str(a)!r} and EDITED {str(b)!r} must both be files or both be folders")
+    left, right = collect_images([str(a)]), collect_images([str(b)])
+    if not a.is_dir():
+        return [(left[0], right[0])]
+    by_stem: dict[str, list[Path]] = {}
+    for f in right:
+        by_stem.setdefault(f.stem, []).append(f)
+    twice = sorted(stem for stem, files in by_stem.items() if len(files) > 1)
+    if twice:
+        raise CliError(f"folder {str(b)!r} has several images named {twice[0]!r} (different extensions): keep one")
+    pairs = [(f, by_stem[f.stem][0]) for f in left if f.stem in by_stem]
+    if not pairs:
+        raise CliError(f"no image of {str(a)!r} has an image of the same name in {str(b)!r}")
+    unpaired = sorted({f.name for f in left if f.stem not in by_stem} |
+                      {f.name for f in right if f.stem not in {g.stem for g in left}})
+    if unpaired:
+        print(f"{LOCALIZE_PROG}: skipped {len(unpaired)} image(s) without a partner of the same name: "
+              f"{', '.join(unpaired[:5])}{' ...' if len(unpaired) > 5 else ''}", file=sys.stderr)
+    return pairs
 
 
 # ------------------------------------------------------------------------------------------------ image files
@@ -209,6 +289,23 @@ def versions() -> dict[str, str]:
     return out
 
 
+def mask_record(coarse: np.ndarray, run: Any) -> dict[str, Any]:
+    """Mask sizes and the Region-IoU outcome of a ``ZoneRun`` or ``LocalizeRun`` (``coarse``: its coarse mask)."""
+    refine = run.refine
+    return {
+        "coarse_px": int(coarse.sum()),
+        "refined_px": int(run.refined.sum()),
+        "final_px": int(run.final.sum()),
+        "changed_px": int((run.composite.alpha > 0).sum()),
+        "sam_used": refine is not None,
+        "sam_fell_back": None if refine is None else bool(refine.fell_back),
+        "sam_segments_chosen": None if refine is None else [int(i) for i in refine.indices],
+        "sam_extended_with_coarse": None if refine is None else bool(refine.extended),
+        "region_iou": None if refine is None else float(refine.iou),
+        "sam_segments": None if refine is None else int(refine.num_segments),
+    }
+
+
 def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path, outputs: dict[str, str],
             device: str) -> dict[str, Any]:
     """The JSON record of one edited image."""
@@ -230,18 +327,7 @@ def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path
         "parameters": asdict(params),
         "models": {"ip2p": args.ip2p, "magicbrush": args.magicbrush, "sam": args.sam, "device": device,
                    "dtype": args.dtype},
-        "masks": {
-            "coarse_px": int(run.coarse.mask.sum()),
-            "refined_px": int(run.refined.sum()),
-            "final_px": int(run.final.sum()),
-            "changed_px": int((run.composite.alpha > 0).sum()),
-            "sam_used": refine is not None,
-            "sam_fell_back": None if refine is None else bool(refine.fell_back),
-            "sam_segments_chosen": None if refine is None else [int(i) for i in refine.indices],
-            "sam_extended_with_coarse": None if refine is None else bool(refine.extended),
-            "region_iou": None if refine is None else float(refine.iou),
-            "sam_segments": None if refine is None else int(refine.num_segments),
-        },
+        "masks": mask_record(run.coarse.mask, run),
         "timings_s": {k: round(run.timings.get(k, 0.0), 4) for k in STAGES},
         "notes": run.notes,
         "versions": versions(),
@@ -323,17 +409,104 @@ def edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str], params: ZoneParams,
+                     localize_params: LocalizeParams, args: argparse.Namespace, device: str | None) -> dict[str, Any]:
+    """The JSON record of one localized pair."""
+    al, diff = run.alignment, run.difference
+    return {
+        "original": str(pair[0]),
+        "edited": str(pair[1]),
+        "outputs": outputs,
+        "image_size": list(run.result.shape[:2]),
+        "edited_size": [int(round(al.scale[1] * run.result.shape[0])), int(round(al.scale[0] * run.result.shape[1]))],
+        "alignment": {
+            "report": al.describe(),
+            "model": al.model,
+            "matrix_original_to_resized_edit": np.asarray(al.matrix).round(6).tolist(),
+            "points_agree": al.inliers,
+            "points_tracked": al.matches,
+            "residual_px": None if al.residual != al.residual else round(float(al.residual), 4),
+            "residual_flow_mean_px": round(float(al.flow), 4),
+            "valid_fraction": round(float(al.valid.mean()), 6),
+        },
+        "difference": {
+            "delta_e_threshold": round(diff.threshold, 4),
+            "colour_drift": {"gain": diff.drift.gain.round(5).tolist(), "offset": diff.drift.offset.round(5).tolist(),
+                             "noise": diff.drift.noise.round(5).tolist()},
+        },
+        "masks": mask_record(diff.mask, run),
+        "parameters": {**asdict(localize_params), **{k: v for k, v in asdict(params).items() if k in LOCALIZE_KEYS}},
+        "models": {"sam": args.sam, "device": device},
+        "timings_s": {k: round(run.timings.get(k, 0.0), 4) for k in LOCALIZE_STAGES},
+        "notes": run.notes,
+        "versions": versions(),
+    }
+
+
+#: The ZoneParams fields ``localize`` uses (stages 4-6).
+LOCALIZE_KEYS = ("segment_on", "points_per_side", "pred_iou_thresh", "stability_score_thresh", "box_nms_thresh",
+                 "sam_crop", "sam_max_side", "fft_cutoff", "fft_threshold", "dilate", "close", "fft_color",
+                 "composite", "band_alpha", "feather")
+
+
+def localize(args: argparse.Namespace) -> int:
+    """``python -m zone_ops localize``: ZONE's localization for each (original, edited) pair."""
+    params = params_from_args(args)
+    localize_params = LocalizeParams(args.align_model, args.flow_cap, args.diff_threshold, args.diff_min_region,
+                                     args.diff_close)
+    pairs = image_pairs(args.original, args.edited)
+    if args.sam is not None and not Path(args.sam).expanduser().is_file():
+        raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
+    device = None
+    if args.sam is not None:
+        from .sam_loader import resolve_device
+
+        device = str(resolve_device(args.device))
+    out = prepare_out_dir(args.out)
+    plans = plan_outputs([a for a, _ in pairs], out, LOCALIZE_FILES, overwrite=args.overwrite,
+                         other_inputs=[b for _, b in pairs])
+
+    sam = None
+    if args.sam is None:
+        print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
+    else:
+        from .sam_loader import load_sam
+
+        sam = load_sam(args.sam, device=device)
+    for plan, (original, edited) in zip(plans, pairs):
+        files = plan.files
+        rgb, alpha, bits = read_image(original)
+        edited_rgb, _, _ = read_image(edited)
+        run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
+        write_image(files["result"], run.result, alpha, bits)
+        write_image(files["aligned"], run.alignment.image, None, bits)
+        for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
+                          ("mask_final", run.final), ("alpha", run.composite.alpha)):
+            write_image(files[key], np.asarray(mask, np.float32))
+        record = localize_sidecar(run, (original, edited), {k: f.name for k, f in files.items()}, params,
+                                  localize_params, args, device)
+        files["record"].write_text(json.dumps(record, indent=2))
+        print(f"{LOCALIZE_PROG}: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
+        for note in run.notes:
+            if note != NO_SAM_LOCALIZE_NOTE:  # said once above
+                print(f"{LOCALIZE_PROG}: {original.name}: {note}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m zone_ops edit`` and the ``zone-edit`` console script. Returns the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("DIFFUSERS_OFFLINE", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
+    command, prog = edit, PROG
     if argv and argv[0] == "edit":  # `python -m zone_ops edit ...` and `zone-edit ...` take the same arguments
         argv = argv[1:]
-    parser = build_parser()
+    elif argv and argv[0] == "localize":
+        argv, command, prog = argv[1:], localize, LOCALIZE_PROG
+    parser = build_localize_parser() if command is localize else build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
-    return run_cli(PROG, lambda: edit(args))
+    return run_cli(prog, lambda: command(args))

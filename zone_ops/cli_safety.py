@@ -95,11 +95,13 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def plan_outputs(
-    sources: Sequence[Path], out: Path, files: Mapping[str, str], *, overwrite: bool = False, flag: str = "--out"
+    sources: Sequence[Path], out: Path, files: Mapping[str, str], *, overwrite: bool = False, flag: str = "--out",
+    other_inputs: Sequence[Path] = (),
 ) -> list[OutputPlan]:
     """Plan (and create) one folder ``out/NAME`` per input holding ``files`` (key -> file name). Checks everything
-    before anything is written; raises CliError when a planned file is an input, when an output already exists and
-    ``overwrite`` is False, or when a folder name is taken by a file."""
+    before anything is written; raises CliError when a planned file is an input (``sources`` or ``other_inputs``,
+    e.g. the edited image paired with each source), when an output already exists and ``overwrite`` is False, or
+    when a folder name is taken by a file."""
     plans = []
     for source, name in zip(sources, unique_names(sources)):
         folder = out / name
@@ -109,7 +111,7 @@ def plan_outputs(
             raise CliError(f"cannot make the output folder {str(plan.folder)!r}: a file has that name; "
                            f"choose another {flag}")
         for target in plan.files.values():
-            for source in sources:
+            for source in (*sources, *other_inputs):
                 if _same_file(target, source):
                     raise CliError(f"{flag} would write {str(target)!r} over the input {str(source)!r}; "
                                    f"choose another {flag}")

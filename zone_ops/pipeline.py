@@ -1,5 +1,8 @@
 """The whole ZONE pipeline (stages 1-6) on one numpy image, for the command line and scripts (nodes do not use it).
 
+``run_localize(original, edited, sam=None)`` is ZONE's localization for ANY editor's output: Align Edit and
+Difference To Mask in place of stages 1-3, then stages 4-6 (``LocalizeRun``).
+
 ``run_zone(image, instruction, backend, sam=None, params=ZoneParams())`` returns every stage's output and how long
 each stage took (``ZoneRun``). ``backend`` is a fused-sampler backend (``backends.diffusers_backend``); ``sam`` a
 segment-anything model or None. Without SAM, stage 4 is skipped: the coarse mask is used as the refined mask and
@@ -11,6 +14,7 @@ Pixels where the composite's alpha is 0 (outside the final mask and the blend ba
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,10 +22,14 @@ from typing import Any, Callable
 import numpy as np
 
 from . import attention_to_mask as _a2m
+from . import edit_to_mask as _e2m
 from . import fft_edge_smoother as _fft
 from . import layer_composite as _lc
 from .action_classifier import classify
+from .align_edit import MODELS as ALIGN_MODELS
+from .align_edit import Alignment, align_edit
 from .attention_to_mask import CoarseMask, attention_to_mask
+from .edit_to_mask import EditMask, edit_to_mask
 from .fft_edge_smoother import fft_edge_smooth
 from .fused_sampler import SamplerSettings, fused_edit
 from .images import ZoneInputError, to_rgb
@@ -134,6 +142,45 @@ class ZoneRun:
 NO_SAM_NOTE = "no SAM checkpoint given: stage 4 (Region-IoU) skipped, the coarse attention mask is the refined mask"
 
 
+def _localize(original: np.ndarray, model_input: np.ndarray, canvas: np.ndarray, coarse: np.ndarray, sam: Any,
+              params: ZoneParams, action: ZoneAction | None, timings: dict[str, float], notes: list[str],
+              no_sam_note: str, check_cancel: Callable[[], None] | None = None
+              ) -> tuple[RefineResult | None, np.ndarray, np.ndarray, CompositeResult]:
+    """Stages 4-6 on a coarse mask: Region-IoU (skipped without SAM: the coarse mask is the refined one), FFT edge
+    smoother, composite. Appends to ``timings`` and ``notes``. Returns (refine, refined, final, composite)."""
+    t = time.perf_counter()
+    refine = None
+    if sam is None:
+        refined = coarse
+        notes.append(no_sam_note)
+    else:
+        source = model_input if segment_image_choice(params.segment_on, action) == "original" else canvas
+        refine = refine_with_sam(
+            sam, source, coarse, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
+            stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,
+            crop=params.sam_crop, max_side=params.sam_max_side, rule=params.region_rule,
+            min_inside=params.min_inside, min_iou=params.min_iou, check_cancel=check_cancel,
+        )
+        refined = refine.mask
+        if refine.message:
+            notes.append(f"region-IoU: {refine.message}")
+    timings["region_iou"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    final = fft_edge_smooth(original, canvas, refined, cutoff=params.fft_cutoff, threshold=params.fft_threshold / 255.0,
+                            dilate=params.dilate, close=params.close, color=params.fft_color, drift=params.fft_drift,
+                            noise_factor=params.noise_factor)
+    timings["fft_edge_smoother"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    composite = layer_composite(original, canvas, final, refined, mode=params.composite, band_alpha=params.band_alpha,
+                                feather=params.feather, color_match=params.color_match)
+    if composite.note:
+        notes.append(f"composite: {composite.note}")
+    timings["layer_composite"] = time.perf_counter() - t
+    return refine, np.asarray(refined, bool), np.asarray(final, bool), composite
+
+
 def run_zone(
     image: np.ndarray,
     instruction: str,
@@ -173,39 +220,96 @@ def run_zone(
         notes.append(f"coarse mask: {coarse.note}")
     timings["attention_to_mask"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    refine = None
-    if sam is None:
-        refined = coarse.mask
-        notes.append(NO_SAM_NOTE)
-    else:
-        source = model_input if segment_image_choice(params.segment_on, action) == "original" else canvas
-        refine = refine_with_sam(
-            sam, source, coarse.mask, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
-            stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,
-            crop=params.sam_crop, max_side=params.sam_max_side, rule=params.region_rule,
-            min_inside=params.min_inside, min_iou=params.min_iou, check_cancel=check_cancel,
-        )
-        refined = refine.mask
-        if refine.message:
-            notes.append(f"region-IoU: {refine.message}")
-    timings["region_iou"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    final = fft_edge_smooth(original, canvas, refined, cutoff=params.fft_cutoff, threshold=params.fft_threshold / 255.0,
-                            dilate=params.dilate, close=params.close, color=params.fft_color, drift=params.fft_drift,
-                            noise_factor=params.noise_factor)
-    timings["fft_edge_smoother"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    composite = layer_composite(original, canvas, final, refined, mode=params.composite, band_alpha=params.band_alpha,
-                                feather=params.feather, color_match=params.color_match)
-    if composite.note:
-        notes.append(f"composite: {composite.note}")
-    timings["layer_composite"] = time.perf_counter() - t
-
+    refine, refined, final, composite = _localize(original, model_input, canvas, coarse.mask, sam, params, action,
+                                                  timings, notes, NO_SAM_NOTE, check_cancel)
     return ZoneRun(
-        result=composite.image, canvas=canvas, action=action, coarse=coarse, refined=np.asarray(refined, bool),
-        final=np.asarray(final, bool), composite=composite, refine=refine, working_size=tuple(fused.working_size),
+        result=composite.image, canvas=canvas, action=action, coarse=coarse, refined=refined, final=final,
+        composite=composite, refine=refine, working_size=tuple(fused.working_size),
         settings=settings, timings=timings, notes=notes,
     )
+
+
+# ------------------------------------------------------------------------------------------------ any editor
+LOCALIZE_STAGES = ("align_edit", "edit_to_mask", "region_iou", "fft_edge_smoother", "layer_composite")
+NO_SAM_LOCALIZE_NOTE = ("no SAM checkpoint given: stage 4 (Region-IoU) skipped, the difference mask is the refined "
+                        "mask")
+
+
+@dataclass(frozen=True)
+class LocalizeParams:
+    """The any-editor steps before stage 4 (ZONE Align Edit, ZONE Difference To Mask), node defaults.
+
+    align_model: translation / similarity / affine / homography. flow_cap: px, 0 = no residual flow.
+    diff_threshold: Delta E, None = automatic. diff_min_region / diff_close: px at 512x512.
+    """
+
+    align_model: str = "affine"
+    flow_cap: float = 0.0
+    diff_threshold: float | None = None
+    diff_min_region: int = _e2m.MIN_REGION
+    diff_close: int = _e2m.CLOSE
+
+    def __post_init__(self) -> None:
+        if self.align_model not in ALIGN_MODELS:
+            raise ZoneInputError(f"align model must be one of {', '.join(ALIGN_MODELS)}, got {self.align_model!r}")
+        if not (math.isfinite(self.flow_cap) and self.flow_cap >= 0):
+            raise ZoneInputError(f"flow cap must be >= 0 px (0 = off), got {self.flow_cap}")
+        if self.diff_threshold is not None and not (math.isfinite(self.diff_threshold) and self.diff_threshold >= 0):
+            raise ZoneInputError(f"difference threshold must be a Delta E >= 0, got {self.diff_threshold}")
+        if self.diff_min_region < 0 or self.diff_close < 0:
+            raise ZoneInputError("difference min-region and close must be >= 0")
+
+
+@dataclass
+class LocalizeRun:
+    """One any-editor localization. Images float32 [H, W, 3] at the ORIGINAL size, masks bool [H, W].
+
+    result: the original with the edit pasted in; alignment: ZONE Align Edit's result (aligned image, valid area,
+    matrix, report); difference: ZONE Difference To Mask's (coarse mask, threshold, colour drift); refined / final:
+    stage 4 / 5 masks; composite: stage 6; refine: stage 4's result (None without SAM); timings per
+    ``LOCALIZE_STAGES``; notes: fallbacks.
+    """
+
+    result: np.ndarray
+    alignment: Alignment
+    difference: EditMask
+    refined: np.ndarray
+    final: np.ndarray
+    composite: CompositeResult
+    refine: RefineResult | None
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def run_localize(
+    original: np.ndarray,
+    edited: np.ndarray,
+    *,
+    sam: Any = None,
+    params: ZoneParams = ZoneParams(),
+    localize: LocalizeParams = LocalizeParams(),
+    check_cancel: Callable[[], None] | None = None,
+) -> LocalizeRun:
+    """ZONE's localization for any editor's output: align ``edited`` (any size) to ``original``, difference mask,
+    then stages 4-6 (``params``: their settings; ``segment_on`` "auto" segments the aligned edit)."""
+    orig = to_rgb(original, "original", clip=False)  # kept exactly: the composite copies it outside the mask
+    model_input = to_rgb(orig)
+    timings: dict[str, float] = {}
+    notes: list[str] = []
+
+    t = time.perf_counter()
+    alignment = align_edit(model_input, edited, model=localize.align_model, flow_cap=localize.flow_cap)
+    if alignment.fell_back:
+        notes.append(f"align: {alignment.note}")
+    timings["align_edit"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    difference = edit_to_mask(model_input, alignment.image, alignment.valid, threshold=localize.diff_threshold,
+                              min_region=localize.diff_min_region, close=localize.diff_close)
+    if difference.note:
+        notes.append(f"difference mask: {difference.note}")
+    timings["edit_to_mask"] = time.perf_counter() - t
+
+    refine, refined, final, composite = _localize(orig, model_input, alignment.image, difference.mask, sam, params,
+                                                  None, timings, notes, NO_SAM_LOCALIZE_NOTE, check_cancel)
+    return LocalizeRun(composite.image, alignment, difference, refined, final, composite, refine, timings, notes)

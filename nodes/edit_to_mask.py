@@ -1,0 +1,78 @@
+"""ZoneEditToMask: original + aligned edit (+ valid MASK) -> coarse MASK for SAM Region IoU, + preview."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..zone_ops.edit_to_mask import CLOSE, MIN_REGION, edit_to_mask
+from ..zone_ops.images import broadcast_batch
+from ..zone_ops.preview import overlay_mask
+from .comfy_runtime import Progress, check_interrupt
+from .convert import batch_len, image_item, mask_item, to_image, to_mask
+
+log = logging.getLogger("ZONE")
+
+
+class ZoneEditToMask:
+    DESCRIPTION = (
+        "Coarse edit mask for ANY editor: where the aligned edit differs from the original once the editor's global "
+        "colour and brightness drift is removed (robust per-channel gain and offset fit). Colour difference in "
+        "CIELAB (Delta E), tolerant to sub-pixel misalignment; automatic threshold from the noise floor; specks "
+        "and small regions removed, fragments joined (sizes scale with the image). Connect coarse_mask to ZONE SAM "
+        "Region IoU where ZONE Attention To Mask would go."
+    )
+    CATEGORY = "ZONE"
+    FUNCTION = "run"
+    RETURN_TYPES = ("MASK", "IMAGE")
+    RETURN_NAMES = ("coarse_mask", "preview")
+    OUTPUT_TOOLTIPS = (
+        "What the editor changed (1 = changed), at the original's size: the coarse mask for ZONE SAM Region IoU.",
+        "The aligned edit with the mask tinted red.",
+    )
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "original": ("IMAGE", {"tooltip": "The unedited image."}),
+                "edited": ("IMAGE", {"tooltip": "The edit aligned to the original (ZONE Align Edit's 'aligned')."}),
+                "threshold": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.5, "tooltip": (
+                    "Colour difference (CIELAB Delta E; 2.3 is just noticeable) that counts as an edit. -1 = "
+                    "automatic, from the noise floor (at least 8). Lower = larger mask.")}),
+                "min_region": ("INT", {"default": MIN_REGION, "min": 0, "max": 1 << 20, "tooltip": (
+                    "Drop changed regions smaller than this many pixels of a 512x512 image (scaled with the area).")}),
+                "close": ("INT", {"default": CLOSE, "min": 0, "max": 255, "tooltip": (
+                    "Join fragments closer than about this many pixels at 512x512 (scaled with the size; 0 = off).")}),
+            },
+            "optional": {
+                "valid_mask": ("MASK", {"tooltip": "ZONE Align Edit's valid_mask: only compare where the edit covers."}),
+            },
+        }
+
+    def run(self, original: torch.Tensor, edited: torch.Tensor, threshold: float, min_region: int, close: int,
+            valid_mask: torch.Tensor | None = None):
+        sizes = {"original": batch_len(original), "edited": batch_len(edited)}
+        if valid_mask is not None:
+            sizes["valid_mask"] = batch_len(valid_mask)
+        count = broadcast_batch(**sizes)
+        masks, previews = [], []
+        progress = Progress(count)
+        for i in range(count):
+            check_interrupt()
+            edit = image_item(edited, i)
+            result = edit_to_mask(image_item(original, i), edit,
+                                  None if valid_mask is None else mask_item(valid_mask, i),
+                                  threshold=None if threshold < 0 else threshold, min_region=min_region, close=close)
+            log.info("ZONE Difference To Mask, item %d: %s", i, result.describe())
+            if result.note:
+                log.warning("ZONE Difference To Mask, item %d: %s", i, result.note)
+            masks.append(result.mask)
+            previews.append(overlay_mask(edit, result.mask))
+            progress.update()
+        return (to_mask(masks), to_image(previews))
+
+
+NODE_CLASS_MAPPINGS: dict[str, type] = {"ZoneEditToMask": ZoneEditToMask}
+NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {"ZoneEditToMask": "ZONE Difference To Mask"}

@@ -1,0 +1,208 @@
+"""ZONE Align Edit: an editor's zoom, shift and bucket resize undone on real photos, to a fraction of a pixel."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, photo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from comfyui_zone.nodes.align_edit import ZoneAlignEdit
+from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
+from zone_ops.align_edit import MODELS, align_edit, project, residual_flow
+from zone_ops.images import ZoneInputError, resize_image
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """benchmarks/any_editor.py: its ``simulate_editor`` is the editor model the tests use too."""
+    spec = importlib.util.spec_from_file_location("any_editor_benchmark", ROOT / "benchmarks" / "any_editor.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _grid_error(result, truth_map, shape, step=8) -> np.ndarray:
+    h, w = shape
+    ys, xs = np.mgrid[0:h:step, 0:w:step]
+    pts = np.c_[xs.ravel(), ys.ravel()].astype(np.float64)
+    return np.linalg.norm(project(result.matrix, pts) - project(truth_map, pts), axis=1)
+
+
+def _local_edit(img: np.ndarray) -> np.ndarray:
+    out = img.copy()
+    h, w = img.shape[:2]
+    out[h // 5: h // 5 + h // 4, w // 5: w // 5 + w // 4] = (0.1, 0.8, 0.2)  # a real change the fit must ignore
+    return out
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+@pytest.mark.parametrize("model", ["similarity", "affine", "homography"])
+def test_known_zoom_shift_and_bucket_recovered(bench, name, model):
+    img = photo(name)
+    edited = bench.simulate_editor(_local_edit(img), np.random.default_rng(3))
+    assert edited.image.shape[:2] != img.shape[:2]  # another size and aspect
+    result = align_edit(img, edited.image, model=model)
+    assert result.model == model and result.note == ""
+    err = _grid_error(result, edited.truth_map, img.shape[:2])
+    worst = 1.0 if model == "homography" else 0.5  # a homography's corners extrapolate its perspective terms
+    assert np.median(err) < 0.1 and err.max() < worst, (np.median(err), err.max())
+    assert result.residual < 0.5
+    assert result.image.shape == img.shape and result.valid.shape == img.shape[:2]
+    # the background of the aligned image matches the original up to the colour cast and noise of the editor
+    bg = result.valid.copy()
+    bg[: img.shape[0] // 2, : img.shape[1] // 2] = False
+    plain = resize_image(edited.image, img.shape[:2])
+    assert np.abs(result.image - img)[bg].mean() < 0.6 * np.abs(plain - img)[bg].mean()
+
+
+def test_editor_that_crops_to_another_aspect():
+    """An editor that cuts a square out of a 3:2 photo and returns it at 1024x1024: affine finds the crop exactly
+    (tracked again after the first fit, as patches are stretched 1.5x); a similarity cannot and says so."""
+    img = photo("coffee")  # 400 x 600
+    square = cv2.resize(_local_edit(img)[:, 100:500], (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    result = align_edit(img, square, model="affine")
+    # original px -> px of the crop resized to 600x400: (x - 100 + 0.5) * 1.5 - 0.5 (cv2.resize's pixel centres)
+    truth = np.array([[1.5, 0, -149.75], [0, 1, 0], [0, 0, 1]], np.float64)
+    err = _grid_error(result, truth, img.shape[:2])
+    assert np.median(err) < 0.1, np.median(err)
+    assert abs(result.valid.mean() - 400 / 600) < 0.01  # only the cropped part is covered
+    refused = align_edit(img, square, model="similarity")
+    assert refused.fell_back and "more general model" in refused.note
+
+
+def test_translation_recovers_a_pure_shift():
+    img = photo("astronaut")
+    shifted = cv2.warpAffine(img, np.float32([[1, 0, 3.4], [0, 1, -2.3]]), (512, 512), flags=cv2.INTER_CUBIC,
+                             borderMode=cv2.BORDER_REFLECT)
+    result = align_edit(img, shifted, model="translation")
+    # the matrix maps original px to edit px: the content moved by (+3.4, -2.3)
+    np.testing.assert_allclose(result.matrix[:2, 2], (3.4, -2.3), atol=0.05)
+    np.testing.assert_allclose(result.matrix[:2, :2], np.eye(2))
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(result.image[inner] - img[inner]).mean() < 0.01
+    assert result.describe().startswith("translation") and "centre shift (+3.4" in result.describe()
+
+
+def test_identical_images_give_identity():
+    img = photo("coffee")
+    result = align_edit(img, img)
+    np.testing.assert_allclose(result.matrix, np.eye(3), atol=1e-3)
+    assert result.valid[2:-2, 2:-2].all()
+
+
+def test_unrelated_picture_falls_back_to_plain_resize():
+    img = photo("astronaut")
+    noise = np.random.default_rng(0).random((300, 700, 3)).astype(np.float32)
+    result = align_edit(img, noise)
+    assert result.fell_back and result.note
+    assert "plain resize" in result.describe()
+    np.testing.assert_array_equal(result.image, resize_image(noise, img.shape[:2]))
+    assert result.valid.all()
+
+
+def test_flat_and_tiny_images_fall_back():
+    flat = np.full((64, 64, 3), 0.5, np.float32)
+    assert align_edit(flat, flat).fell_back
+    tiny = photo("astronaut")[:20, :20]
+    result = align_edit(tiny, tiny)
+    assert result.fell_back and "smaller than" in result.note
+
+
+def test_residual_flow_fixes_an_uneven_shift_and_respects_its_cap():
+    img = photo("chelsea")
+    h, w = img.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    bulge = 1.5 * np.sin(xs / w * np.pi)  # rows shift by up to 1.5 px in the middle, 0 at the sides: not affine
+    warped = cv2.remap(img, xs, ys + bulge, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    inner = (slice(10, -10), slice(10, -10))
+    without = align_edit(img, warped, model="affine")
+    with_flow = align_edit(img, warped, model="affine", flow_cap=2.0)
+    assert with_flow.flow > 0 and without.flow == 0
+    assert np.abs(with_flow.image - img)[inner].mean() < 0.7 * np.abs(without.image - img)[inner].mean()
+    flow = residual_flow(img, warped, 0.5)
+    assert np.linalg.norm(flow, axis=-1).max() <= 0.5 + 1e-4
+
+
+def test_inputs_are_not_modified(bench):
+    img = photo("coffee")
+    edited = bench.simulate_editor(img, np.random.default_rng(1)).image
+    before = (img.copy(), edited.copy())
+    align_edit(img, edited, flow_cap=1.0)
+    np.testing.assert_array_equal(img, before[0])
+    np.testing.assert_array_equal(edited, before[1])
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"model": "perspective"}, "model must be one of"),
+    ({"flow_cap": -1.0}, "flow_cap"),
+    ({"flow_cap": float("nan")}, "flow_cap"),
+])
+def test_bad_parameters_are_clear_errors(kwargs, words):
+    img = photo("chelsea")
+    with pytest.raises(ZoneInputError, match=words):
+        align_edit(img, img, **kwargs)
+
+
+def test_bad_images_are_clear_errors():
+    img = photo("chelsea")
+    bad = img.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ZoneInputError, match="edited contains NaN"):
+        align_edit(img, bad)
+    with pytest.raises(ZoneInputError, match="original must be"):
+        align_edit(np.zeros((4, 4, 4, 4), np.float32), img)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 120), w=st.integers(1, 120), eh=st.integers(1, 160), ew=st.integers(1, 160),
+       channels=st.sampled_from([1, 3, 4]), model=st.sampled_from(MODELS), seed=st.integers(0, 2**16))
+def test_any_sizes_and_contents_give_a_frame_of_the_original(h, w, eh, ew, channels, model, seed):
+    rng = np.random.default_rng(seed)
+    original = rng.random((h, w, channels)).astype(np.float32)
+    edited = rng.random((eh, ew, channels)).astype(np.float32)
+    result = align_edit(original, edited, model=model, flow_cap=1.0)
+    assert result.image.shape == (h, w, 3) and result.valid.shape == (h, w) and result.valid.dtype == bool
+    assert np.isfinite(result.image).all() and result.image.min() >= 0 and result.image.max() <= 1
+    assert (result.image[~result.valid] == 0).all()
+    assert isinstance(result.describe(), str)
+
+
+# ------------------------------------------------------------------------------------------------------ node
+def test_node_aligns_each_item_of_a_batch(bench):
+    a, c = photo("astronaut"), photo("chelsea")
+    c = cv2.resize(c, (512, 512))  # one batch = one size
+    e0 = bench.simulate_editor(_local_edit(a), np.random.default_rng(5), bucket=(1024, 1024))
+    e1 = bench.simulate_editor(c, np.random.default_rng(6), bucket=(1024, 1024))
+    original = torch.from_numpy(np.stack([a, c]))
+    edited = torch.from_numpy(np.stack([e0.image, e1.image]))
+    with torch.inference_mode():
+        aligned, valid, report = ZoneAlignEdit().run(original, edited, "affine", 0.0)
+    assert aligned.shape == (2, 512, 512, 3) and valid.shape == (2, 512, 512)
+    assert report.count("\n") == 1 and report.startswith("item 0: affine") and "item 1: affine" in report
+    for k in range(2):
+        inner = valid[k].numpy() > 0.5
+        err = np.abs(aligned[k].numpy() - original[k].numpy())[inner].mean()
+        assert err < 0.06, err  # only the cast + noise are left, no misalignment
+    assert "residual" in report
+
+
+def test_node_broadcasts_one_original_and_refuses_mismatched_batches():
+    a = torch.from_numpy(photo("astronaut")[None])
+    with torch.inference_mode():
+        aligned, valid, report = ZoneAlignEdit().run(a, torch.cat([a, a]), "similarity", 0.0)
+    assert aligned.shape[0] == 2 and valid.shape[0] == 2
+    with pytest.raises(NodeInputError, match="batch sizes do not match"), torch.inference_mode():
+        ZoneAlignEdit().run(torch.cat([a, a]), torch.cat([a, a, a]), "affine", 0.0)
+
+
+def test_node_declares_its_outputs_in_order():
+    assert ZoneAlignEdit.RETURN_TYPES == ("IMAGE", "MASK", "STRING")
+    assert list(ZoneAlignEdit.INPUT_TYPES()["required"])[:2] == ["original", "edited"]
