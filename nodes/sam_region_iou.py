@@ -1,4 +1,5 @@
-"""Stage 4 nodes: ZoneSAMLoader (a SAM v1 checkpoint from models/sams) and ZoneSAMRegionIoU (ZONE_SPEC 2.4)."""
+"""Stage 4 nodes: ZoneSAMLoader (a SAM v1 checkpoint from models/sams, or SAM 2 / 2.1 from models/sam2) and
+ZoneSAMRegionIoU (ZONE_SPEC 2.4)."""
 
 from __future__ import annotations
 
@@ -25,33 +26,54 @@ from ..zone_ops.types import ZoneAction
 from .comfy_runtime import Progress, check_interrupt, model_file_list, model_file_path, register_model_folder, torch_device
 from .convert import batch_len, image_item, mask_item, to_image, to_mask
 
-register_model_folder("sams")
+#: Model folders the SAM loader lists, in lookup order: SAM v1 (shared with Impact Pack) and SAM 2 / 2.1 (shared
+#: with ComfyUI-segment-anything-2). A name present in both is taken from the first.
+SAM_FOLDERS = ("sams", "sam2")
+for _folder in SAM_FOLDERS:
+    register_model_folder(_folder)
+
+
+def sam_file_list() -> list[str]:
+    """The checkpoints of every SAM folder, each name once."""
+    return list(dict.fromkeys(name for folder in SAM_FOLDERS for name in model_file_list(folder)))
+
+
+def sam_file_path(name: str) -> str:
+    """Full path of ``name`` in the first SAM folder that has it."""
+    errors = []
+    for folder in SAM_FOLDERS:
+        try:
+            return model_file_path(folder, name)
+        except FileNotFoundError as exc:
+            errors.append(str(exc))
+    raise FileNotFoundError(" ".join(dict.fromkeys(errors)))
 
 
 class ZoneSAMLoader:
     DESCRIPTION = (
-        "Loads a Segment Anything (v1) checkpoint from models/sams (.pth or .safetensors, read safely). "
-        "vit_h / vit_l / vit_b is detected from the weights. The SAM_MODEL is a segment-anything Sam, "
-        "interchangeable with Impact Pack's."
+        "Loads a Segment Anything checkpoint (.pth, .pt or .safetensors, read safely): SAM v1 from models/sams "
+        "(vit_h / vit_l / vit_b) or SAM 2 / 2.1 from models/sam2 (hiera tiny / small / base+ / large). The "
+        "version and size are detected from the weights; no config file is needed. The SAM_MODEL is a "
+        "segment-anything Sam (interchangeable with Impact Pack's) or a sam2 model; SAM Region IoU takes both."
     )
     CATEGORY = "ZONE"
     FUNCTION = "load"
     RETURN_TYPES = ("SAM_MODEL",)
     RETURN_NAMES = ("sam_model",)
-    OUTPUT_TOOLTIPS = ("segment-anything Sam model (official ZONE: ViT-H, sam_vit_h_4b8939.pth).",)
+    OUTPUT_TOOLTIPS = ("SAM v1 or SAM 2 model (official ZONE: SAM v1 ViT-H, sam_vit_h_4b8939.pth).",)
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {
             "required": {
-                "model_name": (model_file_list("sams"), {"tooltip": "A SAM v1 checkpoint in models/sams."}),
+                "model_name": (sam_file_list(), {"tooltip": "A SAM v1 checkpoint in models/sams or a SAM 2 / 2.1 one in models/sam2."}),
                 "device": (["auto", "cpu", "cuda"], {"default": "auto", "tooltip": "auto: ComfyUI's compute device."}),
             }
         }
 
     def load(self, model_name: str, device: str) -> tuple[Any]:
         target = torch_device() if device == "auto" else device
-        return (load_sam(model_file_path("sams", model_name), target),)
+        return (load_sam(sam_file_path(model_name), target),)
 
 
 def _item_action(action: Any, index: int) -> ZoneAction | None:

@@ -161,7 +161,7 @@ def test_devices_and_unwrapping(sam):
 
     assert as_sam(sam) is sam
     assert as_sam(Wrapper(model=sam)) is sam and as_sam(Wrapper(sam=sam)) is sam
-    with pytest.raises(ZoneInputError, match="SAM v1 model.*got str"):
+    with pytest.raises(ZoneInputError, match="Segment Anything model.*got str"):
         as_sam("sam_vit_h.pth")
 
 

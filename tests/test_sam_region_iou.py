@@ -280,7 +280,7 @@ def test_node_remove_segments_original_and_errors(sam, chelsea):
     assert "canvas 200x150 resized to the original" in info
     with pytest.raises(ZoneInputError, match="batch sizes do not match"):
         node.refine(sam, original.repeat(2, 1, 1, 1), canvas.repeat(3, 1, 1, 1), empty, **_node_args())
-    with pytest.raises(ZoneInputError, match="SAM v1 model"):
+    with pytest.raises(ZoneInputError, match="Segment Anything model"):
         node.refine("not a model", original, canvas, empty, **_node_args())
     with pytest.raises(ZoneInputError, match="zone_action"):
         node.refine(sam, original, canvas, empty, **_node_args(), zone_action="remove")

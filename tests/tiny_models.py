@@ -8,6 +8,7 @@
   ``up_blocks.1.attentions.{0,1,2}`` are the 1/32-resolution cross-attention layers, as in the real model.
 - ``tiny_vae``: ``AutoencoderKL`` with 8x downsampling and 4 latent channels.
 - ``tiny_sam``: segment-anything's ``Sam`` with a 1-block ViT on 256-pixel input.
+- ``tiny_sam2``: ``sam2``'s ``SAM2Base`` from the package's tiny config, shrunk to a 4-block Hiera (embed 8).
 - ``save_ip2p_folder``: all of the above as a diffusers-format folder (``model_index.json`` layout).
 - ``tiny_backend``: zone_ops' DiffusersBackend on them; ``single_thread``: run torch on one thread in a block.
 """
@@ -186,6 +187,17 @@ def tiny_sam(seed: int = 0, img_size: int = 256):
         pixel_std=[58.395, 57.12, 57.375],
     )
     return sam.eval()
+
+
+def tiny_sam2(seed: int = 0, version: str = "2.1"):
+    """A ``sam2`` ``SAM2Base`` built from the package's own tiny config with a 4-block Hiera (embed 8) and a 32-wide
+    neck and SAM heads (memory modules as in the config), random weights; 1024-px input like the real ones."""
+    from zone_ops.sam2_loader import Sam2Config, build_sam2
+
+    torch.manual_seed(seed)
+    cfg = Sam2Config(version, "custom", embed_dim=8, stages=(1, 1, 1, 1), pos_embed_size=(4, 4), window_size=8,
+                     neck_dim=32, channel_list=(64, 32, 16, 8))
+    return build_sam2(cfg)
 
 
 @contextmanager

@@ -11,9 +11,9 @@ exactly) and ``edit.json`` (action, parameters, timings per stage, seed, notes, 
 
 Nothing is lost (``zone_ops.cli_safety``): an input file is never written over, existing outputs are replaced only
 with ``--overwrite``, and --out is created and write-tested before any model loads. Models come from local folders
-only (diffusers-format IP2P / MagicBrush folders, a SAM v1 checkpoint); nothing is downloaded. Expected failures
-(missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one line and
-exit with status 2.
+only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded. Expected
+failures (missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one
+line and exit with status 2.
 
 ``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
 (two files, or two folders paired by file name). For each pair ``NAME`` it writes ``--out/NAME/``: ``result.png``,
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-i", "--instruction", required=True, help='the edit, e.g. "make his tie blue"')
     p.add_argument("--ip2p", required=True, metavar="DIR", help="diffusers-format InstructPix2Pix folder")
     p.add_argument("--magicbrush", metavar="DIR", help="diffusers-format MagicBrush folder (optional; fused sampling)")
-    p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the coarse mask is used")
+    p.add_argument("--sam", metavar="FILE", help="SAM v1 or SAM 2 / 2.1 checkpoint (.pth/.pt/.safetensors); without it the coarse mask is used")
     p.add_argument("-o", "--out", required=True, metavar="DIR",
                    help="output folder (created if missing); each input gets its own folder OUT/NAME/")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
@@ -164,7 +164,7 @@ def build_localize_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("original", metavar="ORIGINAL", help="the unedited image, or a folder of them")
     p.add_argument("edited", metavar="EDITED", help="the editor's output (any size), or a folder of them")
-    p.add_argument("--sam", metavar="FILE", help="SAM v1 checkpoint (.pth/.safetensors); without it the difference "
+    p.add_argument("--sam", metavar="FILE", help="SAM v1 or SAM 2 / 2.1 checkpoint (.pth/.pt/.safetensors); without it the difference "
                    "mask is used as the refined mask")
     p.add_argument("-o", "--out", required=True, metavar="DIR",
                    help="output folder (created if missing); each pair gets its own folder OUT/NAME/")

@@ -1,4 +1,5 @@
-"""Load a Segment Anything (SAM v1) checkpoint safely and build the matching ``segment_anything`` model.
+"""Load a Segment Anything (SAM v1) checkpoint safely and build the matching ``segment_anything`` model;
+``load_sam`` hands SAM 2 / 2.1 checkpoints to ``sam2_loader``.
 
 - Formats: ``.pth`` / ``.pt`` / ``.bin`` through ``torch.load(weights_only=True)`` (no pickled code runs), and
   ``.safetensors``. A state dict wrapped as ``{"model": sd}`` / ``{"state_dict": sd}`` or saved with a
@@ -13,10 +14,10 @@
 - The model is built on the meta device (no random initialisation of 600M parameters) and the checkpoint
   tensors are assigned, so loading ViT-H costs the file read only.
 
-Public API: ``load_sam(path, device="cpu", *, decoder_num_heads=None) -> Sam``,
+Public API: ``load_sam(path, device="cpu", *, decoder_num_heads=None) -> Sam | SAM2Base``, ``assign_checked``,
 ``load_sam_state_dict(path) -> dict``, ``infer_sam_config(state_dict) -> SamConfig``,
-``build_sam(config) -> Sam``, ``resolve_device(choice) -> torch.device``, ``as_sam(obj) -> Sam`` (unwraps
-``.model`` / ``.sam`` wrappers), ``SamCheckpointError``.
+``build_sam(config) -> Sam``, ``resolve_device(choice) -> torch.device``, ``as_sam(obj) -> Sam | SAM2Base``
+(unwraps ``.model`` / ``.sam`` wrappers), ``SamCheckpointError``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _REQUIRED = ("image_encoder.patch_embed.proj.weight", "prompt_encoder.point_embe
 
 
 class SamCheckpointError(ZoneInputError):
-    """The file is not a loadable SAM v1 checkpoint; the message says what was found."""
+    """The file is not a loadable SAM (v1 or 2 / 2.1) checkpoint; the message says what was found."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def load_sam_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except Exception as exc:  # unreadable, pickled code, truncated file, not a checkpoint at all
         raise SamCheckpointError(
             f"cannot read {name} as a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}). "
-            "Use an official segment-anything file such as sam_vit_h_4b8939.pth, or a .safetensors copy of it"
+            "Use an official Segment Anything file such as sam_vit_h_4b8939.pth or sam2.1_hiera_large.pt, or a "
+            ".safetensors copy of it"
         ) from exc
     return _unwrap_state_dict(obj, path)
 
@@ -169,7 +171,7 @@ def _what_is_it(sd: Mapping[str, torch.Tensor]) -> str:
     roots = sorted({k.split(".")[0] for k in keys})
     hint = ""
     if any(k.startswith("image_encoder.trunk.") or k.startswith("sam_mask_decoder.") for k in keys):
-        hint = " It looks like a SAM 2 checkpoint, which this node does not load (use a SAM v1 file)."
+        hint = " It looks like a SAM 2 checkpoint."
     elif any(k.startswith("image_encoder.layers.") for k in keys):
         hint = " It looks like MobileSAM (TinyViT encoder), which this loader does not build."
     elif any(k.startswith("model.diffusion_model.") for k in keys) or any("diffusion_model" in r for r in roots):
@@ -285,59 +287,75 @@ def build_sam(cfg: SamConfig) -> torch.nn.Module:
     ).eval()
 
 
+def assign_checked(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], describe: str, name: str) -> None:
+    """Assign the tensors of ``sd`` to ``model`` (built on the meta device) after checking that every key and shape
+    fits; raises SamCheckpointError naming the first misfits (``describe``: the detected architecture)."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    problems = [f"missing {k}" for k in expected if k not in sd]
+    problems += [f"unexpected {k}" for k in sd if k not in expected]
+    problems += [f"{k} is {tuple(sd[k].shape)}, expected {s}" for k, s in expected.items() if k in sd and tuple(sd[k].shape) != s]
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise SamCheckpointError(f"{name}: the tensors do not fit the detected {describe}: {'; '.join(problems[:3])}{more}")
+    model.load_state_dict(sd, strict=True, assign=True)
+
+
+def _check_materialised(model: torch.nn.Module, describe: str) -> None:
+    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
+    if left:
+        raise SamCheckpointError(f"checkpoint lacks {left[:3]} for the detected {describe}")
+
+
 def load_sam(
     path: str | os.PathLike,
     device: str | torch.device = "cpu",
     *,
     decoder_num_heads: int | None = None,
 ) -> torch.nn.Module:
-    """Load a SAM v1 checkpoint as a ``segment_anything.modeling.Sam`` in eval mode on ``device``.
+    """Load a SAM v1 checkpoint as a ``segment_anything.modeling.Sam``, or a SAM 2 / 2.1 one as a ``sam2``
+    ``SAM2Base`` (``sam2_loader``; told apart by the keys), in eval mode on ``device``.
 
-    ``device``: "auto" | "cpu" | "cuda" | torch.device. The model keeps the checkpoint's float32 weights.
-    The detected architecture is in ``sam.zone_config`` (a SamConfig; ``.variant`` is vit_h/vit_l/vit_b/custom).
+    ``device``: "auto" | "cpu" | "cuda" | torch.device. The model has float32 weights.
+    The detected architecture is in ``sam.zone_config`` (SAM v1: a SamConfig, ``.variant`` vit_h/vit_l/vit_b/custom;
+    SAM 2: a ``sam2_loader.Sam2Config``). ``decoder_num_heads`` applies to SAM v1 only.
     Raises FileNotFoundError for a missing file, SamCheckpointError (a ZoneInputError) for a file that is not a
-    SAM v1 checkpoint or whose tensors do not fit the detected architecture.
+    SAM checkpoint or whose tensors do not fit the detected architecture.
     """
     target = resolve_device(device)
     sd = load_sam_state_dict(path)
+    name = os.path.basename(os.fspath(path))
+    from .sam2_loader import is_sam2_state_dict, sam2_from_state_dict
+
+    if is_sam2_state_dict(sd):
+        return sam2_from_state_dict(sd, target, name)
     cfg = infer_sam_config(sd, decoder_num_heads)
     with torch.device("meta"):
         sam = build_sam(cfg)
-    expected = {k: tuple(v.shape) for k, v in sam.state_dict().items()}
-    problems = [f"missing {k}" for k in expected if k not in sd]
-    problems += [f"unexpected {k}" for k in sd if k not in expected]
-    problems += [f"{k} is {tuple(sd[k].shape)}, expected {s}" for k, s in expected.items() if k in sd and tuple(sd[k].shape) != s]
-    if problems:
-        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise SamCheckpointError(
-            f"{os.path.basename(os.fspath(path))}: the tensors do not fit the detected {cfg.describe()}: "
-            f"{'; '.join(problems[:3])}{more}"
-        )
-    sam.load_state_dict(sd, strict=True, assign=True)
+    assign_checked(sam, sd, cfg.describe(), name)
     # Non-persistent buffers are not in the state dict: give them real values.
     sam.pixel_mean = torch.tensor(PIXEL_MEAN, dtype=torch.float32).view(-1, 1, 1)
     sam.pixel_std = torch.tensor(PIXEL_STD, dtype=torch.float32).view(-1, 1, 1)
-    left = [n for n, t in list(sam.named_parameters()) + list(sam.named_buffers()) if t.is_meta]
-    if left:
-        raise SamCheckpointError(f"checkpoint lacks {left[:3]} for the detected {cfg.describe()}")
+    _check_materialised(sam, cfg.describe())
     sam = sam.float().to(target).eval()
     sam.zone_config = cfg
     return sam
 
 
 def as_sam(model: Any) -> torch.nn.Module:
-    """``model`` if it is a segment-anything ``Sam``, or the Sam in its ``.model`` / ``.sam`` attribute (wrappers
-    of other packs). Raises ZoneInputError naming what was given otherwise."""
+    """``model`` if it is a segment-anything ``Sam`` or a ``sam2`` ``SAM2Base``, or the one in its ``.model`` /
+    ``.sam`` attribute or ``"model"`` key (wrappers of other packs). Raises ZoneInputError naming what was given
+    otherwise."""
     from segment_anything.modeling import Sam
 
-    if isinstance(model, Sam):
-        return model
-    for attr in ("model", "sam"):
-        inner = getattr(model, attr, None)
-        if isinstance(inner, Sam):
+    from .sam2_loader import is_sam2_model
+
+    candidates = [model] + [getattr(model, attr, None) for attr in ("model", "sam")]
+    if isinstance(model, Mapping):
+        candidates.append(model.get("model"))
+    for inner in candidates:
+        if isinstance(inner, Sam) or is_sam2_model(inner):
             return inner
-    kind = type(model).__name__
-    hint = " SAM 2 models are not supported; load a SAM v1 checkpoint." if "sam2" in kind.lower() else ""
     raise ZoneInputError(
-        f"sam_model must be a segment-anything SAM v1 model (ZONE SAM Loader or Impact Pack's SAMLoader), got {kind}.{hint}"
+        "sam_model must be a Segment Anything model (SAM v1 or SAM 2 / 2.1, from ZONE SAM Loader or Impact Pack's "
+        f"SAMLoader), got {type(model).__name__}"
     )

@@ -364,15 +364,44 @@ def _grow(a: int, b: int, min_size: int, limit: int) -> tuple[int, int]:
     return max(0, a), min(limit, b)
 
 
+def _amg_backend(sam: Any) -> tuple[type, Callable[..., Any]]:
+    """The automatic mask generator class and ``generate_crop_boxes`` of the package that made ``sam``: SAM 2 / 2.1
+    (``sam2``) or SAM v1 (``segment_anything``). Both take the same settings and return the same records."""
+    from .sam2_loader import is_sam2_model
+
+    if is_sam2_model(sam):
+        from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator
+        from sam2.utils.amg import generate_crop_boxes
+
+        return SAM2AutomaticMaskGenerator, generate_crop_boxes
+    from segment_anything import SamAutomaticMaskGenerator
+    from segment_anything.utils.amg import generate_crop_boxes
+
+    return SamAutomaticMaskGenerator, generate_crop_boxes
+
+
+def _sam2_hole_filling_off(generator: Any) -> None:
+    """SAM 2's predictor fills holes / removes specks of ``min_mask_region_area`` with its optional compiled
+    extension and warns on every batch when it is missing (a CPU install): turn that step off then. The generator's
+    own OpenCV small-region removal (the same as SAM v1's) still runs."""
+    transforms = getattr(getattr(generator, "predictor", None), "_transforms", None)
+    if transforms is None:
+        return
+    try:
+        from sam2 import _C  # noqa: F401
+    except ImportError:
+        transforms.max_hole_area = transforms.max_sprinkle_area = 0.0
+
+
 class _ReportingGenerator:
-    """Builds a SamAutomaticMaskGenerator subclass that reports each point batch and honours cancel."""
+    """Builds an automatic mask generator subclass (SAM v1 or SAM 2, ``_amg_backend``) that reports each point
+    batch and honours cancel."""
 
     @staticmethod
     def make(sam: Any, progress: Progress | None, check_cancel: Callable[[], None] | None, **params: Any) -> Any:
-        from segment_anything import SamAutomaticMaskGenerator
-        from segment_anything.utils.amg import generate_crop_boxes
+        base, generate_crop_boxes = _amg_backend(sam)
 
-        class Generator(SamAutomaticMaskGenerator):
+        class Generator(base):  # type: ignore[valid-type, misc]
             def generate(self, image: np.ndarray) -> list[dict[str, Any]]:
                 _, layers = generate_crop_boxes(image.shape[:2], self.crop_n_layers, self.crop_overlap_ratio)
                 self._total = sum(math.ceil(len(self.point_grids[k]) / self.points_per_batch) for k in layers)
@@ -381,16 +410,18 @@ class _ReportingGenerator:
                     progress(0, self._total)
                 return super().generate(image)
 
-            def _process_batch(self, *args: Any) -> Any:
+            def _process_batch(self, *args: Any, **kwargs: Any) -> Any:
                 if check_cancel:
                     check_cancel()
-                data = super()._process_batch(*args)
+                data = super()._process_batch(*args, **kwargs)
                 self._done += 1
                 if progress:
                     progress(self._done, self._total)
                 return data
 
-        return Generator(sam, output_mode="binary_mask", **params)
+        generator = Generator(sam, output_mode="binary_mask", **params)
+        _sam2_hole_filling_off(generator)
+        return generator
 
 
 def generate_segments(
