@@ -27,3 +27,16 @@ def test_pytest_runs_in_a_clone_named_comfyui_zone(tmp_path):
 def test_root_init_as_a_package_registers_every_node():
     pack = load_pack()
     assert pack.NODE_CLASS_MAPPINGS and set(pack.NODE_CLASS_MAPPINGS) == set(pack.NODE_DISPLAY_NAME_MAPPINGS)
+
+
+def test_descriptions_render_as_markdown():
+    """The frontend renders DESCRIPTION as Markdown: a bare ``*`` or ``_`` (outside a `code span`) would vanish or
+    start emphasis ("beta*x_mb" showed as "betax_mb"), and ``<word`` would be taken for an HTML tag."""
+    import re
+
+    pack = load_pack()
+    for name, cls in pack.NODE_CLASS_MAPPINGS.items():
+        text = re.sub(r"`[^`]*`", "", getattr(cls, "DESCRIPTION", ""))
+        assert text.strip(), f"{name} has no DESCRIPTION"
+        bad = re.findall(r"[*]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|<[A-Za-z/!]", text)
+        assert not bad, f"{name}.DESCRIPTION has Markdown-active {bad}: put formulas in `backticks`"

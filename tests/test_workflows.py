@@ -304,20 +304,38 @@ def check_api(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
     assert any(defs[n["class_type"]].output_node for n in wf.values()), f"{where}: no output node"
 
 
-def check_twins(ui: dict, api: dict, defs: dict[str, NodeDef], where: str) -> None:
-    real = {str(n["id"]): n for n in ui["nodes"] if n["type"] not in VIRTUAL}
-    assert set(real) == set(api), f"{where}: node ids differ: UI {sorted(real)} vs API {sorted(api)}"
+def ui_to_api(ui: dict, defs: dict[str, NodeDef], display: dict[str, str] | None = None) -> dict:
+    """The API-format prompt the frontend queues for a UI-format workflow (its graphToPrompt): notes dropped, each
+    widget value under its input name, each link as ``[source id, output slot]``. Asserts that every link of the
+    UI file arrives as an input of the prompt (a conversion must never lose a link)."""
     links = {link[0]: link for link in ui["links"]}
-    for nid, n in real.items():
-        a = api[nid]
-        assert a["class_type"] == n["type"], f"{where}: node {nid} is {n['type']} in UI, {a['class_type']} in API"
+    api: dict[str, dict] = {}
+    for n in ui["nodes"]:
+        if n["type"] in VIRTUAL:
+            continue
         d = defs[n["type"]]
-        expected: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), where))
+        inputs: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), f"node {n['id']}"))
         for i in n.get("inputs", []):
             if i.get("link") is not None:
                 link = links[i["link"]]
-                expected[i["name"]] = [str(link[1]), link[2]]
-        assert a["inputs"] == expected, f"{where}: node {nid} ({n['type']}) inputs differ:\nUI  {expected}\nAPI {a['inputs']}"
+                inputs[i["name"]] = [str(link[1]), link[2]]
+        title = n.get("title") or (display or {}).get(n["type"], n["type"])
+        api[str(n["id"])] = {"inputs": inputs, "class_type": n["type"], "_meta": {"title": title}}
+    kept = {(v[0], v[1], nid, name) for nid, node in api.items() for name, v in node["inputs"].items()
+            if isinstance(v, list)}
+    assert len(kept) == len(links), f"{len(links)} links in the UI file, {len(kept)} in the converted prompt"
+    return api
+
+
+def check_twins(ui: dict, api: dict, defs: dict[str, NodeDef], where: str) -> None:
+    converted = ui_to_api(ui, defs)
+    assert set(converted) == set(api), f"{where}: node ids differ: UI {sorted(converted)} vs API {sorted(api)}"
+    for nid, node in converted.items():
+        a = api[nid]
+        assert a["class_type"] == node["class_type"], f"{where}: node {nid} is {node['class_type']} in UI, {a['class_type']} in API"
+        assert a["inputs"] == node["inputs"], (
+            f"{where}: node {nid} ({node['class_type']}) inputs differ:\nUI  {node['inputs']}\nAPI {a['inputs']}"
+        )
 
 
 # ------------------------------------------------------------------------------------------------------ tests

@@ -234,27 +234,30 @@ def _action_out(action: Node):
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
                 previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
     """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
-    LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed."""
-    t = f"{title} " if title else ""
+    LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed.
+    The text previews (label, attention note, SAM choice) are always there; ``previews`` adds the image ones.
+    With a ``title`` ("Turn 2") node titles read "Turn 2: Action Classifier" instead of "1. Action Classifier"."""
     defs = g.defs
     placed: list[Node] = []
 
     def add(kind, col, size, name, widgets=None, **links):
+        if title:  # "1. Action Classifier" -> "Turn 1: Action Classifier"
+            name = f"{title}: {name.split('. ', 1)[-1]}"
         node = g.add(kind, col(size), size, name, widgets, **links)
         placed.append(node)
         return node
 
     a, b, c, d_, e = (Column(x + k * STEP, y) for k in range(5))
-    text = add("PrimitiveStringMultiline", a, (320, 130), f"{t}Instruction", {"value": instruction_text})
+    text = add("PrimitiveStringMultiline", a, (320, 130), "Instruction", {"value": instruction_text})
     action = None
     if "ZoneActionClassifier" in defs:
         d = defs["ZoneActionClassifier"]
         links = {"instruction": text[0]}
         if "clip" in d.inputs:
             links["clip"] = ip2p["CLIP"]
-        action = add("ZoneActionClassifier", a, _size(d), f"{t}1. Action Classifier", **links)
-        if previews and "label" in action.d.output_names:
-            add("PreviewAny", a, (320, 100), f"{t}Action label", source=action["label"])
+        action = add("ZoneActionClassifier", a, _size(d), "1. Action Classifier", **links)
+        if "label" in action.d.output_names:
+            add("PreviewAny", a, (320, 100), "Action label", source=action["label"])
     d = defs["ZoneFusedIP2PSampler"]
     links = {"ip2p_model": ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
              "instruction": text[0]}
@@ -262,26 +265,27 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         links["magicbrush_model"] = magicbrush["MODEL"]
     if action is not None and "action" in d.inputs:
         links["action"] = _action_out(action)
-    sampler = add("ZoneFusedIP2PSampler", b, _size(d), f"{t}2. Fused IP2P Sampler", **links)
+    sampler = add("ZoneFusedIP2PSampler", b, _size(d), "2. Fused IP2P Sampler", **links)
     d = defs["ZoneAttentionToMask"]
     links = {"attention": sampler["attention"]}
     if "image" in d.inputs:
         links["image"] = image
-    coarse = add("ZoneAttentionToMask", c, _size(d), f"{t}3. Attention To Mask", **links)
+    coarse = add("ZoneAttentionToMask", c, _size(d), "3. Attention To Mask", **links)
+    if "note" in coarse.d.output_names:  # empty unless the mask fell back: then it says why
+        add("PreviewAny", c, (320, 100), "Attention note", source=coarse["note"])
     d = defs["ZoneSAMRegionIoU"]
     links = {"sam_model": sam[0], "original": image, "canvas": sampler["canvas"], "coarse_mask": coarse[0]}
-    if action is not None and "zone_action" in d.inputs:
-        links["zone_action"] = _action_out(action)
-    refined = add("ZoneSAMRegionIoU", c, _size(d), f"{t}4. SAM Region IoU", **links)
-    final = add("ZoneFFTEdgeSmoother", d_, _size(defs["ZoneFFTEdgeSmoother"]), f"{t}5. FFT Edge Smoother",
+    if action is not None and "action" in d.inputs:
+        links["action"] = _action_out(action)
+    refined = add("ZoneSAMRegionIoU", c, _size(d), "4. SAM Region IoU", **links)
+    final = add("ZoneFFTEdgeSmoother", d_, _size(defs["ZoneFFTEdgeSmoother"]), "5. FFT Edge Smoother",
                 original=image, canvas=sampler["canvas"], refined_mask=refined[0])
     links = {"original": image, "canvas": sampler["canvas"], "final_mask": final[0]}
     if "refined_mask" in defs["ZoneLayerComposite"].inputs:
         links["refined_mask"] = refined[0]
-    comp = add("ZoneLayerComposite", d_, _size(defs["ZoneLayerComposite"]), f"{t}6. Layer Composite", **links)
-    if previews:
-        add("PreviewAny", d_, (320, 120), f"{t}SAM choice", source=refined[2])
-    add("SaveImage", e, (360, 420), f"{t}Result", {"filename_prefix": save_prefix}, images=comp["image"])
+    comp = add("ZoneLayerComposite", d_, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
+    add("PreviewAny", d_, (320, 120), "SAM choice", source=refined[2])
+    add("SaveImage", e, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
     if previews:
         py = _bottom(placed) + 60
         layer = comp["layer"] if "layer" in comp.d.output_names else comp["preview"]
@@ -289,7 +293,7 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
                                           ("Attention / coarse mask", coarse["preview"]),
                                           ("SAM segment", refined["preview"]), ("Final mask", final["preview"]),
                                           ("Layer (the edit alone)", layer)]):
-            add("PreviewImage", (lambda size, k=k: (x + k * STEP, py)), (320, 300), f"{t}{label}", images=src)
+            add("PreviewImage", (lambda size, k=k: (x + k * STEP, py)), (320, 300), label, images=src)
     return comp, placed
 
 
@@ -343,10 +347,12 @@ def mask_only(defs, display) -> Graph:
     size = _size(defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
+    # example.png ships with ComfyUI (input/), so nothing is missing on load; the user picks the edited canvas here.
     canvas = g.add("LoadImage", col((320, 360)), (320, 360), "Edited canvas (paint the mask here)",
-                   {"image": "canvas.png"})
-    g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool) and paint a rough "
-           "mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
+                   {"image": EXAMPLE_IMAGE})
+    g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool). Both loaders start "
+           "on ComfyUI's `example.png`: choose your original in the first, the edited canvas in the second, and "
+           "paint a rough mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
            f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
