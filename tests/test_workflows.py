@@ -190,6 +190,8 @@ def check_frontend_schema(wf: dict, where: str) -> None:
         assert isinstance(n["properties"], dict) and isinstance(n.get("widgets_values", []), list), w
         for model in n["properties"].get("models", []):
             assert {"name", "url", "directory"} <= set(model) and model["url"].startswith("https://"), f"{w}: {model}"
+            # the missing-models dialog shows "Only allowed suffixes are: '.safetensors', '.sft'" for others
+            assert model["name"].endswith((".safetensors", ".sft")), f"{w}: the frontend offers no download for {model}"
         for slot in n.get("inputs", []) + n.get("outputs", []):
             assert isinstance(slot["name"], str) and isinstance(slot["type"], str), f"{w}: slot {slot}"
     for g in wf.get("groups", []):
@@ -354,6 +356,18 @@ def test_expected_workflows_ship():
         assert stem in names, f"workflows/{stem}.json missing"
         assert f"{stem}_api" in apis, f"workflows/api/{stem}_api.json missing"
     assert {f"{s}_api" for s in names} == apis, "every UI workflow needs exactly one API twin and vice versa"
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_template_thumbnail_ships(path: Path):
+    """ComfyUI's template browser shows ``<name>.jpg`` beside the workflow on its card (a blank card and a 404
+    without it). Made by tools/screenshot_workflows.py from the real frontend."""
+    from PIL import Image
+
+    thumb = path.with_suffix(".jpg")
+    assert thumb.is_file(), f"{thumb.name} missing: run tools/screenshot_workflows.py against a local ComfyUI"
+    with Image.open(thumb) as im:
+        assert im.format == "JPEG" and im.width >= 400 and im.height >= 200, (im.format, im.size)
 
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)

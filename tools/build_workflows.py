@@ -28,6 +28,7 @@ MODEL_LINKS = {  # shown by the frontend's "missing models" dialog
     IP2P_FILE: "https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/instruct-pix2pix-00-22000.safetensors",
     MAGICBRUSH_FILE: "https://huggingface.co/osunlp/InstructPix2Pix-MagicBrush/resolve/main/MagicBrush-epoch-52-step-4999.ckpt",
 }
+DOWNLOADABLE = (".safetensors", ".sft")  # the frontend's missing-models dialog refuses other suffixes (.ckpt)
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
 
 
@@ -76,7 +77,7 @@ class Graph:
             node.inputs[name] = src
         if kind == "CheckpointLoaderSimple":
             name = node.widgets.get("ckpt_name")
-            if name in MODEL_LINKS:
+            if name in MODEL_LINKS and name.endswith(DOWNLOADABLE):
                 node.properties["models"] = [{"name": name, "url": MODEL_LINKS[name], "directory": "checkpoints"}]
         self.nodes.append(node)
         return node
