@@ -14,7 +14,7 @@ failed requests (404s) are printed and make the exit status 1.
 ``--queue`` then runs each workflow from the page (the frontend's own Queue) and waits for the server's verdict;
 ``--fast`` first sets the CPU-speed values the host tests use (1 step at a 64-px working size, an 8x8 SAM grid with
 thresholds 0 for random weights), ``--files`` the model files to select (checkpoints containing 'magicbrush' get
-the second name). Nothing else in the graph is touched.
+the second name), ``--images`` the input images. Nothing else in the graph is touched.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ DROP_JS = """async ([name, text]) => {
     target.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
 }"""
 
-SET_WIDGETS_JS = """([fast, files]) => {
+SET_WIDGETS_JS = """([fast, files, images]) => {
   let changed = 0;
   for (const node of window.app.graph._nodes) {
     for (const w of node.widgets || []) {
@@ -57,6 +57,8 @@ SET_WIDGETS_JS = """([fast, files]) => {
       if (files && node.type === "CheckpointLoaderSimple" && w.name === "ckpt_name")
         value = String(w.value).toLowerCase().includes("magicbrush") ? files[1] : files[0];
       if (files && node.type === "ZoneSAMLoader" && w.name === "model_name") value = files[2];
+      if (images && node.type === "LoadImage" && w.name === "image")
+        value = String(node.title).toLowerCase().includes("canvas") ? images[1] : images[0];
       if (value !== undefined && w.value !== value) { w.value = value; changed++; }
     }
   }
@@ -96,6 +98,8 @@ def main() -> int:
     p.add_argument("--queue", action="store_true", help="run each workflow from the page and wait for it")
     p.add_argument("--fast", action="store_true", help="CPU-speed values before queueing (see FAST)")
     p.add_argument("--files", default="", help="ip2p,magicbrush,sam file names to select before queueing")
+    p.add_argument("--images", default="", help="photo,canvas input files to select before queueing (a Load "
+                   "Image titled '...canvas...' gets the second)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for one queued workflow")
     p.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the README / template pictures")
     args = p.parse_args()
@@ -104,6 +108,7 @@ def main() -> int:
 
     url = args.url.rstrip("/")
     files = args.files.split(",") if args.files else None
+    images = args.images.split(",") if args.images else None
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
@@ -136,8 +141,9 @@ def main() -> int:
                 target.write_bytes(shot)
                 print(f"  wrote {target}")
             if args.queue:
-                if args.fast or files:
-                    print(f"  set {page.evaluate(SET_WIDGETS_JS, [FAST if args.fast else {}, files])} widget values")
+                if args.fast or files or images:
+                    changed = page.evaluate(SET_WIDGETS_JS, [FAST if args.fast else {}, files, images])
+                    print(f"  set {changed} widget values")
                 seen = set(_get(f"{url}/api/history"))
                 page.evaluate("() => window.app.queuePrompt(0, 1)")
                 status, seconds, errors = _wait_for_run(url, seen, args.timeout)
