@@ -40,7 +40,7 @@ pytestmark = [pytest.mark.comfyui, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 ENV_VAR = "ZONE_COMFYUI_PATH"
 START_TIMEOUT_S = 240
-RUN_TIMEOUT_S = 900
+RUN_TIMEOUT_S = 3600  # generous: the first workflow trains the Action Classifier head (minutes on a busy CPU)
 IMAGE_SIZE = (96, 128)  # (h, w) of the test photo: non-square, small for CPU
 SD15_NAME = "zone_sd15_random_wrong_type.safetensors"
 UI_FILES = sorted(WORKFLOWS.glob("*.json"))
@@ -108,8 +108,13 @@ def _models(base: Path, comfy_root: Path) -> None:
 class Server:
     def __init__(self, comfy_root: Path, base: Path) -> None:
         self.base, self.port = base, _free_port()
-        # The Action Classifier trains its head once per text encoder (slow on CPU): keep it with the model cache.
-        cache = Path(os.environ.get("ZONE_COMFYUI_MODELS") or base) / "zone_cache"
+        # The Action Classifier trains its head once per text encoder (minutes on a CPU) and keeps it in ComfyUI's
+        # user/comfyui_zone: with ZONE_COMFYUI_MODELS set, that folder lives with the model cache (reused).
+        cache = os.environ.get("ZONE_COMFYUI_MODELS")
+        if cache:
+            (Path(cache) / "zone_cache").mkdir(parents=True, exist_ok=True)
+            (base / "user").mkdir(exist_ok=True)
+            (base / "user" / "comfyui_zone").symlink_to(Path(cache) / "zone_cache", target_is_directory=True)
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = base / "server.log"
         self._log = open(self.log_path, "w")
@@ -117,7 +122,7 @@ class Server:
             [sys.executable, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
              "--base-directory", str(base), "--disable-auto-launch"],
             cwd=comfy_root, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ZONE_CACHE_DIR": str(cache)},
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
         )
 
     def log(self) -> str:
