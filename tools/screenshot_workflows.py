@@ -76,9 +76,13 @@ def _wait_for_run(url: str, before: set[str], timeout_s: float) -> tuple[str, fl
     """Waits for the prompt queued after ``before`` (history ids); returns (status, seconds, error messages)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
-        history = _get(f"{url}/api/history")
+        try:
+            history = _get(f"{url}/api/history")
+            queue = _get(f"{url}/api/queue")
+        except OSError:  # a server busy computing may answer late: ask again
+            time.sleep(5.0)
+            continue
         new = [h for k, h in history.items() if k not in before]
-        queue = _get(f"{url}/api/queue")
         if new and not queue["queue_running"] and not queue["queue_pending"]:
             status = new[0].get("status", {})
             errors = [m[1] for m in status.get("messages", []) if m[0] == "execution_error"]
@@ -148,6 +152,8 @@ def main() -> int:
                 page.evaluate("() => window.app.queuePrompt(0, 1)")
                 status, seconds, errors = _wait_for_run(url, seen, args.timeout)
                 print(f"  queued from the page: {status} in {seconds:.0f} s {errors or ''}")
+                page.wait_for_timeout(1500)  # the previews arrive over the websocket
+                page.screenshot(path=str(args.out / f"ran_{path.stem}.png"))
                 if status != "success":
                     problems.append(f"{path.stem}: run ended in {status}: {errors}")
             for line in problems[before:]:
