@@ -293,7 +293,11 @@ def run_prompt(server: Server, workflow: dict, expect_error: bool = False) -> di
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         assert server.proc.poll() is None, f"ComfyUI died:\n{server.log()[-4000:]}"
-        history = server.get(f"/history/{prompt_id}")
+        try:
+            history = server.get(f"/history/{prompt_id}")
+        except OSError:  # a server busy computing (GIL-bound on a loaded CPU) can answer late: ask again
+            time.sleep(2.0)
+            continue
         if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
             entry = history[prompt_id]
             if entry["status"].get("status_str") != "error":
