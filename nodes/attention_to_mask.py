@@ -20,8 +20,9 @@ class ZoneAttentionToMask:
     DESCRIPTION = (
         "Stage 3 of ZONE: turns the recorded cross-attention into a coarse edit mask at the original image size. "
         "D = max(first - last, 0) of the start and last instruction token maps (each scaled to 0..255). "
-        "official: edit where D <= 54; paper: edit where first - last < 128. Never returns an empty mask silently: "
-        "it falls back to the lowest-D region and says so in 'note'."
+        "official: edit where D <= official_threshold (54); paper: edit where first - last < paper_threshold (128). "
+        "Never returns an empty mask silently: it falls back to the lowest-D region and says so in 'note' (shown "
+        "by the workflows' Attention note preview)."
     )
     CATEGORY = "ZONE"
     FUNCTION = "run"
@@ -39,11 +40,15 @@ class ZoneAttentionToMask:
             "required": {
                 "attention": ("ZONE_ATTENTION", {"tooltip": "From ZONE Fused IP2P Sampler."}),
                 "rule": (list(RULES), {"default": "official", "tooltip": (
-                    f"official: D <= threshold (default {OFFICIAL_THRESHOLD:g}); "
-                    f"paper: first - last < threshold (default {PAPER_THRESHOLD:g}).")}),
-                "threshold": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 255.0, "step": 1.0, "tooltip": (
-                    "On the 0..255 scale of D. -1 = the rule's own value (54 official, 128 paper). "
-                    "Higher = larger mask.")}),
+                    "official: D <= official_threshold; paper: first - last < paper_threshold.")}),
+                "official_threshold": ("FLOAT", {
+                    "default": OFFICIAL_THRESHOLD, "min": 0.0, "max": 255.0, "step": 1.0, "tooltip": (
+                        f"Used by the official rule, on the 0..255 scale of D (official {OFFICIAL_THRESHOLD:g}). "
+                        "Higher = larger mask.")}),
+                "paper_threshold": ("FLOAT", {
+                    "default": PAPER_THRESHOLD, "min": 0.0, "max": 255.0, "step": 1.0, "tooltip": (
+                        f"Used by the paper rule, on the 0..255 scale (paper {PAPER_THRESHOLD:g}). "
+                        "Higher = larger mask.")}),
                 "min_region": ("INT", {"default": MIN_REGION, "min": 0, "max": 1 << 20, "tooltip": (
                     "Drop connected regions smaller than this many pixels of a 512x512 image "
                     "(scaled with the image area).")}),
@@ -53,7 +58,8 @@ class ZoneAttentionToMask:
             },
         }
 
-    def run(self, attention: ZoneAttention, rule: str, threshold: float, min_region: int, image: torch.Tensor | None = None):
+    def run(self, attention: ZoneAttention, rule: str, official_threshold: float, paper_threshold: float,
+            min_region: int, image: torch.Tensor | None = None):
         if not all(hasattr(attention, a) for a in ("maps", "token_counts", "image_size", "batch_size")):
             raise ZoneInputError("attention must be a ZONE_ATTENTION from the ZONE Fused IP2P Sampler")
         sizes = {"attention": attention.batch_size}
@@ -66,7 +72,7 @@ class ZoneAttentionToMask:
             a = i if attention.batch_size > 1 else 0
             result = attention_to_mask(
                 attention.maps[a], attention.token_counts[a], attention.image_size,
-                threshold=None if threshold < 0 else threshold, rule=rule, min_region=min_region,
+                threshold=paper_threshold if rule == "paper" else official_threshold, rule=rule, min_region=min_region,
             )
             if result.note:
                 log.warning("ZONE Attention To Mask, item %d: %s", i, result.note)

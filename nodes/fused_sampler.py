@@ -17,6 +17,8 @@ from .comfy_backend import SIGMA_SCHEDULES  # the module imports ComfyUI only in
 from .comfy_runtime import Progress, check_interrupt
 from .convert import to_image
 
+DEFAULT_BETA = default_beta(Action.CHANGE)  # 0.01
+
 #: Record-branch choices -> guidance branches whose attention is averaged.
 RECORD_CHOICES: dict[str, tuple[str, ...]] = {
     "empty prompt (official)": ("image", "uncond"),
@@ -34,12 +36,11 @@ def attention_preview(attention: ZoneAttention) -> torch.Tensor:
     return to_image(previews)
 
 
-def resolve_beta(action: ZoneAction | None, beta: float) -> float:
-    """The fusion weight: ``beta`` when >= 0, else the action's (ZONE_SPEC 2.2; no action = change: 0.01)."""
-    if beta >= 0:
-        return float(beta)
+def resolve_beta(action: ZoneAction | None, beta: float = DEFAULT_BETA) -> float:
+    """The fusion weight: the action's when one is connected (set on the Action Classifier: 0.2 remove, 0.01
+    change / add, as in the paper), else ``beta``."""
     if action is None:
-        return default_beta(Action.CHANGE)
+        return float(beta)
     if not isinstance(action, ZoneAction):
         raise ZoneInputError("action must be a ZONE_ACTION from ZONE Action Classifier")
     return float(action.beta)
@@ -48,9 +49,9 @@ def resolve_beta(action: ZoneAction | None, beta: float) -> float:
 class ZoneFusedIP2PSampler:
     DESCRIPTION = (
         "Stage 2 of ZONE: edits the whole image with InstructPix2Pix (optionally fused with MagicBrush after every "
-        "step: x = (x_ip2p + beta*x_mb) / (1 + beta)) and records the cross-attention of the five 1/32-resolution "
-        "layers. Guidance: u + text_scale*(text - image) + image_scale*(image - u). Runs at a working resolution "
-        "(longest side, multiple of 64, aspect kept) and returns the canvas at the ORIGINAL size."
+        "step: `x = (x_ip2p + beta · x_mb) / (1 + beta)`) and records the cross-attention of the five "
+        "1/32-resolution layers. Guidance: `u + text_scale · (text - image) + image_scale · (image - u)`. Runs at a "
+        "working resolution (longest side, multiple of 64, aspect kept) and returns the canvas at the ORIGINAL size."
     )
     CATEGORY = "ZONE"
     FUNCTION = "sample"
@@ -84,16 +85,19 @@ class ZoneFusedIP2PSampler:
             },
             "optional": {
                 "magicbrush_model": ("MODEL", {"tooltip": "MagicBrush checkpoint, fused into the IP2P trajectory (optional)."}),
-                "action": ("ZONE_ACTION", {"tooltip": "From ZONE Action Classifier: sets beta (0.2 remove, 0.01 otherwise)."}),
-                "beta": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 10.0, "step": 0.01, "tooltip": (
-                    "Fusion weight of MagicBrush; -1 = from the action (no action: 0.01).")}),
+                "action": ("ZONE_ACTION", {"tooltip": (
+                    "From ZONE Action Classifier: sets beta (its beta_remove 0.2 / beta_other 0.01) instead of the "
+                    "beta widget.")}),
+                "beta": ("FLOAT", {"default": DEFAULT_BETA, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": (
+                    "Fusion weight of MagicBrush when no action is connected (official: 0.01 change / add, 0.2 "
+                    "remove). With an action connected, the action's beta is used.")}),
             },
         }
 
     def sample(
         self, ip2p_model, clip, vae, image: torch.Tensor, instruction: str, seed: int, steps: int, text_scale: float,
         image_scale: float, sampler: str, scheduler: str, working_size: int, record_branches: str,
-        magicbrush_model=None, action: ZoneAction | None = None, beta: float = -1.0,
+        magicbrush_model=None, action: ZoneAction | None = None, beta: float = DEFAULT_BETA,
     ):
         if not isinstance(instruction, str) or not instruction.strip():
             raise ZoneInputError("the instruction is empty: write what to change, e.g. 'make the sky pink'")

@@ -83,7 +83,7 @@ def _item_action(action: Any, index: int) -> ZoneAction | None:
             return None
         action = action[index if len(action) > 1 else 0]
     if action is not None and not hasattr(action, "segments_original"):  # duck-typed: ZoneAction
-        raise ZoneInputError(f"zone_action must come from ZONE Action Classifier, got {type(action).__name__}")
+        raise ZoneInputError(f"action must come from ZONE Action Classifier, got {type(action).__name__}")
     return action
 
 
@@ -148,7 +148,7 @@ class ZoneSAMRegionIoU:
                     "(the edit is not dropped). 0: off (official).")}),
             },
             "optional": {
-                "zone_action": ("ZONE_ACTION", {"tooltip": "Decides what auto segments (original for remove)."}),
+                "action": ("ZONE_ACTION", {"tooltip": "From ZONE Action Classifier: decides what auto segments (the original for remove)."}),
             },
         }
 
@@ -157,7 +157,7 @@ class ZoneSAMRegionIoU:
                box_nms_thresh: float, points_per_batch: int, min_mask_region_area: int, crop_n_layers: int,
                crop_to_region: bool, crop_margin: float, max_side: int = SEGMENT_MAX_SIDE, rule: str = RULE_DEFAULT,
                min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU,
-               zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+               action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
         check_rule(rule, min_inside, min_iou)  # before SAM runs
         sam = as_sam(sam_model)
         n = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas), coarse_mask=batch_len(coarse_mask))
@@ -166,7 +166,7 @@ class ZoneSAMRegionIoU:
         for i in range(n):
             check_interrupt()
             orig = to_rgb(image_item(original, i), "original")
-            source = segment_image_choice(segment_on, _item_action(zone_action, i))
+            source = segment_image_choice(segment_on, _item_action(action, i))
             image = orig
             note = ""
             if source == "canvas":

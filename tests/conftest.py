@@ -3,6 +3,10 @@
 The pack is imported exactly as ComfyUI imports it: the repository folder loaded as a package from its
 ``__init__.py`` (here under the name ``comfyui_zone``), so the nodes' relative imports are exercised for real.
 Tests use real photographs shipped by scikit-image and synthetic cases with known answers. No network.
+
+Every test body runs under ``torch.inference_mode()``, as ComfyUI runs every node (``execution.py`` wraps each
+node call in it), so a node test cannot pass here and fail in ComfyUI. A test of code that runs outside ComfyUI
+with autograd on (e.g. the CLI) opts out with ``@pytest.mark.autograd``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -38,9 +43,27 @@ def load_pack():
 load_pack()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Run the test body as ComfyUI runs a node: under ``torch.inference_mode()`` (unless marked ``autograd``).
+
+    A hook rather than an autouse fixture: Hypothesis refuses function-scoped fixtures on ``@given`` tests."""
+    with torch.inference_mode(item.get_closest_marker("autograd") is None):
+        return (yield)
+
+
 @pytest.fixture(scope="session")
 def pack():
     return load_pack()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Run the test body as ComfyUI runs a node: under ``torch.inference_mode()`` (unless marked ``autograd``).
+
+    A hook rather than an autouse fixture: Hypothesis refuses function-scoped fixtures on ``@given`` tests."""
+    with torch.inference_mode(item.get_closest_marker("autograd") is None):
+        return (yield)
 
 
 def photo(name: str) -> np.ndarray:

@@ -190,6 +190,34 @@ def test_tiny_clip_trains_caches_and_retrains_on_new_encoder(tiny_tok, tmp_path,
     assert len(list(tmp_path.glob("action_head_*.pt"))) == 2
 
 
+def test_tests_run_as_comfyui_runs_nodes():
+    """tests/conftest.py runs every test body under torch.inference_mode(), as ComfyUI's executor does."""
+    assert torch.is_inference_mode_enabled()
+
+
+@pytest.mark.autograd
+def test_autograd_marker_opts_out():
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+
+
+def test_head_trains_under_inference_mode_on_inference_tensors(tiny_tok, tmp_path, monkeypatch):
+    """Regression: inside ComfyUI (inference mode, encoder outputs are inference tensors) the first-use training
+    failed with 'element 0 of tensors does not require grad'. It must train, learn and leave the mode as it was."""
+    use_small_dataset(ac, tmp_path, monkeypatch, per_class=40)
+    ac.clear_memory_cache()
+    enc = tiny_clip_encoder(tiny_tok, seed=0)
+    examples = ac.load_dataset(split="train")
+    feats = ac.encode(enc, [e.text for e in examples])
+    assert feats[0].is_inference()
+    with torch.no_grad():  # also under no_grad on top of inference mode
+        result = ac.train_head(enc, examples, seed=0, features=feats)
+    assert torch.is_inference_mode_enabled()  # the fit restored the caller's mode
+    assert result.train_accuracy > 0.6
+    assert not any(p.is_inference() for p in result.head.parameters())
+    action = ac.classify("make the car red", encoder=enc, cache_dir=tmp_path)
+    assert action.decided_by == "encoder-mlp" and abs(sum(action.probabilities) - 1) < 1e-5
+
+
 def test_training_is_deterministic(tiny_tok):
     enc = tiny_clip_encoder(tiny_tok, seed=0)
     examples = ac.load_dataset(split="train")[:90]

@@ -136,21 +136,21 @@ def _attention(batch: int, size: tuple[int, int], token_count: int = 5) -> ZoneA
 def test_node_batches_with_photo_preview(astronaut, coffee):
     node = ZoneAttentionToMask()
     image = torch.from_numpy(np.stack([astronaut, astronaut]))
-    mask, preview, note = node.run(_attention(2, (512, 512)), "official", -1.0, 64, image)
+    mask, preview, note = node.run(_attention(2, (512, 512)), "official", 54.0, 128.0, 64, image)
     assert mask.shape == (2, 512, 512) and preview.shape == (2, 512, 512, 3) and note == ""
     assert not torch.equal(mask[0], mask[1])  # per-item maps
     assert preview.min() >= 0 and preview.max() <= 1
     assert not torch.equal(preview[0], image[0])  # the overlay is visible
     # attention batch 1 broadcasts over an image batch of 3 (non-square coffee)
     image3 = torch.from_numpy(np.stack([coffee] * 3))
-    mask, preview, _ = node.run(_attention(1, (400, 600)), "paper", -1.0, 64, image3)
+    mask, preview, _ = node.run(_attention(1, (400, 600)), "paper", 54.0, 128.0, 64, image3)
     assert mask.shape == (3, 400, 600) and torch.equal(mask[0], mask[2]) and preview.shape == (3, 400, 600, 3)
 
 
 def test_node_without_image_previews_a_heatmap_and_reports_notes():
     node = ZoneAttentionToMask()
     maps = torch.ones(1, 4, 4, 77)
-    mask, preview, note = node.run(ZoneAttention(maps, (3,), (64, 96)), "official", -1.0, 64)
+    mask, preview, note = node.run(ZoneAttention(maps, (3,), (64, 96)), "official", 54.0, 128.0, 64)
     assert mask.shape == (1, 64, 96) and preview.shape == (1, 64, 96, 3)
     assert "whole image" in note
 
@@ -158,21 +158,21 @@ def test_node_without_image_previews_a_heatmap_and_reports_notes():
 def test_node_rgba_grayscale_tiny_and_errors(astronaut):
     node = ZoneAttentionToMask()
     rgba = torch.from_numpy(np.concatenate([astronaut, np.ones_like(astronaut[..., :1])], -1))[None]
-    _, preview, _ = node.run(_attention(1, (512, 512)), "official", -1.0, 64, rgba)
+    _, preview, _ = node.run(_attention(1, (512, 512)), "official", 54.0, 128.0, 64, rgba)
     assert preview.shape == (1, 512, 512, 3)
     gray = torch.from_numpy(astronaut[..., :1].copy())[None]
-    _, preview, _ = node.run(_attention(1, (512, 512)), "official", -1.0, 64, gray)
+    _, preview, _ = node.run(_attention(1, (512, 512)), "official", 54.0, 128.0, 64, gray)
     assert preview.shape == (1, 512, 512, 3)
-    mask, preview, _ = node.run(_attention(1, (8, 8), 2), "official", -1.0, 64, torch.rand(1, 8, 8, 3))
+    mask, preview, _ = node.run(_attention(1, (8, 8), 2), "official", 54.0, 128.0, 64, torch.rand(1, 8, 8, 3))
     assert mask.shape == (1, 8, 8) and mask.sum() > 0
     with pytest.raises(NodeInputError, match="batch sizes do not match"):
-        node.run(_attention(2, (512, 512)), "official", -1.0, 64, torch.rand(3, 512, 512, 3))
+        node.run(_attention(2, (512, 512)), "official", 54.0, 128.0, 64, torch.rand(3, 512, 512, 3))
     nan = rgba[..., :3].clone()
     nan[0, 0, 0, 0] = float("nan")
     with pytest.raises(NodeInputError, match="NaN"):
-        node.run(_attention(1, (512, 512)), "official", -1.0, 64, nan)
+        node.run(_attention(1, (512, 512)), "official", 54.0, 128.0, 64, nan)
     with pytest.raises(NodeInputError, match="ZONE_ATTENTION"):
-        node.run(torch.zeros(1, 4, 4, 77), "official", -1.0, 64)
+        node.run(torch.zeros(1, 4, 4, 77), "official", 54.0, 128.0, 64)
 
 
 def test_node_is_registered(pack):

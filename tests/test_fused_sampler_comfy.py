@@ -166,7 +166,7 @@ def test_node_outputs(models, cup):
     image = torch.cat([cup, cup])
     canvas, attention, preview = ZoneFusedIP2PSampler().sample(
         models["ip2p"], models["clip"], models["vae"], image, INSTRUCTION, 5, 2, 7.5, 1.5, "euler", "karras", 128,
-        "all branches", magicbrush_model=models["magicbrush"], beta=-1.0,
+        "all branches", magicbrush_model=models["magicbrush"], beta=0.01,
     )
     assert canvas.shape == (2, 128, 192, 3) and canvas.dtype == torch.float32
     assert 0.0 <= float(canvas.min()) and float(canvas.max()) <= 1.0

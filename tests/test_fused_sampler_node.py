@@ -59,7 +59,7 @@ def test_input_types():
     assert required["record_branches"][1]["default"] in required["record_branches"][0]
     assert RECORD_CHOICES[required["record_branches"][1]["default"]] == ("image", "uncond")
     assert optional["magicbrush_model"][0] == "MODEL" and optional["action"][0] == "ZONE_ACTION"
-    assert optional["beta"][1]["default"] == -1.0
+    assert optional["beta"][1]["default"] == 0.01 and optional["beta"][1]["min"] == 0.0
     node = ZoneFusedIP2PSampler
     assert node.RETURN_TYPES == ("IMAGE", "ZONE_ATTENTION", "IMAGE") and len(node.RETURN_NAMES) == len(node.OUTPUT_TOOLTIPS) == 3
     assert node.CATEGORY == "ZONE" and hasattr(node, node.FUNCTION)
@@ -121,11 +121,11 @@ def test_model_checks_before_comfy_import():
 def test_resolve_beta():
     remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
     change = ZoneAction(Action.CHANGE, (1.0, 0.0, 0.0), 0.01, "manual")
-    assert resolve_beta(None, -1.0) == 0.01  # no action: change
-    assert resolve_beta(remove, -1.0) == 0.2 and resolve_beta(change, -1.0) == 0.01
-    assert resolve_beta(remove, 0.5) == 0.5 and resolve_beta(None, 0.0) == 0.0
+    assert resolve_beta(None) == 0.01  # no action: the widget's explicit default (change / add)
+    assert resolve_beta(remove, 0.01) == 0.2 and resolve_beta(change, 0.5) == 0.01  # an action decides
+    assert resolve_beta(None, 0.5) == 0.5 and resolve_beta(None, 0.0) == 0.0
     with pytest.raises(ZoneInputError, match="ZONE_ACTION"):
-        resolve_beta("remove", -1.0)
+        resolve_beta("remove", 0.01)
 
 
 def test_row_labels_follow_cond_or_uncond():

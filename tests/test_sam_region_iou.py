@@ -274,7 +274,7 @@ def test_node_remove_segments_original_and_errors(sam, chelsea):
     canvas = torch.zeros((1, 150, 200, 3))  # a canvas of another size would be resized; remove ignores it
     remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
     empty = torch.zeros((1, 300, 451))
-    mask, _, info = node.refine(sam, original, canvas, empty, **_node_args(), zone_action=remove)
+    mask, _, info = node.refine(sam, original, canvas, empty, **_node_args(), action=remove)
     assert "on the original" in info and "fallback" in info and "empty" in info and mask.sum() == 0
     _, _, info = node.refine(sam, original, canvas, empty + 0, **_node_args(segment_on="canvas"))
     assert "canvas 200x150 resized to the original" in info
@@ -282,8 +282,8 @@ def test_node_remove_segments_original_and_errors(sam, chelsea):
         node.refine(sam, original.repeat(2, 1, 1, 1), canvas.repeat(3, 1, 1, 1), empty, **_node_args())
     with pytest.raises(ZoneInputError, match="Segment Anything model"):
         node.refine("not a model", original, canvas, empty, **_node_args())
-    with pytest.raises(ZoneInputError, match="zone_action"):
-        node.refine(sam, original, canvas, empty, **_node_args(), zone_action="remove")
+    with pytest.raises(ZoneInputError, match="action must come from"):
+        node.refine(sam, original, canvas, empty, **_node_args(), action="remove")
 
 
 def test_max_side_segments_a_shrunk_copy_and_upscales_only_the_choice(sam, astronaut):

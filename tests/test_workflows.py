@@ -190,6 +190,8 @@ def check_frontend_schema(wf: dict, where: str) -> None:
         assert isinstance(n["properties"], dict) and isinstance(n.get("widgets_values", []), list), w
         for model in n["properties"].get("models", []):
             assert {"name", "url", "directory"} <= set(model) and model["url"].startswith("https://"), f"{w}: {model}"
+            # the missing-models dialog shows "Only allowed suffixes are: '.safetensors', '.sft'" for others
+            assert model["name"].endswith((".safetensors", ".sft")), f"{w}: the frontend offers no download for {model}"
         for slot in n.get("inputs", []) + n.get("outputs", []):
             assert isinstance(slot["name"], str) and isinstance(slot["type"], str), f"{w}: slot {slot}"
     for g in wf.get("groups", []):
@@ -304,20 +306,38 @@ def check_api(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
     assert any(defs[n["class_type"]].output_node for n in wf.values()), f"{where}: no output node"
 
 
-def check_twins(ui: dict, api: dict, defs: dict[str, NodeDef], where: str) -> None:
-    real = {str(n["id"]): n for n in ui["nodes"] if n["type"] not in VIRTUAL}
-    assert set(real) == set(api), f"{where}: node ids differ: UI {sorted(real)} vs API {sorted(api)}"
+def ui_to_api(ui: dict, defs: dict[str, NodeDef], display: dict[str, str] | None = None) -> dict:
+    """The API-format prompt the frontend queues for a UI-format workflow (its graphToPrompt): notes dropped, each
+    widget value under its input name, each link as ``[source id, output slot]``. Asserts that every link of the
+    UI file arrives as an input of the prompt (a conversion must never lose a link)."""
     links = {link[0]: link for link in ui["links"]}
-    for nid, n in real.items():
-        a = api[nid]
-        assert a["class_type"] == n["type"], f"{where}: node {nid} is {n['type']} in UI, {a['class_type']} in API"
+    api: dict[str, dict] = {}
+    for n in ui["nodes"]:
+        if n["type"] in VIRTUAL:
+            continue
         d = defs[n["type"]]
-        expected: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), where))
+        inputs: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), f"node {n['id']}"))
         for i in n.get("inputs", []):
             if i.get("link") is not None:
                 link = links[i["link"]]
-                expected[i["name"]] = [str(link[1]), link[2]]
-        assert a["inputs"] == expected, f"{where}: node {nid} ({n['type']}) inputs differ:\nUI  {expected}\nAPI {a['inputs']}"
+                inputs[i["name"]] = [str(link[1]), link[2]]
+        title = n.get("title") or (display or {}).get(n["type"], n["type"])
+        api[str(n["id"])] = {"inputs": inputs, "class_type": n["type"], "_meta": {"title": title}}
+    kept = {(v[0], v[1], nid, name) for nid, node in api.items() for name, v in node["inputs"].items()
+            if isinstance(v, list)}
+    assert len(kept) == len(links), f"{len(links)} links in the UI file, {len(kept)} in the converted prompt"
+    return api
+
+
+def check_twins(ui: dict, api: dict, defs: dict[str, NodeDef], where: str) -> None:
+    converted = ui_to_api(ui, defs)
+    assert set(converted) == set(api), f"{where}: node ids differ: UI {sorted(converted)} vs API {sorted(api)}"
+    for nid, node in converted.items():
+        a = api[nid]
+        assert a["class_type"] == node["class_type"], f"{where}: node {nid} is {node['class_type']} in UI, {a['class_type']} in API"
+        assert a["inputs"] == node["inputs"], (
+            f"{where}: node {nid} ({node['class_type']}) inputs differ:\nUI  {node['inputs']}\nAPI {a['inputs']}"
+        )
 
 
 # ------------------------------------------------------------------------------------------------------ tests
@@ -339,14 +359,16 @@ def test_expected_workflows_ship():
 
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
-def test_thumbnail_beside_each_workflow(path: Path):
-    """ComfyUI's template browser shows <name>.jpg next to <name>.json (written by tools/build_workflows.py)."""
+def test_template_thumbnail_ships(path: Path):
+    """ComfyUI's template browser shows ``<name>.jpg`` beside the workflow on its card (a blank card and a 404
+    without it): a picture of the real frontend (tools/screenshot_workflows.py) or, for a new workflow, the
+    schematic tools/build_workflows.py writes."""
     from PIL import Image
 
     thumb = path.with_suffix(".jpg")
-    assert thumb.is_file(), f"{thumb.name} missing: run tools/build_workflows.py"
+    assert thumb.is_file(), f"{thumb.name} missing: run tools/build_workflows.py (or tools/screenshot_workflows.py)"
     with Image.open(thumb) as im:
-        assert im.format == "JPEG" and 256 <= im.width <= 1024 and im.height >= 64, (im.format, im.size)
+        assert im.format == "JPEG" and 256 <= im.width <= 1024 and im.height >= 200, (im.format, im.size)
 
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)

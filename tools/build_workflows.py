@@ -26,7 +26,6 @@ IP2P_FILE = "instruct-pix2pix-00-22000.safetensors"
 MAGICBRUSH_FILE = "MagicBrush-epoch-52-step-4999.ckpt"
 SAM_FILE = "sam_vit_h_4b8939.pth"
 EXAMPLE_IMAGE = "example.png"
-EDITED_IMAGE = "canvas.png"
 QWEN_UNET = "qwen_image_edit_fp8_e4m3fn.safetensors"
 QWEN_CLIP = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
 QWEN_VAE = "qwen_image_vae.safetensors"
@@ -42,6 +41,7 @@ MODEL_LINKS = {  # shown by the frontend's "missing models" dialog: file -> (url
     QWEN_VAE: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/vae/{QWEN_VAE}", "vae"),
 }
 MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "vae_name")
+DOWNLOADABLE = (".safetensors", ".sft")  # the frontend's missing-models dialog refuses other suffixes (.ckpt)
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
 
 
@@ -90,7 +90,7 @@ class Graph:
             node.inputs[name] = src
         for widget in MODEL_WIDGETS:
             name = node.widgets.get(widget)
-            if name in MODEL_LINKS:
+            if name in MODEL_LINKS and name.endswith(DOWNLOADABLE):
                 url, directory = MODEL_LINKS[name]
                 node.properties["models"] = [{"name": name, "url": url, "directory": directory}]
         self.nodes.append(node)
@@ -246,11 +246,14 @@ def _action_out(action: Node):
     return action["action"] if "action" in action.d.output_names else action[0]
 
 
-def _placer(g: Graph, placed: list[Node]):
+def _placer(g: Graph, placed: list[Node], prefix: str = ""):
     """``add(kind, column, size, title, widgets=None, **links)``: ``g.add`` at the column's next position, the node
-    recorded in ``placed``."""
+    recorded in ``placed``. With a ``prefix`` ("Turn 2") titles read "Turn 2: Action Classifier", not
+    "1. Action Classifier". ``column`` is a Column or any callable size -> (x, y)."""
 
     def add(kind, column, size, title, widgets=None, **links):
+        if prefix:
+            title = f"{prefix}: {title.split('. ', 1)[-1]}"
         node = g.add(kind, column(size), size, title, widgets, **links)
         placed.append(node)
         return node
@@ -261,24 +264,25 @@ def _placer(g: Graph, placed: list[Node]):
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
                 previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
     """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
-    LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed."""
-    t = f"{title} " if title else ""
+    LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed.
+    The text previews (label, attention note, SAM choice) are always there; ``previews`` adds the image ones.
+    With a ``title`` ("Turn 2") node titles read "Turn 2: Action Classifier" instead of "1. Action Classifier"."""
     defs = g.defs
     placed: list[Node] = []
 
-    add = _placer(g, placed)
+    add = _placer(g, placed, title)
 
     a, b, c, d_, e = (Column(x + k * STEP, y) for k in range(5))
-    text = add("PrimitiveStringMultiline", a, (320, 130), f"{t}Instruction", {"value": instruction_text})
+    text = add("PrimitiveStringMultiline", a, (320, 130), "Instruction", {"value": instruction_text})
     action = None
     if "ZoneActionClassifier" in defs:
         d = defs["ZoneActionClassifier"]
         links = {"instruction": text[0]}
         if "clip" in d.inputs:
             links["clip"] = ip2p["CLIP"]
-        action = add("ZoneActionClassifier", a, _size(d), f"{t}1. Action Classifier", **links)
-        if previews and "label" in action.d.output_names:
-            add("PreviewAny", a, (320, 100), f"{t}Action label", source=action["label"])
+        action = add("ZoneActionClassifier", a, _size(d), "1. Action Classifier", **links)
+        if "label" in action.d.output_names:
+            add("PreviewAny", a, (320, 100), "Action label", source=action["label"])
     d = defs["ZoneFusedIP2PSampler"]
     links = {"ip2p_model": ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
              "instruction": text[0]}
@@ -286,39 +290,40 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         links["magicbrush_model"] = magicbrush["MODEL"]
     if action is not None and "action" in d.inputs:
         links["action"] = _action_out(action)
-    sampler = add("ZoneFusedIP2PSampler", b, _size(d), f"{t}2. Fused IP2P Sampler", **links)
+    sampler = add("ZoneFusedIP2PSampler", b, _size(d), "2. Fused IP2P Sampler", **links)
     d = defs["ZoneAttentionToMask"]
     links = {"attention": sampler["attention"]}
     if "image" in d.inputs:
         links["image"] = image
-    coarse = add("ZoneAttentionToMask", c, _size(d), f"{t}3. Attention To Mask", **links)
+    coarse = add("ZoneAttentionToMask", c, _size(d), "3. Attention To Mask", **links)
+    if "note" in coarse.d.output_names:  # empty unless the mask fell back: then it says why
+        add("PreviewAny", c, (320, 100), "Attention note", source=coarse["note"])
     d = defs["ZoneSAMRegionIoU"]
     links = {"sam_model": sam[0], "original": image, "canvas": sampler["canvas"], "coarse_mask": coarse[0]}
-    if action is not None and "zone_action" in d.inputs:
-        links["zone_action"] = _action_out(action)
-    refined = add("ZoneSAMRegionIoU", c, _size(d), f"{t}4. SAM Region IoU", **links)
-    final = add("ZoneFFTEdgeSmoother", d_, _size(defs["ZoneFFTEdgeSmoother"]), f"{t}5. FFT Edge Smoother",
+    if action is not None and "action" in d.inputs:
+        links["action"] = _action_out(action)
+    refined = add("ZoneSAMRegionIoU", c, _size(d), "4. SAM Region IoU", **links)
+    final = add("ZoneFFTEdgeSmoother", d_, _size(defs["ZoneFFTEdgeSmoother"]), "5. FFT Edge Smoother",
                 original=image, canvas=sampler["canvas"], refined_mask=refined[0])
     links = {"original": image, "canvas": sampler["canvas"], "final_mask": final[0]}
     if "refined_mask" in defs["ZoneLayerComposite"].inputs:
         links["refined_mask"] = refined[0]
-    comp = add("ZoneLayerComposite", d_, _size(defs["ZoneLayerComposite"]), f"{t}6. Layer Composite", **links)
-    if previews:
-        add("PreviewAny", d_, (320, 120), f"{t}SAM choice", source=refined[2])
-    add("SaveImage", e, (360, 420), f"{t}Result", {"filename_prefix": save_prefix}, images=comp["image"])
+    comp = add("ZoneLayerComposite", d_, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
+    add("PreviewAny", d_, (320, 120), "SAM choice", source=refined[2])
+    add("SaveImage", e, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
     if previews:
         layer = comp["layer"] if "layer" in comp.d.output_names else comp["preview"]
-        _preview_row(g, x, _bottom(placed) + 60, placed, [
-            (f"{t}Canvas (whole-image edit)", sampler["canvas"]), (f"{t}Attention / coarse mask", coarse["preview"]),
-            (f"{t}SAM segment", refined["preview"]), (f"{t}Final mask", final["preview"]),
-            (f"{t}Layer (the edit alone)", layer)])
+        _preview_row(add, x, _bottom(placed) + 60, [
+            ("Canvas (whole-image edit)", sampler["canvas"]), ("Attention / coarse mask", coarse["preview"]),
+            ("SAM segment", refined["preview"]), ("Final mask", final["preview"]), ("Layer (the edit alone)", layer)])
     return comp, placed
 
 
-def _preview_row(g: Graph, x: int, y: int, placed: list[Node], items: list[tuple[str, tuple[Node, int]]]) -> None:
-    """One PreviewImage per (title, source) in a row from ``(x, y)``, one column pitch apart; appended to placed."""
+def _preview_row(add, x: int, y: int, items: list[tuple[str, tuple[Node, int]]]) -> None:
+    """One PreviewImage per (title, source) in a row from ``(x, y)``, one column pitch apart, placed with the
+    ``add`` of ``_placer``."""
     for k, (label, src) in enumerate(items):
-        placed.append(g.add("PreviewImage", (x + k * STEP, y), (320, 300), label, images=src))
+        add("PreviewImage", (lambda size, k=k: (x + k * STEP, y)), (320, 300), label, images=src)
 
 
 def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> tuple[Node, Node | None, Node, Node]:
@@ -371,7 +376,8 @@ def _pair_inputs(g: Graph, edited_title: str) -> tuple[Node, Node, Node]:
     size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
-    edited = g.add("LoadImage", col((320, 360)), (320, 360), edited_title, {"image": EDITED_IMAGE})
+    # example.png ships with ComfyUI (input/), so nothing is missing on load; the user picks the edited image here.
+    edited = g.add("LoadImage", col((320, 360)), (320, 360), edited_title, {"image": EXAMPLE_IMAGE})
     g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
     return sam, orig, edited
 
@@ -379,8 +385,9 @@ def _pair_inputs(g: Graph, edited_title: str) -> tuple[Node, Node, Node]:
 def mask_only(defs, display) -> Graph:
     g = Graph(defs, display)
     sam, orig, canvas = _pair_inputs(g, "Edited canvas (paint the mask here)")
-    g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool) and paint a rough "
-           "mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
+    g.note("Post-processing only: bring a canvas from ANY editor (your own model, an online tool). Both loaders start "
+           "on ComfyUI's `example.png`: choose your original in the first, the edited canvas in the second, and "
+           "paint a rough mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
            f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
@@ -400,7 +407,7 @@ def mask_only(defs, display) -> Graph:
     comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
     add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
-    _preview_row(g, 40 + STEP, _bottom(placed) + 60, placed, [
+    _preview_row(add, 40 + STEP, _bottom(placed) + 60, [
         ("Painted mask", as_image[0]), ("SAM segment", refined["preview"]), ("Final mask", final["preview"])])
     _group_around(g, "ZONE post-processing", placed, COLORS["locate"])
     return g
@@ -440,7 +447,7 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
                canvas=align["aligned"], final_mask=final[0], refined_mask=refined[0])
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
     add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
-    _preview_row(g, x, _bottom(placed) + 60, placed, [
+    _preview_row(add, x, _bottom(placed) + 60, [
         ("Aligned edit", align["aligned"]), ("Difference mask", coarse["preview"]), ("SAM segment", refined["preview"]),
         ("Final mask", final["preview"]), ("Layer (the edit alone)", comp["layer"])])
     return placed
@@ -519,11 +526,15 @@ def main() -> None:
         g.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://github.com/zone-comfyui/ComfyUI-ZONE/workflows/{name}"))
         (out / f"{name}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
         (out / "api" / f"{name}_api.json").write_text(json.dumps(g.api(), indent=1) + "\n")
-        thumb = render_graph.render(g.ui(), scale=0.5)  # the template browser shows <name>.jpg beside the file
-        thumb = thumb.resize((THUMBNAIL_WIDTH, max(1, round(thumb.height * THUMBNAIL_WIDTH / thumb.width))),
-                             Image.LANCZOS)
-        thumb.save(out / f"{name}.jpg", quality=85, optimize=True)
-        print(f"wrote workflows/{name}.json, .jpg and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
+        # The template browser shows <name>.jpg on the workflow's card. A picture of the real frontend
+        # (tools/screenshot_workflows.py) is kept; a new workflow gets a schematic until one is taken.
+        thumb_path = out / f"{name}.jpg"
+        if not thumb_path.exists():
+            thumb = render_graph.render(g.ui(), scale=0.5)
+            thumb = thumb.resize((THUMBNAIL_WIDTH, max(1, round(thumb.height * THUMBNAIL_WIDTH / thumb.width))),
+                                 Image.LANCZOS)
+            thumb.save(thumb_path, quality=85, optimize=True)
+        print(f"wrote workflows/{name}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
 
 
 if __name__ == "__main__":

@@ -296,7 +296,19 @@ def _fit(
     hidden: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, seed: int, epochs: int, lr: float,
     weight_decay: float, progress: ProgressFn | None, check: Callable[[], None] | None,
 ) -> ActionHead:
-    """Full-batch Adam on the pooled logits; only the real tokens are computed."""
+    """Full-batch Adam on the pooled logits; only the real tokens are computed.
+
+    Trains also when called under ``torch.inference_mode()`` / ``no_grad`` (ComfyUI runs every node so): autograd is
+    switched back on for the fit, on fresh copies of the inputs (inference tensors cannot be saved for backward)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        hidden, mask, labels = hidden.clone(), mask.clone(), labels.clone()
+        return _fit_with_grad(hidden, mask, labels, seed, epochs, lr, weight_decay, progress, check)
+
+
+def _fit_with_grad(
+    hidden: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor, seed: int, epochs: int, lr: float,
+    weight_decay: float, progress: ProgressFn | None, check: Callable[[], None] | None,
+) -> ActionHead:
     real = hidden[mask]  # [M, D]; sentence index of each real token: seg [M]
     seg = torch.arange(len(labels))[:, None].expand(mask.shape)[mask]
     counts = torch.bincount(seg, minlength=len(labels)).clamp_min(1)[:, None].float()
