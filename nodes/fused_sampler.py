@@ -35,7 +35,8 @@ def attention_preview(attention: ZoneAttention) -> torch.Tensor:
 
 
 def resolve_beta(action: ZoneAction | None, beta: float) -> float:
-    """The fusion weight: ``beta`` when >= 0, else the action's (ZONE_SPEC 2.2; no action = change: 0.01)."""
+    """The fusion weight: ``beta`` when >= 0, else the action's (Li et al., CVPR 2024: 0.2 remove, 0.01
+    otherwise; no action = change)."""
     if beta >= 0:
         return float(beta)
     if action is None:

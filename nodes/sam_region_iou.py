@@ -1,4 +1,5 @@
-"""Stage 4 nodes: ZoneSAMLoader (a SAM v1 checkpoint from models/sams) and ZoneSAMRegionIoU (ZONE_SPEC 2.4)."""
+"""Stage 4 nodes: ZoneSAMLoader (a SAM v1 checkpoint from models/sams) and ZoneSAMRegionIoU (Region-IoU,
+Li et al., CVPR 2024)."""
 
 from __future__ import annotations
 
@@ -119,7 +120,10 @@ class ZoneSAMRegionIoU:
                box_nms_thresh: float, points_per_batch: int, min_mask_region_area: int, crop_n_layers: int,
                crop_to_region: bool, crop_margin: float, max_side: int = SEGMENT_MAX_SIDE, zone_action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
         sam = as_sam(sam_model)
-        n = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas), coarse_mask=batch_len(coarse_mask))
+        sizes = {"original": batch_len(original), "canvas": batch_len(canvas), "coarse_mask": batch_len(coarse_mask)}
+        if isinstance(zone_action, (list, tuple)) and zone_action:  # one action per item, or one for all
+            sizes["zone_action"] = len(zone_action)
+        n = broadcast_batch(**sizes)
         bar = Progress(n)
         masks, previews, lines = [], [], []
         for i in range(n):

@@ -175,3 +175,15 @@ def test_color_mode_catches_equal_brightness_change(astronaut):
     official = fft_edge_smooth(astronaut, canvas, disk, color=False)
     assert (colour & disk).sum() / (colour | disk).sum() > 0.7
     assert official.sum() < 0.1 * colour.sum()
+
+
+@pytest.mark.parametrize("name, value", [("threshold", float("nan")), ("cutoff", float("nan")), ("cutoff", 0.0),
+                                         ("threshold", float("inf")), ("threshold", -0.1)])
+def test_non_finite_or_out_of_range_settings_are_refused(name, value):
+    """NaN compares false everywhere: it used to give a silently empty mask."""
+    rng = np.random.default_rng(0)
+    original = rng.random((32, 32, 3), dtype=np.float32)
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    with pytest.raises(ZoneInputError, match=name):
+        fft_edge_smooth(original, 1 - original, mask, **{name: value})

@@ -167,3 +167,14 @@ def test_out_of_range_original_is_kept_exactly_outside_alpha(astronaut):
     image, _, alpha, _ = ZoneLayerComposite().run(original, canvas, mask, "official", 0.6, 8.0)
     outside = alpha[0] == 0
     assert outside.sum() > 0 and torch.equal(image[0][outside], original[0][outside])
+
+
+@pytest.mark.parametrize("name, value", [("feather", float("nan")), ("feather", float("inf")), ("feather", -1.0),
+                                         ("band_alpha", float("nan"))])
+def test_non_finite_settings_are_refused(name, value):
+    """NaN / inf feather used to crash with "cannot convert float NaN to integer"."""
+    original = np.zeros((16, 16, 3), np.float32)
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 4:12] = True
+    with pytest.raises(ZoneInputError, match=name):
+        layer_composite(original, original + 0.5, mask, mode="feather", **{name: value})

@@ -301,3 +301,14 @@ def test_max_side_segments_a_shrunk_copy_and_upscales_only_the_choice(sam, astro
     # a coarse sliver thinner than one shrunk pixel is not lost
     sliver = rect((1024, 768), 500, 502, 300, 400)
     assert refine_with_sam(sam, big, sliver, max_side=256, **LOOSE).num_segments > 0
+
+
+def test_crop_layers_without_any_kept_segment_give_no_segments(sam, chelsea):
+    """segment-anything's crop de-duplication indexes the crop boxes of the kept masks as [N, 4] even when no crop
+    kept any (IndexError); here that is simply no segment, and Region-IoU falls back."""
+    image = chelsea[:40, :48]
+    coarse = rect(image.shape[:2], 10, 30, 10, 40)
+    segs = generate_segments(sam, image, points_per_side=2, crop_n_layers=1, pred_iou_thresh=1.0)
+    assert len(segs.masks) == 0
+    result = refine_with_sam(sam, image, coarse, points_per_side=2, crop_n_layers=1, pred_iou_thresh=1.0)
+    assert result.fell_back and np.array_equal(result.mask, coarse)
