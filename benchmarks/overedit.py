@@ -12,7 +12,7 @@ Every case has a KNOWN answer, built from a real photograph of ``skimage.data``:
   enlarged bicubically again, then thresholded at half its maximum (like stage 3's relative rule).
 - segments for Region-IoU: a tiny random SAM would give meaningless segments, so this benchmark uses a real
   classical segmenter, scikit-image's Felzenszwalb graph segmentation at three scales (like SAM's several
-  granularities), on the canvas for change/add and on the ORIGINAL for remove (ZONE_SPEC 2.4). Only segments
+  granularities), on the canvas for change/add and on the ORIGINAL for remove (Li et al., CVPR 2024). Only segments
   that touch the coarse mask are passed on (the others have IoU 0 and can never be picked).
 - then the real stages: ``refine_with_segments`` (stage 4), ``fft_edge_smooth`` (stage 5) and
   ``layer_composite`` (stage 6, official mode), once with the OFFICIAL rules (single best segment, no guard, raw

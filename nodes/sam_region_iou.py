@@ -1,5 +1,5 @@
 """Stage 4 nodes: ZoneSAMLoader (a SAM v1 checkpoint from models/sams, or SAM 2 / 2.1 from models/sam2) and
-ZoneSAMRegionIoU (ZONE_SPEC 2.4)."""
+ZoneSAMRegionIoU (Region-IoU, Li et al., CVPR 2024)."""
 
 from __future__ import annotations
 
@@ -160,7 +160,10 @@ class ZoneSAMRegionIoU:
                action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
         check_rule(rule, min_inside, min_iou)  # before SAM runs
         sam = as_sam(sam_model)
-        n = broadcast_batch(original=batch_len(original), canvas=batch_len(canvas), coarse_mask=batch_len(coarse_mask))
+        sizes = {"original": batch_len(original), "canvas": batch_len(canvas), "coarse_mask": batch_len(coarse_mask)}
+        if isinstance(action, (list, tuple)) and action:  # one action per item, or one for all
+            sizes["action"] = len(action)
+        n = broadcast_batch(**sizes)
         bar = Progress(n)
         masks, previews, lines = [], [], []
         for i in range(n):

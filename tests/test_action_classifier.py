@@ -337,3 +337,17 @@ def test_comfyui_clip_batched_encoding_equals_one_by_one():
         assert torch.equal(mask[i], one_mask[0])
     long_hidden, long_mask = encoder(["paint " * 80, "add a cat"])
     assert long_hidden.shape[0] == 2 and long_hidden.shape[1] >= 154 and long_mask[1].sum() == 5  # start + 3 words + end
+
+
+def test_nan_encoder_says_what_to_do_and_caches_nothing(tmp_path):
+    """A text encoder returning NaN (a broken or fp16-overflowing CLIP): a ZoneInputError that names the ways out,
+    raised before a head is trained on (and cached from) such values."""
+
+    def nan_encoder(texts):
+        return torch.full((len(texts), 4, 8), float("nan")), torch.ones(len(texts), 4, dtype=torch.bool)
+
+    with pytest.raises(ZoneInputError, match="NaN/inf") as info:
+        ac.classify("make the car red", encoder=nan_encoder, cache_dir=tmp_path)
+    message = str(info.value)
+    assert "disconnect the CLIP" in message and "set mode to change / add / remove" in message
+    assert list(tmp_path.iterdir()) == []

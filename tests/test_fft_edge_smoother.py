@@ -251,7 +251,7 @@ def test_drift_widgets_are_validated():
     required = node.INPUT_TYPES()["required"]
     assert required["drift"][1]["default"] == "remove" and required["noise_factor"][1]["default"] == 3.0
     args = (torch.zeros(1, 32, 32, 3), torch.ones(1, 32, 32, 3), torch.ones(1, 32, 32), 30.0, CUTOFF, 4, 21, True)
-    with pytest.raises(NodeInputError, match="drift must be one of remove, off"):
+    with pytest.raises(NodeInputError, match="drift'? must be one of remove, off"):
         node.run(*args, drift="auto")
     with pytest.raises(NodeInputError, match="noise_factor"):
         node.run(*args, noise_factor=float("nan"))
@@ -269,3 +269,15 @@ def test_node_drift_option_under_inference_mode(astronaut):
         raw, _ = node.run(original, canvas, refined, 30.0, CUTOFF, 4, 21, True, "color", "off (official)")
     assert iou(aware[0].numpy() > 0.5, truth) > 0.95
     assert iou(raw[0].numpy() > 0.5, truth) < iou(aware[0].numpy() > 0.5, truth)
+
+
+@pytest.mark.parametrize("name, value", [("threshold", float("nan")), ("cutoff", float("nan")), ("cutoff", 0.0),
+                                         ("threshold", float("inf")), ("threshold", -0.1)])
+def test_non_finite_or_out_of_range_settings_are_refused(name, value):
+    """NaN compares false everywhere: it used to give a silently empty mask."""
+    rng = np.random.default_rng(0)
+    original = rng.random((32, 32, 3), dtype=np.float32)
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    with pytest.raises(ZoneInputError, match=name):
+        fft_edge_smooth(original, 1 - original, mask, **{name: value})

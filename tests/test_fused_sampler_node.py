@@ -98,7 +98,7 @@ def test_imports_without_comfyui():
         ({"working_size": 500}, "multiple of 64"),
         ({"record_branches": "everything"}, "record_branches"),
         ({"steps": 0}, "steps"),
-        ({"sampler": "heun"}, "unknown scheduler"),
+        ({"sampler": "heun"}, "widget 'sampler' must be one of dpmpp_2m"),
         ({}, "InstructPix2Pix"),  # the fake 4-channel (text-to-image) model
         ({"ip2p_model": "not a model"}, "expected a MODEL"),
     ],

@@ -223,3 +223,14 @@ def test_node_color_match_under_inference_mode(coffee):
     assert (matched - original).abs().max() < 0.01 < (plain - original).abs().max()
     with pytest.raises(NodeInputError, match="color_match"):
         node.run(original, canvas, mask, "official", 0.6, 8.0, None, "on")
+
+
+@pytest.mark.parametrize("name, value", [("feather", float("nan")), ("feather", float("inf")), ("feather", -1.0),
+                                         ("band_alpha", float("nan"))])
+def test_non_finite_settings_are_refused(name, value):
+    """NaN / inf feather used to crash with "cannot convert float NaN to integer"."""
+    original = np.zeros((16, 16, 3), np.float32)
+    mask = np.zeros((16, 16), bool)
+    mask[4:12, 4:12] = True
+    with pytest.raises(ZoneInputError, match=name):
+        layer_composite(original, original + 0.5, mask, mode="feather", **{name: value})

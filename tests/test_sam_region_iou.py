@@ -429,3 +429,14 @@ def test_node_rule_widgets_info_and_validation(sam, astronaut):
     for bad, widget in (({"rule": "both"}, "rule"), ({"min_inside": 2.0}, "min_inside"), ({"min_iou": -1.0}, "min_iou")):
         with pytest.raises(NodeInputError, match=widget):
             node.refine(sam, original, original, coarse, **_node_args(**bad))
+
+
+def test_crop_layers_without_any_kept_segment_give_no_segments(sam, chelsea):
+    """segment-anything's crop de-duplication indexes the crop boxes of the kept masks as [N, 4] even when no crop
+    kept any (IndexError); here that is simply no segment, and Region-IoU falls back."""
+    image = chelsea[:40, :48]
+    coarse = rect(image.shape[:2], 10, 30, 10, 40)
+    segs = generate_segments(sam, image, points_per_side=2, crop_n_layers=1, pred_iou_thresh=1.0)
+    assert len(segs.masks) == 0
+    result = refine_with_sam(sam, image, coarse, points_per_side=2, crop_n_layers=1, pred_iou_thresh=1.0)
+    assert result.fell_back and np.array_equal(result.mask, coarse)

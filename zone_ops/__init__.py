@@ -1,6 +1,6 @@
 """ZONE: zero-shot instruction-guided local image editing, as a plain library.
 
-One module per stage, named like its node (see ``ZONE_SPEC`` section 2):
+One module per stage, named like its node (the stages of Li et al., CVPR 2024; README.md, stage table):
 
 - ``action_classifier``  stage 1  instruction -> change / add / remove (ZoneAction)
 - ``fused_sampler``      stage 2  fused IP2P + MagicBrush loop; ``attention_hook`` records cross-attention;

@@ -1,4 +1,4 @@
-"""Stage 1 (ZONE_SPEC 2.1): label an instruction as change (0), add (1) or remove (2).
+"""Stage 1 (Li et al., CVPR 2024): label an instruction as change (0), add (1) or remove (2).
 
 Two classifiers:
 
@@ -48,6 +48,12 @@ MODES = ("auto", "change", "add", "remove", "lexical", "encoder")
 
 #: texts -> (hidden [N,T,D], mask [N,T]) | hidden [N,T,D] | pooled [N,D]
 Encoder = Callable[[list[str]], object]
+#: What to do when the text encoder gives NaN / inf (before any head is trained on, or cached from, such values).
+NON_FINITE_ENCODER = (
+    "the text encoder returned NaN/inf values, so the CLIP head cannot classify: disconnect the CLIP to use the "
+    "keyword classifier, or set mode to change / add / remove; if the CLIP runs in fp16, run ComfyUI with "
+    "--fp32-text-enc; if it still fails, the checkpoint's text encoder is damaged"
+)
 ProgressFn = Callable[[int, int], None]
 
 #: Number of heads trained in this process (tests use it to check the cache).
@@ -204,6 +210,8 @@ def _normalize_output(out: object, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"attention mask shape {tuple(mask.shape)} does not match hidden states {tuple(hidden.shape)}")
     mask = mask.clone()
     mask[mask.sum(1) == 0, 0] = True  # never an empty sentence
+    if not torch.isfinite(hidden[mask]).all():
+        raise ZoneInputError(NON_FINITE_ENCODER)
     keep = int(mask.any(0).nonzero().max()) + 1
     return hidden[:, :keep].contiguous(), mask[:, :keep].contiguous()
 
@@ -542,7 +550,7 @@ def classify(
         decided = encoder_name
     probs = tuple(float(x) for x in probs)
     if not all(math.isfinite(x) for x in probs):
-        raise ValueError(f"classifier produced non-finite probabilities {probs}")
+        raise ZoneInputError(f"{NON_FINITE_ENCODER} (probabilities {probs})")
     return ZoneAction(
         label=label,
         probabilities=probs,  # type: ignore[arg-type]

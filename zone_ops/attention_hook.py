@@ -1,4 +1,5 @@
-"""Record the IP2P UNet's cross-attention on the five 1/32-resolution layers (ZONE_SPEC 2.2), backend-agnostic.
+"""Record the IP2P UNet's cross-attention on the five 1/32-resolution layers (Li et al., CVPR 2024),
+backend-agnostic.
 
 - ``attention_probs(q, k)``: the explicit probabilities softmax(QK^T / sqrt(d)) in fp32.
 - ``AttentionRecorder``: keeps a RUNNING SUM per user-batch item (one [h*w, T] fp32 tensor each) and a row count,

@@ -1,4 +1,4 @@
-"""Stage 3 (ZONE_SPEC 2.3): averaged cross-attention -> coarse edit mask at the ORIGINAL image size.
+"""Stage 3 (Li et al., CVPR 2024): averaged cross-attention -> coarse edit mask at the ORIGINAL image size.
 
 first = map of token 0 (start token), last = map of token L-1 (L = instruction tokens incl. start and end token).
 Each map is scaled to 0..255 by its own maximum and D = max(first - last, 0) is resized bicubically to the image.

@@ -1,9 +1,10 @@
-"""Stage 5 (ZONE_SPEC 2.5): where do canvas and original really differ near the refined mask -> final mask Mfft.
+"""Stage 5 (Li et al., CVPR 2024): where do canvas and original really differ near the refined mask -> final
+mask Mfft.
 
 Steps (official order): dilate the refined mask Mf -> Md; grey difference of canvas and original inside Md; ideal
 low-pass in the centred 2-D spectrum; magnitude; threshold; morphological close; fill holes (external contours).
 
-Defects of the official code fixed here (ZONE_SPEC 3):
+Defects of the official code fixed here (README.md, "What this pack does better than the official code"):
 - Radius: official 200 bins at 512x512 whatever the size, and a disk centred at (row, col) passed as (x, y), i.e.
   off-centre for non-square images. Here the cutoff is a frequency in cycles/pixel, ``cutoff`` = 200/512 =
   0.390625 by default, applied as fy^2 + fx^2 <= cutoff^2 with fy = ky/H, fx = kx/W. At 512x512 that is the
@@ -43,7 +44,7 @@ import numpy as np
 import scipy.fft
 
 from .color_drift import ColorDrift, fit_drift_outside
-from .images import ZoneInputError, binary_mask, mask_box, original_and_canvas
+from .images import ZoneInputError, binary_mask, check_number, mask_box, original_and_canvas
 
 #: Official constants at the 512x512 reference size.
 CUTOFF = 200.0 / 512.0
@@ -212,6 +213,8 @@ def fft_edge_smooth(
     ``noise_factor`` x the noise floor there (see ``edit_difference``); False = the raw official difference.
     """
     check_noise_factor(noise_factor)
+    cutoff = check_number(cutoff, "cutoff", 1e-6)
+    threshold = check_number(threshold, "threshold", 0.0)
     orig, canv = original_and_canvas(original, canvas)
     size = orig.shape[:2]
     mf = binary_mask(refined_mask, size, "refined mask")

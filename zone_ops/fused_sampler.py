@@ -1,4 +1,4 @@
-"""Stage 2: fused InstructPix2Pix + MagicBrush sampling (ZONE_SPEC 2.2), independent of any model framework.
+"""Stage 2: fused InstructPix2Pix + MagicBrush sampling (Li et al., CVPR 2024), independent of any model framework.
 
 The engine (``fused_edit``) owns everything that is the METHOD: validation, the working resolution (resize, never
 pad; back to the exact original size), the shared seeded initial noise, the step loop with fusion
@@ -7,7 +7,7 @@ progress / cancel, and the attention recorder's lifetime. A ``Backend`` owns the
 one guided denoising step per model with its own scheduler state (``Trajectory``), decoding.
 Backends: ``zone_ops.backends.diffusers_backend.DiffusersBackend`` and ``nodes/comfy_backend.py`` (ComfyUI).
 
-Refinements of the contract (CONTRACTS.md, stage 2), all additive:
+Details of the ``Backend`` protocol below:
 - ``encode_prompts`` takes the list of B instructions (one per user-batch item, the engine broadcasts a single
   one) and returns (conditioning, token_counts: list[int]).
 - ``Trajectory`` also has ``start(noise) -> latents`` (scale the unit noise for its scheduler, e.g. by

@@ -8,6 +8,7 @@ Nothing here mutates its input.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import cv2
@@ -18,10 +19,36 @@ class ZoneInputError(ValueError):
     """A bad input the user can fix; the message says what to do."""
 
 
+def check_number(value: float, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """``value`` as a finite float in ``low..high``; ZoneInputError naming ``name`` otherwise (NaN included, which
+    every comparison lets through)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ZoneInputError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        span = f" from {low:g} to {high:g}" if math.isfinite(low) and math.isfinite(high) else (
+            f" >= {low:g}" if math.isfinite(low) else (f" <= {high:g}" if math.isfinite(high) else ""))
+        raise ZoneInputError(f"{name} must be a finite number{span}, got {value!r}")
+    return number
+
+
+def as_float01(array: np.ndarray) -> np.ndarray:
+    """``array`` as float32 on the 0..1 scale of its dtype: uint8 / 255, uint16 / 65535, bool 0/1, floats as they
+    are (no copy when already float32)."""
+    arr = np.asarray(array)
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / np.float32(65535.0)
+    return arr.astype(np.float32, copy=False)
+
+
 def to_rgb(image: np.ndarray, name: str = "image", clip: bool = True) -> np.ndarray:
     """Return ``image`` as float32 [H, W, 3] in 0..1 (``clip=False``: values kept exactly as given).
 
-    Accepts [H, W], [H, W, 1] (grayscale, replicated), [H, W, 3], [H, W, 4] (RGBA: alpha is dropped).
+    uint8 / uint16 are read as 0..255 / 0..65535 (``as_float01``). Accepts [H, W], [H, W, 1] (grayscale,
+    replicated), [H, W, 3], [H, W, 4] (RGBA: alpha is dropped).
     Raises ZoneInputError for other shapes, empty images and non-finite values.
     """
     arr = np.asarray(image)
@@ -31,10 +58,7 @@ def to_rgb(image: np.ndarray, name: str = "image", clip: bool = True) -> np.ndar
         raise ZoneInputError(f"{name} must be [H, W, C] with C in 1, 3 or 4 channels, got shape {tuple(np.shape(image))}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ZoneInputError(f"{name} is empty (shape {tuple(arr.shape)})")
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / 255.0
-    else:
-        arr = arr.astype(np.float32, copy=False)
+    arr = as_float01(arr)
     if not np.isfinite(arr).all():
         raise ZoneInputError(f"{name} contains NaN or infinite values; check the node that produced it")
     if arr.shape[-1] == 1:

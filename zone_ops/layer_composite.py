@@ -1,4 +1,4 @@
-"""Stage 6 (ZONE_SPEC 2.6): the edited layer over the ORIGINAL image.
+"""Stage 6 (Li et al., CVPR 2024): the edited layer over the ORIGINAL image.
 
 Modes:
 - ``"official"`` (default): alpha = 1 where the final mask Mfft and the refined mask Mf are both set,
@@ -30,7 +30,7 @@ import numpy as np
 
 from .color_drift import ColorDrift, fit_drift_outside
 from .fft_edge_smoother import size_scale
-from .images import ZoneInputError, binary_mask, mask_box, original_and_canvas
+from .images import ZoneInputError, binary_mask, check_number, mask_box, original_and_canvas
 
 MODES = ("official", "feather")
 BAND_ALPHA = 0.6
@@ -103,8 +103,8 @@ def layer_composite(
     """
     if mode not in MODES:
         raise ZoneInputError(f"unknown composite mode {mode!r}; expected one of {', '.join(MODES)}")
-    if not 0.0 <= band_alpha <= 1.0:
-        raise ZoneInputError(f"band_alpha must be in 0..1, got {band_alpha}")
+    band_alpha = check_number(band_alpha, "band_alpha", 0.0, 1.0)
+    feather = check_number(feather, "feather", 0.0)
     orig, canv = original_and_canvas(original, canvas)
     size = orig.shape[:2]
     final = binary_mask(final_mask, size, "final mask")

@@ -1,4 +1,4 @@
-"""Stage 4, Region-IoU (ZONE_SPEC 2.4): snap the coarse edit mask to the SAM segments that overlap it best.
+"""Stage 4, Region-IoU (Li et al., CVPR 2024): snap the coarse edit mask to the SAM segments that overlap it best.
 
 SAM's automatic mask generator ("segment everything", official defaults: 32 points per side, pred_iou_thresh
 0.88, stability_score_thresh 0.95, box NMS 0.7) segments one image (the canvas for change/add, the ORIGINAL for
@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from .images import ZoneInputError, binary_mask, mask_box, resize_image, resize_mask, to_rgb
+from .images import ZoneInputError, binary_mask, check_number, mask_box, resize_image, resize_mask, to_rgb
 from .preview import overlay_mask
 from .types import ZoneAction
 
@@ -399,6 +399,8 @@ class _ReportingGenerator:
 
     @staticmethod
     def make(sam: Any, progress: Progress | None, check_cancel: Callable[[], None] | None, **params: Any) -> Any:
+        import torch
+
         base, generate_crop_boxes = _amg_backend(sam)
 
         class Generator(base):  # type: ignore[valid-type, misc]
@@ -409,6 +411,12 @@ class _ReportingGenerator:
                 if progress:
                     progress(0, self._total)
                 return super().generate(image)
+
+            def _process_crop(self, *args: Any) -> Any:
+                data = super()._process_crop(*args)
+                if len(data["rles"]) == 0:  # segment-anything leaves [0] here, then indexes it as [N, 4] boxes
+                    data["crop_boxes"] = torch.zeros((0, 4), dtype=torch.int64)
+                return data
 
             def _process_batch(self, *args: Any, **kwargs: Any) -> Any:
                 if check_cancel:
@@ -505,6 +513,7 @@ def refine_with_sam(
     unknown = set(amg) - set(AMG_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown SAM parameter(s) {sorted(unknown)}; known: {sorted(AMG_DEFAULTS)}")
+    crop_margin = check_number(crop_margin, "crop_margin", 0.0)
     rgb = to_rgb(image, "image")
     size = rgb.shape[:2]
     notes = []
@@ -547,7 +556,7 @@ def segment_size(size: tuple[int, int], max_side: int = SEGMENT_MAX_SIDE) -> tup
 
 def segment_image_choice(choice: str = "auto", action: ZoneAction | None = None) -> str:
     """Which image SAM segments: "canvas" or "original". ``auto`` follows the action (original for remove,
-    ZONE_SPEC 2.4), and the canvas when no action is given."""
+    Li et al., CVPR 2024), and the canvas when no action is given."""
     choice = (choice or "auto").strip().lower()
     if choice in ("canvas", "original"):
         return choice

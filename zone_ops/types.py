@@ -32,7 +32,7 @@ class Action(IntEnum):
         return cls(int(value))
 
 
-#: Official fusion weights (ZONE_SPEC 2.2): beta = 0.2 for remove, 0.01 otherwise.
+#: Official fusion weights (Li et al., CVPR 2024): beta = 0.2 for remove, 0.01 otherwise.
 DEFAULT_BETA_REMOVE = 0.2
 DEFAULT_BETA_OTHER = 0.01
 
@@ -48,7 +48,7 @@ class ZoneAction:
 
     label:          the decided action.
     probabilities:  (p_change, p_add, p_remove), each in 0..1, summing to 1.
-    beta:           fusion weight the sampler uses (ZONE_SPEC 2.2).
+    beta:           fusion weight the sampler uses (Li et al., CVPR 2024).
     decided_by:     which classifier decided: "manual", "lexical", "clip-mlp", or an encoder name.
     instruction:    the instruction text that was classified.
     """
@@ -61,7 +61,7 @@ class ZoneAction:
 
     @property
     def segments_original(self) -> bool:
-        """SAM segments the ORIGINAL image for remove, the canvas otherwise (ZONE_SPEC 2.4)."""
+        """SAM segments the ORIGINAL image for remove, the canvas otherwise (Li et al., CVPR 2024)."""
         return self.label is Action.REMOVE
 
 
