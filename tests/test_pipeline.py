@@ -21,7 +21,7 @@ from zone_ops.pipeline import ZoneParams, run_zone
 
 PARAMS = ZoneParams(steps=2, working_size=64, seed=5, text_scale=6.0, image_scale=1.25, threshold=200.0, rule="paper",
                     min_region=10, segment_on="original", points_per_side=2, pred_iou_thresh=0.0,
-                    stability_score_thresh=0.0, box_nms_thresh=0.9, sam_max_side=64, fft_cutoff=0.3,
+                    stability_score_thresh=0.0, box_nms_thresh=0.9, sam_crop=True, sam_max_side=64, fft_cutoff=0.3,
                     fft_threshold=12.0, dilate=2, close=5, fft_color=False, composite="official", band_alpha=0.3)
 
 
@@ -58,7 +58,7 @@ def test_edit_lands_and_every_parameter_reaches_its_stage(models, image, monkeyp
     assert {k: sam_kwargs[k] for k in ("points_per_side", "pred_iou_thresh", "stability_score_thresh",
                                        "box_nms_thresh", "crop", "max_side")} == {
         "points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 0.9,
-        "crop": False, "max_side": 64}
+        "crop": True, "max_side": 64}
     assert spies["fft_edge_smooth"].kwargs == {"cutoff": 0.3, "threshold": 12.0 / 255.0, "dilate": 2, "close": 5,
                                                "color": False}
     assert spies["layer_composite"].kwargs == {"mode": "official", "band_alpha": 0.3, "feather": PARAMS.feather}
