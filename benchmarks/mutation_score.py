@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,12 +303,35 @@ def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, 
     return "error", seconds
 
 
+def apply_and_run(m: Mutation, copy: Path, timeout: float) -> tuple[str, str]:
+    """Apply ``m`` to ``copy``, run its tests, restore the file: (verdict, report line)."""
+    state = fragment_state(m, copy)
+    if state != "found":
+        return "stale", f"{'STALE':9s} {m.id:40s} {state}"
+    path = copy / m.file
+    source = path.read_text()
+    mutated = source.replace(m.original, m.mutated, 1)
+    try:
+        compile(mutated, str(path), "exec")
+    except SyntaxError as exc:
+        return "error", f"{'ERROR':9s} {m.id:40s} the mutated file does not compile: {exc}"
+    path.write_text(mutated)
+    try:
+        outcome, seconds = run_tests(copy, m.tests, timeout)
+    finally:
+        path.write_text(source)
+    verdict = {"fail": "caught", "timeout": "caught", "pass": "survived", "error": "error"}[outcome]
+    extra = " (timeout)" if outcome == "timeout" else ""
+    return verdict, f"{verdict.upper():9s} {m.id:40s} {m.kind:7s} {seconds:5.0f} s{extra}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-k", action="append", default=[], help="run mutations whose id contains this (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the mutations and whether their fragments exist")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (a timeout = caught)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (not recommended)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="mutations run at once, each in its own copy")
     args = parser.parse_args(argv)
 
     ids = [m.id for m in MUTATIONS]
@@ -320,40 +345,34 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="zone_mutation_") as tmp:
-        copy = Path(tmp) / "repo"
-        shutil.copytree(ROOT, copy, ignore=IGNORE, symlinks=True)
-        live = [m for m in chosen if fragment_state(m, copy) == "found"]
+        copies = []
+        for j in range(max(1, args.jobs)):  # one copy per worker: a worker's mutation never meets another's
+            copy = Path(tmp) / f"repo{j}"
+            shutil.copytree(ROOT, copy, ignore=IGNORE, symlinks=True)
+            copies.append(copy)
+        live = [m for m in chosen if fragment_state(m, copies[0]) == "found"]
         if live and not args.no_baseline:
             union = tuple(dict.fromkeys(t for m in live for t in m.tests))
-            state, seconds = run_tests(copy, union, args.timeout * 3)
+            state, seconds = run_tests(copies[0], union, args.timeout * 3)
             print(f"baseline (unmutated, {len(union)} test selections): {state} in {seconds:.0f} s", flush=True)
             if state != "pass":
                 print("the mapped tests do not pass on the unmutated tree: fix them first", file=sys.stderr)
                 return 2
-        for m in chosen:
-            state = fragment_state(m, copy)
-            if state != "found":
-                results[m.id] = "stale"
-                print(f"{'STALE':9s} {m.id:40s} {state}", flush=True)
-                continue
-            path = copy / m.file
-            source = path.read_text()
-            mutated = source.replace(m.original, m.mutated, 1)
+        free = queue.Queue()
+        for copy in copies:
+            free.put(copy)
+
+        def one(m: Mutation) -> None:
+            copy = free.get()
             try:
-                compile(mutated, str(path), "exec")
-            except SyntaxError as exc:
-                results[m.id] = "error"
-                print(f"{'ERROR':9s} {m.id:40s} the mutated file does not compile: {exc}", flush=True)
-                continue
-            path.write_text(mutated)
-            try:
-                outcome, seconds = run_tests(copy, m.tests, args.timeout)
+                verdict, line = apply_and_run(m, copy, args.timeout)
             finally:
-                path.write_text(source)
-            verdict = {"fail": "caught", "timeout": "caught", "pass": "survived", "error": "error"}[outcome]
+                free.put(copy)
             results[m.id] = verdict
-            extra = " (timeout)" if outcome == "timeout" else ""
-            print(f"{verdict.upper():9s} {m.id:40s} {m.kind:7s} {seconds:5.0f} s{extra}", flush=True)
+            print(line, flush=True)
+
+        with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+            list(pool.map(one, chosen))
 
     counts = {k: sum(v == k for v in results.values()) for k in ("caught", "survived", "stale", "error")}
     live_n = counts["caught"] + counts["survived"]
