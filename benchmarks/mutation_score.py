@@ -331,12 +331,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutations and whether their fragments exist")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (a timeout = caught)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (not recommended)")
+    parser.add_argument("--kind", choices=("formula", "wiring"), help="only the formula or only the wiring mutations")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutations run at once, each in its own copy")
     args = parser.parse_args(argv)
 
     ids = [m.id for m in MUTATIONS]
     assert len(ids) == len(set(ids)), "duplicate mutation ids"
-    chosen = [m for m in MUTATIONS if not args.k or any(k in m.id for k in args.k)]
+    chosen = [m for m in MUTATIONS if (not args.k or any(k in m.id for k in args.k))
+              and (args.kind is None or m.kind == args.kind)]
     if args.list:
         for m in chosen:
             print(f"{m.id:40s} {m.kind:8s} {m.file:32s} {fragment_state(m, ROOT)}")

@@ -230,3 +230,16 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference
                                scale_with_size=False, color=color)
     np.testing.assert_array_equal(final[0].numpy() > 0.5, expected)
     assert not np.array_equal(expected, fft_edge_smooth(coffee, canvas, refined))  # the values matter here
+
+
+def test_a_changed_ring_gives_the_filled_disk():
+    """Only a ring changes (inner radius 30 px, wider than the 21-px close): hole filling (the official last step)
+    makes the final mask the whole disk; without it the inside would stay out."""
+    size = (200, 200)
+    original = np.full(size + (3,), 0.3, np.float32)
+    canvas = original.copy()
+    ring = disk(size, (100, 100), 50) & ~disk(size, (100, 100), 30)
+    canvas[ring] = 0.9
+    final = fft_edge_smooth(original, canvas, disk(size, (100, 100), 50), scale_with_size=False)
+    assert final[100, 100] and final[disk(size, (100, 100), 45)].all()
+    assert not fft_edge_smooth(original, canvas, disk(size, (100, 100), 50), scale_with_size=False, fill=False)[100, 100]

@@ -208,6 +208,13 @@ def test_feather_mode_composites_with_the_soft_alpha():
     r = layer_composite(original, canvas, mask, mode="feather", feather=4.0, scale_with_size=False)
     np.testing.assert_allclose(r.image[:, 50, 0], 0.31640625, atol=1e-6)
     np.testing.assert_allclose(r.image[:, 48, 0], 0.84375, atol=1e-6)
+    # feather is given at 512x512 and scales with sqrt(H*W)/512: at 512x2048 (scale 2) feather 2 is radius 4
+    wide = np.zeros((512, 2048), bool)
+    wide[:, :1000] = True
+    r = layer_composite(np.zeros((512, 2048, 3), np.float32), np.ones((512, 2048, 3), np.float32), wide,
+                        mode="feather", feather=2.0)
+    np.testing.assert_allclose(r.alpha[:, 998], 0.84375, atol=1e-6)
+    np.testing.assert_allclose(r.alpha[:, 1000], 0.31640625, atol=1e-6)
 
 
 @pytest.mark.parametrize("mode, band_alpha, feather", [("official", 0.3, 8.0), ("feather", 0.6, 3.0)])
