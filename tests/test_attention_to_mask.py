@@ -207,3 +207,22 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, rule, threshold, m
     expected = attention_to_mask(maps, 5, (96, 144), threshold=expected_threshold, rule=rule, min_region=min_region)
     np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)
     assert not np.array_equal(expected.mask, attention_to_mask(maps, 5, (96, 144)).mask)
+
+
+def test_difference_and_rules_by_hand():
+    """Each map is scaled by its OWN maximum before the difference, and the official rule keeps D == 54 exactly.
+    first = [[0.5, 0.25], [0.1, 0]] (peak 0.5) and last = [[0, 0.25], [0.05, 0.1]] (peak 0.25) scale to
+    [[255, 127.5], [51, 0]] and [[0, 255], [51, 102]]: D = [[255, 0], [0, 0]]."""
+    maps = np.zeros((2, 2, 77), np.float32)
+    maps[..., 0] = [[0.5, 0.25], [0.1, 0.0]]
+    maps[..., 2] = [[0.0, 0.25], [0.05, 0.1]]
+    np.testing.assert_allclose(attention_difference(maps, 3, (2, 2)), [[255.0, 0.0], [0.0, 0.0]], atol=1e-4)
+    # values exact in float32: peaks 255 scale by 1; D = first - last = 54 and 55 at two pixels
+    maps = np.zeros((1, 4, 77), np.float32)
+    maps[..., 0] = [[255.0, 54.0, 55.0, 0.0]]
+    maps[..., 2] = [[255.0, 0.0, 0.0, 0.0]]
+    got = attention_to_mask(maps, 3, (1, 4), min_region=0)
+    np.testing.assert_array_equal(got.difference, [[0.0, 54.0, 55.0, 0.0]])
+    np.testing.assert_array_equal(got.mask, [[True, True, False, True]])  # official: D <= 54
+    paper = attention_to_mask(maps, 3, (1, 4), threshold=54.0, rule="paper", min_region=0)
+    np.testing.assert_array_equal(paper.mask, [[True, False, False, True]])  # paper: D < T
