@@ -5,10 +5,11 @@ passes on) by a plausible wrong version. Each is applied alone to a temporary CO
 tree is never touched), and the tests mapped to it are run there (`python -m pytest -x`, in the copy, so the copy's
 `zone_ops` is imported: tests/conftest.py checks it). A mutation is
 
-- caught:   the tests fail (or time out) with it;
+- caught:   the tests fail with it;
 - survived: the tests still pass: a bug of that kind would go unnoticed;
 - stale:    its original fragment is no longer in the file (or is there more than once): update the list;
-- error:    the mutated file does not compile, or the mapped tests could not be collected (bad test id).
+- error:    the mutated file does not compile, or the mapped tests could not be collected (bad test id);
+- timeout:  the tests ran past --timeout (an endless loop, or an overloaded machine: rerun it with -k ID).
 
 Before any mutation, the union of the mapped tests must pass on the unmutated copy (otherwise nothing can be
 caught honestly and the script stops). Usage:
@@ -320,16 +321,15 @@ def apply_and_run(m: Mutation, copy: Path, timeout: float) -> tuple[str, str]:
         outcome, seconds = run_tests(copy, m.tests, timeout)
     finally:
         path.write_text(source)
-    verdict = {"fail": "caught", "timeout": "caught", "pass": "survived", "error": "error"}[outcome]
-    extra = " (timeout)" if outcome == "timeout" else ""
-    return verdict, f"{verdict.upper():9s} {m.id:40s} {m.kind:7s} {seconds:5.0f} s{extra}"
+    verdict = {"fail": "caught", "timeout": "timeout", "pass": "survived", "error": "error"}[outcome]
+    return verdict, f"{verdict.upper():9s} {m.id:40s} {m.kind:7s} {seconds:5.0f} s"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-k", action="append", default=[], help="run mutations whose id contains this (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the mutations and whether their fragments exist")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (a timeout = caught)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (then: timeout)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (not recommended)")
     parser.add_argument("--kind", choices=("formula", "wiring"), help="only the formula or only the wiring mutations")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutations run at once, each in its own copy")
@@ -376,11 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=len(copies)) as pool:
             list(pool.map(one, chosen))
 
-    counts = {k: sum(v == k for v in results.values()) for k in ("caught", "survived", "stale", "error")}
+    counts = {k: sum(v == k for v in results.values()) for k in ("caught", "survived", "stale", "error", "timeout")}
     live_n = counts["caught"] + counts["survived"]
     score = counts["caught"] / live_n if live_n else float("nan")
     print(f"\nmutation score: {counts['caught']} caught / {live_n} live = {score:.1%}; "
-          f"survived {counts['survived']}, stale {counts['stale']}, error {counts['error']}")
+          f"survived {counts['survived']}, stale {counts['stale']}, error {counts['error']}, "
+          f"timeout {counts['timeout']}")
     for kind in ("formula", "wiring"):
         ks = [m.id for m in chosen if m.kind == kind and results.get(m.id) in ("caught", "survived")]
         caught = sum(results[i] == "caught" for i in ks)
