@@ -226,8 +226,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("lc.feather-linear", LC, "alpha[box] = x * x * (3.0 - 2.0 * x)", "alpha[box] = x", LC_T),
     M("lc.feather-edge-not-centred", LC, "(inside - outside + np.float32(radius)) / np.float32(2 * radius)",
       "(inside - outside) / np.float32(2 * radius)", LC_T),
-    M("lc.official-union", LC, "alpha = (final & refined).astype(np.float32)",
-      "alpha = (final | refined).astype(np.float32)", LC_T),
+    # (final | refined) instead of (final & refined) is an equivalent mutant: the band assignment overwrites it
+    M("lc.band-only-on-final-side", LC, "alpha[final ^ refined] = np.float32(band_alpha)",
+      "alpha[final & ~refined] = np.float32(band_alpha)", LC_T),
     M("lc.band-alpha-constant", LC, "alpha[final ^ refined] = np.float32(band_alpha)",
       "alpha[final ^ refined] = np.float32(BAND_ALPHA)", LC_T),
     M("lc.feather-not-scaled", LC, "feather * (size_scale(size) if scale_with_size else 1.0)", "feather", LC_T),
