@@ -243,3 +243,18 @@ def test_a_changed_ring_gives_the_filled_disk():
     final = fft_edge_smooth(original, canvas, disk(size, (100, 100), 50), scale_with_size=False)
     assert final[100, 100] and final[disk(size, (100, 100), 45)].all()
     assert not fft_edge_smooth(original, canvas, disk(size, (100, 100), 50), scale_with_size=False, fill=False)[100, 100]
+
+
+def test_close_size_scales_with_the_image():
+    """close 11 at 512x512 is 23 px at 1024x1024 (scale 2): it bridges a 15-px gap between two changed squares,
+    which the unscaled 11-px close does not."""
+    size = (1024, 1024)
+    original = np.full(size + (3,), 0.3, np.float32)
+    canvas = original.copy()
+    canvas[400:600, 300:500] = 0.9
+    canvas[400:600, 515:715] = 0.9  # gap: columns 500..514
+    refined = np.zeros(size, bool)
+    refined[390:610, 290:725] = True
+    kw = dict(cutoff=0.71, dilate=0, close=11)
+    assert fft_edge_smooth(original, canvas, refined, **kw)[500, 507]
+    assert not fft_edge_smooth(original, canvas, refined, scale_with_size=False, **kw)[500, 507]
