@@ -14,7 +14,7 @@ tree is never touched), and the tests mapped to it are run there (`python -m pyt
 Before any mutation, the union of the mapped tests must pass on the unmutated copy (otherwise nothing can be
 caught honestly and the script stops). Usage:
 
-    python benchmarks/mutation_score.py                 # all mutations (about 20-40 min on 2 busy CPU cores)
+    python benchmarks/mutation_score.py -j 2            # all (each 20-150 s on 2 shared, busy cores: 1-2 h)
     python benchmarks/mutation_score.py -k fft -k node  # ids containing any of these strings
     python benchmarks/mutation_score.py --list          # the list, with each fragment's state (found / stale)
 

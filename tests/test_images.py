@@ -21,6 +21,7 @@ def test_uint8_is_scaled_to_0_1_exactly():
 def test_float_values_outside_0_1_are_clipped_unless_asked_to_keep_them():
     arr = np.array([[[-0.25, 0.5, 1.5]]], np.float32)
     np.testing.assert_array_equal(to_rgb(arr), [[[0.0, 0.5, 1.0]]])
+    np.testing.assert_array_equal(to_rgb(np.array([[[0.5, 1.5, 1.0]]], np.float32)), [[[0.5, 1.0, 1.0]]])  # only > 1
     kept = to_rgb(arr, clip=False)
     np.testing.assert_array_equal(kept, arr)
     inside = np.array([[[0.0, 0.3, 1.0]]], np.float32)
