@@ -52,6 +52,20 @@ def pytest_runtest_call(item):
         return (yield)
 
 
+def _check_library_is_this_tree() -> None:
+    """Tests import the library both as ``zone_ops`` and as the pack's copy: both must be this working tree's files.
+    A bare ``pytest`` may resolve ``zone_ops`` to another (editable) install; stop loudly instead of testing it."""
+    import zone_ops
+
+    found = Path(zone_ops.__file__).resolve().parent
+    if found != ROOT / "zone_ops":
+        pytest.exit(f"tests import zone_ops from {found}, not from this working tree ({ROOT / 'zone_ops'}): run "
+                    "`python -m pytest` from the repository root", returncode=4)
+
+
+_check_library_is_this_tree()
+
+
 @pytest.fixture(scope="session")
 def pack():
     return load_pack()

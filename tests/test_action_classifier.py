@@ -259,6 +259,21 @@ def test_unknown_mode_is_an_error():
         ac.classify("add a cat", mode="sometimes")
 
 
+@pytest.mark.parametrize("text, label", [("erase the bicycle", Action.REMOVE), ("add a hat", Action.ADD),
+                                         ("make the sky pink", Action.CHANGE)])
+def test_node_passes_every_widget_to_the_library(text, label):
+    """Non-default betas (and the mode): the node's action equals the library's for the same values."""
+    with torch.inference_mode():
+        action, name = ZoneActionClassifier().classify(text, "auto", 0.45, 0.07)
+    expected = ac.classify(text, mode="auto", beta_remove=0.45, beta_other=0.07)
+    assert action.label.name == label.name and name == label.name.lower()  # the pack's own Action class
+    assert action.beta == expected.beta == (0.45 if label is Action.REMOVE else 0.07)
+    assert action.probabilities == expected.probabilities
+    assert max(range(3), key=action.probabilities.__getitem__) == int(label)
+    forced, _ = ZoneActionClassifier().classify(text, "remove", 0.45, 0.07)
+    assert forced.label.name == "REMOVE" and forced.beta == 0.45 and forced.decided_by == "manual"
+
+
 def test_node_without_clip_uses_keywords():
     node = ZoneActionClassifier()
     action, label = node.classify("Please erase the bicycle", "auto", 0.2, 0.01)
@@ -269,7 +284,11 @@ def test_node_without_clip_uses_keywords():
 
 
 def test_node_with_comfy_clip_and_with_callable(tiny_tok, tmp_path, monkeypatch):
+    import comfyui_zone.nodes.action_classifier as node_module
+
     monkeypatch.setenv("ZONE_CACHE_DIR", str(tmp_path))
+    # never ComfyUI's user/ folder, even when an earlier test imported a real ComfyUI (ZONE_COMFYUI_PATH)
+    monkeypatch.setattr(node_module, "cache_folder", lambda name: str(tmp_path / name))
     use_small_dataset(pack_ac, tmp_path, monkeypatch)
     pack_ac.clear_memory_cache()
     node = ZoneActionClassifier()
@@ -277,6 +296,11 @@ def test_node_with_comfy_clip_and_with_callable(tiny_tok, tmp_path, monkeypatch)
     action, label = node.classify("turn the car into a boat", "auto", 0.2, 0.01, clip=clip)
     assert action.decided_by == "clip-mlp" and label == action.label.name.lower()
     assert abs(sum(action.probabilities) - 1) < 1e-5
+    # the probabilities are labelled (change, add, remove) as the head predicts them, and the label is their argmax
+    head = pack_ac.load_or_train(node_module.clip_text_encoder(clip), tmp_path / "action_classifier")
+    predicted = pack_ac.predict(head, node_module.clip_text_encoder(clip), ["turn the car into a boat"])[0]
+    assert action.probabilities == pytest.approx(tuple(predicted.tolist()), abs=1e-6)
+    assert max(range(3), key=action.probabilities.__getitem__) == int(action.label)
     assert list((tmp_path / "action_classifier").glob("action_head_*.pt"))
     action2, _ = node.classify("remove the dog", "auto", 0.2, 0.01, clip=tiny_clip_encoder(tiny_tok, seed=2))
     assert action2.decided_by == "clip-mlp"

@@ -178,3 +178,51 @@ def test_node_rgba_grayscale_tiny_and_errors(astronaut):
 def test_node_is_registered(pack):
     assert pack.NODE_CLASS_MAPPINGS["ZoneAttentionToMask"] is ZoneAttentionToMask
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["ZoneAttentionToMask"] == "ZONE Attention To Mask"
+
+
+def ramp_maps(h: int = 16, w: int = 24, token_count: int = 5) -> np.ndarray:
+    """Start-token attention rising left to right, last token flat (but for its peak in the first column, which
+    sets its 0..255 scale): D is a ramp, so the threshold moves the edge."""
+    maps = np.full((h, w, 77), 0.01, np.float32)
+    maps[..., 0] = np.linspace(0.05, 1.0, w, dtype=np.float32)[None, :]
+    maps[..., token_count - 1] = 0.1
+    maps[:, 0, token_count - 1] = 1.0
+    return maps
+
+
+@pytest.mark.parametrize("rule, threshold, min_region, expected_threshold",
+                         [("paper", -1.0, 0, None), ("official", 100.0, 500, 100.0), ("paper", 30.0, 64, 30.0)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, rule, threshold, min_region, expected_threshold):
+    """Non-default widget values: the node calls the library with them (-1 = the rule's own threshold) and returns
+    the library's mask; the values chosen really change the mask."""
+    import comfyui_zone.nodes.attention_to_mask as node_module
+    from node_spy import Spy
+
+    maps = ramp_maps()
+    spy = Spy(monkeypatch, node_module, "attention_to_mask")
+    with torch.inference_mode():
+        mask, _, _ = ZoneAttentionToMask().run(ZoneAttention(torch.from_numpy(maps)[None], (5,), (96, 144)),
+                                               rule, threshold, min_region)
+    assert spy.kwargs == {"threshold": expected_threshold, "rule": rule, "min_region": min_region}
+    expected = attention_to_mask(maps, 5, (96, 144), threshold=expected_threshold, rule=rule, min_region=min_region)
+    np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)
+    assert not np.array_equal(expected.mask, attention_to_mask(maps, 5, (96, 144)).mask)
+
+
+def test_difference_and_rules_by_hand():
+    """Each map is scaled by its OWN maximum before the difference, and the official rule keeps D == 54 exactly.
+    first = [[0.5, 0.25], [0.1, 0]] (peak 0.5) and last = [[0, 0.25], [0.05, 0.1]] (peak 0.25) scale to
+    [[255, 127.5], [51, 0]] and [[0, 255], [51, 102]]: D = [[255, 0], [0, 0]]."""
+    maps = np.zeros((2, 2, 77), np.float32)
+    maps[..., 0] = [[0.5, 0.25], [0.1, 0.0]]
+    maps[..., 2] = [[0.0, 0.25], [0.05, 0.1]]
+    np.testing.assert_allclose(attention_difference(maps, 3, (2, 2)), [[255.0, 0.0], [0.0, 0.0]], atol=1e-4)
+    # values exact in float32: peaks 255 scale by 1; D = first - last = 54 and 55 at two pixels
+    maps = np.zeros((1, 4, 77), np.float32)
+    maps[..., 0] = [[255.0, 54.0, 55.0, 0.0]]
+    maps[..., 2] = [[255.0, 0.0, 0.0, 0.0]]
+    got = attention_to_mask(maps, 3, (1, 4), min_region=0)
+    np.testing.assert_array_equal(got.difference, [[0.0, 54.0, 55.0, 0.0]])
+    np.testing.assert_array_equal(got.mask, [[True, True, False, True]])  # official: D <= 54
+    paper = attention_to_mask(maps, 3, (1, 4), threshold=54.0, rule="paper", min_region=0)
+    np.testing.assert_array_equal(paper.mask, [[True, False, False, True]])  # paper: D < T

@@ -39,6 +39,17 @@ def _read(path: Path) -> np.ndarray:
     return img
 
 
+def assert_edit_landed(result: np.ndarray, canvas: np.ndarray, original: np.ndarray, alpha: np.ndarray,
+                       final: np.ndarray) -> None:
+    """The edit is in the result: it is the canvas where alpha is 1 (within 8-bit rounding: one level) and differs
+    from the original inside the final mask (a composite of the original over itself would not)."""
+    full, inside = alpha == alpha.max(), final > 0
+    assert alpha.max() in (255, 65535) and full.any() and inside.any()
+    one_level = 1 if result.dtype == np.uint8 else 257
+    assert np.abs(result[full].astype(np.int64) - canvas[full]).max() <= one_level
+    assert np.abs(result[inside].astype(np.int64) - original[inside]).mean() > 2 * one_level
+
+
 def _write(path: Path, rgb_u8: np.ndarray) -> Path:
     if rgb_u8.ndim == 3:
         rgb_u8 = cv2.cvtColor(rgb_u8, cv2.COLOR_RGBA2BGRA if rgb_u8.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
@@ -78,6 +89,7 @@ def test_edit_one_image_with_sam(assets, tmp_path, capsys):
     np.testing.assert_array_equal(result[untouched], original[untouched])  # bit-identical outside the edit
     assert not (untouched & ((masks["mask_final"] > 0) | (masks["mask_refined"] > 0))).any()
     assert np.abs(canvas.astype(int) - original).mean() > 1  # the model did edit the whole image
+    assert_edit_landed(result, canvas, original, masks["alpha"], masks["mask_final"])
 
     meta = json.loads((out / "edit.json").read_text())
     assert meta["outputs"]["result"] == "result.png" and meta["input"] == str(assets["image"])
@@ -121,6 +133,8 @@ def test_folder_of_two_images_without_sam(assets, tmp_path, capsys):
         np.testing.assert_array_equal(coarse, refined)
         untouched = _read(out / stem / "alpha.png") == 0
         np.testing.assert_array_equal(result[untouched], original[untouched])
+        assert_edit_landed(result, _read(out / stem / "canvas.png")[..., :3], original, _read(out / stem / "alpha.png"),
+                           _read(out / stem / "mask_final.png"))
         meta = json.loads((out / stem / "edit.json").read_text())
         assert meta["masks"]["sam_used"] is False and any("no SAM" in n for n in meta["notes"])
         assert meta["action"]["label"] == "remove" and meta["action"]["beta"] == 0.2
@@ -141,6 +155,8 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
     untouched = _read(out / "deep" / "alpha.png") == 0
     assert untouched.any()
     np.testing.assert_array_equal(result[untouched], rgb16[untouched])
+    assert_edit_landed(result, _read(out / "deep" / "canvas.png"), rgb16, _read(out / "deep" / "alpha.png"),
+                       _read(out / "deep" / "mask_final.png"))
 
 
 @pytest.mark.parametrize(

@@ -281,3 +281,86 @@ def test_non_finite_or_out_of_range_settings_are_refused(name, value):
     mask[8:24, 8:24] = True
     with pytest.raises(ZoneInputError, match=name):
         fft_edge_smooth(original, 1 - original, mask, **{name: value})
+
+
+# ------------------------------------------------------- the colour rule, exact dilation, non-default widgets
+def test_one_channel_over_the_threshold_is_a_change(chelsea):
+    """Only the red channel moves, by 0.2 (> 30/255): the colour rule (ANY channel) finds the disk, although the
+    channel mean (0.067) and the grey level (0.06) stay under the threshold."""
+    original = chelsea * 0.5
+    truth = disk(original.shape[:2], (150, 220), 70)
+    canvas = original.copy()
+    canvas[truth, 0] += 0.2
+    refined = disk(original.shape[:2], (150, 220), 66)
+    assert iou(fft_edge_smooth(original, canvas, refined), truth) > 0.9
+    assert not fft_edge_smooth(original, canvas, refined, color=False).any()
+
+
+def test_search_band_is_the_refined_mask_dilated_by_exactly_dilate_pixels():
+    """The canvas differs everywhere; without low-pass and close the final mask is the dilated refined mask:
+    a (2*8+1)-px square kernel around a 20x20 square gives the square grown by 8 px on each side."""
+    original = np.full((100, 100, 3), 0.2, np.float32)
+    canvas = original + np.float32(0.3)
+    refined = np.zeros((100, 100), bool)
+    refined[40:60, 40:60] = True
+    final = fft_edge_smooth(original, canvas, refined, cutoff=0.71, dilate=8, close=0, scale_with_size=False)
+    expected = np.zeros((100, 100), bool)
+    expected[32:68, 32:68] = True
+    np.testing.assert_array_equal(final, expected)
+    # the same at 200x200 with scale_with_size: 8 px at 512x512 -> round(8 * 200 / 512) = 3 px
+    big = fft_edge_smooth(np.full((200, 200, 3), 0.2, np.float32), np.full((200, 200, 3), 0.5, np.float32),
+                          np.pad(refined, 50), cutoff=0.71, dilate=8, close=0)
+    expected = np.zeros((200, 200), bool)
+    expected[87:113, 87:113] = True
+    np.testing.assert_array_equal(big, expected)
+
+
+@pytest.mark.parametrize("difference", ["grey (official)", "color"])
+def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference):
+    """Non-default widget values: the node calls the library with exactly them and returns its mask."""
+    import comfyui_zone.nodes.fft_edge_smoother as node_module
+    from node_spy import Spy
+
+    truth = disk(coffee.shape[:2], (200, 300), 60)
+    canvas = edited(coffee, truth)
+    refined = disk(coffee.shape[:2], (200, 300), 50)
+    spy = Spy(monkeypatch, node_module, "fft_edge_smooth")
+    with torch.inference_mode():
+        final, _ = ZoneFFTEdgeSmoother().run(
+            torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(refined).float()[None],
+            20.0, 0.2, 2, 5, False, difference)
+    color = difference == "color"
+    assert spy.kwargs == {"cutoff": 0.2, "threshold": 20.0 / 255.0, "dilate": 2, "close": 5, "scale_with_size": False,
+                          "color": color}
+    expected = fft_edge_smooth(coffee, canvas, refined, cutoff=0.2, threshold=20.0 / 255.0, dilate=2, close=5,
+                               scale_with_size=False, color=color)
+    np.testing.assert_array_equal(final[0].numpy() > 0.5, expected)
+    assert not np.array_equal(expected, fft_edge_smooth(coffee, canvas, refined))  # the values matter here
+
+
+def test_a_changed_ring_gives_the_filled_disk():
+    """Only a ring changes (inner radius 30 px, wider than the 21-px close): hole filling (the official last step)
+    makes the final mask the whole disk; without it the inside would stay out."""
+    size = (200, 200)
+    original = np.full(size + (3,), 0.3, np.float32)
+    canvas = original.copy()
+    ring = disk(size, (100, 100), 50) & ~disk(size, (100, 100), 30)
+    canvas[ring] = 0.9
+    final = fft_edge_smooth(original, canvas, disk(size, (100, 100), 50), scale_with_size=False)
+    assert final[100, 100] and final[disk(size, (100, 100), 45)].all()
+    assert not fft_edge_smooth(original, canvas, disk(size, (100, 100), 50), scale_with_size=False, fill=False)[100, 100]
+
+
+def test_close_size_scales_with_the_image():
+    """close 11 at 512x512 is 23 px at 1024x1024 (scale 2): it bridges a 15-px gap between two changed squares,
+    which the unscaled 11-px close does not."""
+    size = (1024, 1024)
+    original = np.full(size + (3,), 0.3, np.float32)
+    canvas = original.copy()
+    canvas[400:600, 300:500] = 0.9
+    canvas[400:600, 515:715] = 0.9  # gap: columns 500..514
+    refined = np.zeros(size, bool)
+    refined[390:610, 290:725] = True
+    kw = dict(cutoff=0.71, dilate=0, close=11)
+    assert fft_edge_smooth(original, canvas, refined, **kw)[500, 507]
+    assert not fft_edge_smooth(original, canvas, refined, scale_with_size=False, **kw)[500, 507]

@@ -61,8 +61,13 @@ def test_formulas_and_working_size():
     assert fuse(torch.tensor([1.0]), torch.tensor([3.0]), 1.0).item() == 2.0
     x = torch.randn(5)
     assert torch.equal(fuse(x, torch.randn(5), 0.0), x)
+    # asymmetric values: a swapped branch, argument or scale changes the result
+    e_t, e_i, u = torch.tensor([3.0]), torch.tensor([5.0]), torch.tensor([2.0])
+    assert guided_eps(e_t, e_i, u, 7.0, 1.5).item() == pytest.approx(2 + 7.0 * (3 - 5) + 1.5 * (5 - 2))  # -7.5
+    assert fuse(torch.tensor([1.0]), torch.tensor([3.0]), 0.25).item() == pytest.approx((1 + 0.25 * 3) / 1.25)  # 1.4
     assert working_size(300, 451) == (320, 512)
     assert working_size(512, 512) == (512, 512)
+    assert working_size(360, 512) == (384, 512)  # 5.625 multiples of 64 round to 6 (not down to 5)
     assert working_size(1000, 200, longest=768) == (768, 128)
     assert working_size(10, 10, longest=64) == (64, 64)
 

@@ -178,3 +178,41 @@ def test_dpmpp_2m_second_order_differs_from_euler():
     with pytest.raises(IndexError):
         dpm.step(x, d1, 3)
     assert np.isfinite(a.numpy()).all()
+
+
+def test_node_passes_every_widget_to_the_engine(monkeypatch):
+    """Non-default widget values reach SamplerSettings, the backend (models, sigma schedule) and fused_edit; the
+    engine and the ComfyUI backend are replaced by recorders, so this runs without ComfyUI."""
+    import comfyui_zone.nodes.comfy_backend as backend_module
+    import comfyui_zone.nodes.fused_sampler as node_module
+    from comfyui_zone.zone_ops.fused_sampler import FusedResult
+
+    made = []
+
+    class FakeBackend:
+        def __init__(self, *args, **kwargs):
+            made.append((args, kwargs))
+
+    def fake_edit(backend, image, instruction, settings, **kwargs):
+        made.append((image, instruction, settings))
+        maps = torch.rand(1, 2, 2, 77)
+        return FusedResult(np.zeros((1, 64, 64, 3), np.float32), ZoneAttention(maps, (4,), (64, 64)), (64, 64))
+
+    monkeypatch.setattr(backend_module, "ComfyBackend", FakeBackend)
+    monkeypatch.setattr(node_module, "fused_edit", fake_edit)
+    ip2p, mb, clip, vae, image = fake_model(8), fake_model(8), object(), object(), torch.rand(1, 64, 64, 3)
+    remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
+    with torch.inference_mode():
+        canvas, _, _ = run_node(ip2p_model=ip2p, clip=clip, vae=vae, image=image, instruction="add a hat", seed=123,
+                                steps=3, text_scale=5.5, image_scale=1.25, sampler="euler", scheduler="karras",
+                                working_size=256, record_branches="all branches", magicbrush_model=mb,
+                                action=remove, beta=0.35)
+    (args, kwargs), (passed_image, instruction, settings) = made
+    assert args == (ip2p, clip, vae) and kwargs == {"magicbrush": mb, "sigma_schedule": "karras"}
+    assert passed_image is image and instruction == "add a hat" and canvas.shape == (1, 64, 64, 3)
+    assert (settings.seed, settings.steps, settings.text_scale, settings.image_scale) == (123, 3, 5.5, 1.25)
+    assert (settings.scheduler, settings.working_size, settings.beta) == ("euler", 256, 0.35)
+    assert settings.record_branches == ("text", "image", "uncond")
+    made.clear()
+    run_node(ip2p_model=ip2p, action=remove, beta=-1.0)
+    assert made[1][2].beta == 0.2  # -1: from the action

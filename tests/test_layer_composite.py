@@ -234,3 +234,76 @@ def test_non_finite_settings_are_refused(name, value):
     mask[4:12, 4:12] = True
     with pytest.raises(ZoneInputError, match=name):
         layer_composite(original, original + 0.5, mask, mode="feather", **{name: value})
+
+
+# ------------------------------------------------------------- values where 0 < alpha < 1, non-default widgets
+def test_every_pixel_with_alpha_above_zero_is_blended_by_its_alpha():
+    """Band alpha 0.3 (not the default 0.6, and below 0.5): band pixels are 0.3 canvas + 0.7 original."""
+    original = np.full((6, 6, 3), 0.9, np.float32)
+    canvas = np.full((6, 6, 3), 0.2, np.float32)
+    final = np.zeros((6, 6), bool)
+    refined = np.zeros((6, 6), bool)
+    final[1:4, 1:4] = True
+    refined[2:5, 2:5] = True
+    r = layer_composite(original, canvas, final, refined, band_alpha=0.3)
+    band = final ^ refined
+    np.testing.assert_allclose(r.alpha[band], 0.3)
+    np.testing.assert_allclose(r.image[band], 0.3 * 0.2 + 0.7 * 0.9, atol=1e-6)
+    np.testing.assert_array_equal(r.image[final & refined], canvas[final & refined])
+    np.testing.assert_array_equal(r.image[~(final | refined)], original[~(final | refined)])
+    np.testing.assert_array_equal(r.layer[band], canvas[band])
+
+
+def test_feather_values_are_the_smoothstep_of_the_signed_edge_distance():
+    """A straight vertical edge (mask = columns < 50) has exact distances: pixel j is 50 - j inside, j - 49 outside.
+    Radius 4: x = (signed distance + 4) / 8 and alpha = x*x*(3 - 2x), computed by hand for the band."""
+    mask = np.zeros((20, 100), bool)
+    mask[:, :50] = True
+    alpha = feather_alpha(mask, 4.0)
+    # e.g. j = 48: x = (2 + 4) / 8 = 0.75 -> 0.5625 * 1.5 = 0.84375; j = 50: x = (-1 + 4) / 8 = 0.375 -> 0.31640625
+    expected = {45: 1.0, 46: 1.0, 47: 0.95703125, 48: 0.84375, 49: 0.68359375, 50: 0.31640625, 51: 0.15625,
+                52: 0.04296875, 53: 0.0, 54: 0.0}
+    for j, value in expected.items():
+        np.testing.assert_allclose(alpha[:, j], value, atol=1e-6, err_msg=f"column {j}")
+
+
+def test_feather_mode_composites_with_the_soft_alpha():
+    original = np.zeros((20, 100, 3), np.float32)
+    canvas = np.ones((20, 100, 3), np.float32)
+    mask = np.zeros((20, 100), bool)
+    mask[:, :50] = True
+    r = layer_composite(original, canvas, mask, mode="feather", feather=4.0, scale_with_size=False)
+    np.testing.assert_allclose(r.image[:, 50, 0], 0.31640625, atol=1e-6)
+    np.testing.assert_allclose(r.image[:, 48, 0], 0.84375, atol=1e-6)
+    # feather is given at 512x512 and scales with sqrt(H*W)/512: at 512x2048 (scale 2) feather 2 is radius 4
+    wide = np.zeros((512, 2048), bool)
+    wide[:, :1000] = True
+    r = layer_composite(np.zeros((512, 2048, 3), np.float32), np.ones((512, 2048, 3), np.float32), wide,
+                        mode="feather", feather=2.0)
+    np.testing.assert_allclose(r.alpha[:, 998], 0.84375, atol=1e-6)
+    np.testing.assert_allclose(r.alpha[:, 1000], 0.31640625, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode, band_alpha, feather", [("official", 0.3, 8.0), ("feather", 0.6, 3.0)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, mode, band_alpha, feather):
+    """Non-default widget values: the node's outputs equal the library's called with the same values, and differ
+    from the defaults' result (so the widget really acts)."""
+    import comfyui_zone.nodes.layer_composite as node_module
+    from node_spy import Spy
+
+    rng = np.random.default_rng(5)
+    canvas = np.clip(coffee + rng.normal(0, 0.2, coffee.shape), 0, 1).astype(np.float32)
+    final = disk(coffee.shape[:2], (200, 300), 80)
+    refined = disk(coffee.shape[:2], (210, 300), 80)
+    spy = Spy(monkeypatch, node_module, "layer_composite")
+    with torch.inference_mode():
+        image, layer, alpha, _ = ZoneLayerComposite().run(
+            torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(final).float()[None],
+            mode, band_alpha, feather, torch.from_numpy(refined).float()[None])
+    assert spy.kwargs == {"mode": mode, "band_alpha": band_alpha, "feather": feather}
+    expected = layer_composite(coffee, canvas, final, refined, mode=mode, band_alpha=band_alpha, feather=feather)
+    np.testing.assert_array_equal(image[0].numpy(), expected.image)
+    np.testing.assert_array_equal(alpha[0].numpy(), expected.alpha)
+    np.testing.assert_array_equal(layer[0].numpy(), expected.layer)
+    default = layer_composite(coffee, canvas, final, refined, mode=mode)
+    assert not np.array_equal(default.alpha, expected.alpha)

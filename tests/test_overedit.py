@@ -44,6 +44,15 @@ def test_pipeline_keeps_the_original_outside_its_mask_and_beats_the_canvas(overe
     assert full["L1"] <= 0.2 * raw["L1"]
     assert full["L1_outside_true"] < 0.1 * raw["L1_outside_true"]
     assert r["iou_final"] > r["iou_coarse"]  # segments + FFT smoother snap the mask to the coin
+    # the bound is also beaten against doing nothing (the unedited original) and against a hard paste: an output
+    # that lost the edit (e.g. the original composited over itself) or a mask that did not help fails here
+    unedited, hard = overedit.metrics(case.original, case, None), r["hard paste (coarse mask)"]
+    assert full["L1"] <= 0.2 * unedited["L1"]
+    assert full["L1"] < 0.75 * hard["L1"] and full["L2"] < 0.5 * hard["L2"] and full["seam_L1"] < hard["seam_L1"]
+    # the edit landed: inside the true region the output is the ground truth's removal, not the photo's coin
+    inside = case.region
+    assert np.abs(r["output"][inside] - case.original[inside]).mean() > 0.5 * np.abs(
+        case.truth[inside] - case.original[inside]).mean()
     table = overedit.format_table([r])
     assert "| coins-remove | full pipeline |" in table and "average" in table
 

@@ -440,3 +440,69 @@ def test_crop_layers_without_any_kept_segment_give_no_segments(sam, chelsea):
     assert len(segs.masks) == 0
     result = refine_with_sam(sam, image, coarse, points_per_side=2, crop_n_layers=1, pred_iou_thresh=1.0)
     assert result.fell_back and np.array_equal(result.mask, coarse)
+
+
+def test_a_sliver_that_vanishes_when_shrunk_keeps_every_pixel_it_touches(monkeypatch, astronaut):
+    """A 1-px coarse line at 1024 px is 0.25 px at the 256-px segmenting size: the sliver path keeps the shrunk
+    pixels it touches, so Region-IoU runs (the segment over it is chosen) instead of reporting an empty mask."""
+    import zone_ops.sam_region_iou as sri
+    from zone_ops.images import binary_mask, resize_image
+
+    big = resize_image(astronaut, (1024, 768))
+    sliver = rect((1024, 768), 501, 502, 300, 400)
+    assert not binary_mask(sliver, (256, 192)).any()  # what the plain shrink would give
+    band = rect((256, 192), 120, 130, 60, 110)
+    seen = []
+
+    def fake_segments(sam, image, *, box=None, **kwargs):
+        seen.append(image.shape[:2])
+        return Segments.from_masks([rect((256, 192), 0, 20, 0, 20), band])
+
+    monkeypatch.setattr(sri, "generate_segments", fake_segments)
+    res = sri.refine_with_sam(object(), big, sliver, max_side=256)
+    assert seen == [(256, 192)] and not res.fell_back and res.index == 1
+    np.testing.assert_array_equal(res.mask, binary_mask(band, (1024, 768)))
+
+
+def _node_run(node_module, sam, image, canvas, coarse, **widgets):
+    with torch.inference_mode():
+        return node_module.ZoneSAMRegionIoU().refine(
+            sam, torch.from_numpy(image)[None], torch.from_numpy(canvas)[None],
+            torch.from_numpy(coarse.astype(np.float32))[None], **widgets)
+
+
+NODE_WIDGETS = dict(segment_on="original", points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0,
+                    box_nms_thresh=0.9, points_per_batch=7, min_mask_region_area=3, crop_n_layers=1,
+                    crop_to_region=True, crop_margin=0.25, max_side=96)
+
+
+def test_node_passes_every_widget_to_the_library(monkeypatch, sam, chelsea):
+    """Every widget at a non-default value reaches refine_with_sam (the library call is recorded, not run)."""
+    import comfyui_zone.nodes.sam_region_iou as node_module
+    from node_spy import Spy
+
+    image = chelsea[::2, ::2].copy()
+    coarse = rect(image.shape[:2], 40, 90, 60, 140)
+    spy = Spy(monkeypatch, node_module, "refine_with_sam",
+              fake=lambda sam, img, m, **kw: refine_with_segments(Segments.from_masks([m]), m))
+    _, _, info = _node_run(node_module, sam, image, 1.0 - image, coarse, **NODE_WIDGETS)
+    args, kwargs = spy.calls[0]
+    assert len(spy.calls) == 1 and np.array_equal(args[1], image) and np.array_equal(args[2], coarse)
+    passed = {k: v for k, v in kwargs.items() if k not in ("progress", "check_cancel")}
+    expected = {k: v for k, v in NODE_WIDGETS.items() if k not in ("segment_on", "crop_to_region")}
+    assert passed == {**expected, "crop": True}
+    assert "on the original" in info
+
+
+def test_node_equals_the_library_with_the_same_values(sam, chelsea):
+    """The node's mask is the library's for the same non-default values (crop mode, max_side, original)."""
+    import comfyui_zone.nodes.sam_region_iou as node_module
+
+    image = chelsea[::2, ::2].copy()  # 150 x 226
+    coarse = rect(image.shape[:2], 40, 90, 60, 140)
+    widgets = {**NODE_WIDGETS, "crop_n_layers": 0}
+    mask, _, _ = _node_run(node_module, sam, image, 1.0 - image, coarse, **widgets)
+    lib = {k: v for k, v in widgets.items() if k not in ("segment_on", "crop_to_region")}
+    expected = refine_with_sam(sam, image, coarse, crop=True, **lib)
+    assert expected.crop_box is not None and not expected.fell_back
+    np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)

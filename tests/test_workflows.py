@@ -16,6 +16,7 @@ end in an output node; UI and API twins describe the same graph.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import uuid
@@ -94,14 +95,26 @@ class NodeDef:
         return [i for i in self.inputs.values() if i.widget]
 
 
+@contextlib.contextmanager
+def _without_comfyui_model_files():
+    """Model-file combos (models/sams) as CI sees them, an empty list = any file name, even when an earlier test
+    imported a real ComfyUI (ZONE_COMFYUI_PATH) whose model folders hold files."""
+    from comfyui_zone.nodes import comfy_runtime
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(comfy_runtime, "_folder_paths", lambda: None)
+        yield
+
+
 def _pack_defs() -> dict[str, NodeDef]:
     from comfyui_zone.nodes import NODE_CLASS_MAPPINGS
 
-    return {
-        name: NodeDef(name, cls.INPUT_TYPES(), cls.RETURN_TYPES, getattr(cls, "RETURN_NAMES", None),
-                      getattr(cls, "OUTPUT_NODE", False))
-        for name, cls in NODE_CLASS_MAPPINGS.items()
-    }
+    with _without_comfyui_model_files():
+        return {
+            name: NodeDef(name, cls.INPUT_TYPES(), cls.RETURN_TYPES, getattr(cls, "RETURN_NAMES", None),
+                          getattr(cls, "OUTPUT_NODE", False))
+            for name, cls in NODE_CLASS_MAPPINGS.items()
+        }
 
 
 def _core_defs() -> dict[str, NodeDef]:
@@ -479,6 +492,22 @@ def test_readme_node_reference_current():
     from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 
     block = ref.current_block(ref.GUIDE.read_text())
-    assert block == ref.node_reference(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS), (
-        "README.md node reference is stale: run `.venv/bin/python tools/node_reference.py`"
-    )
+    with _without_comfyui_model_files():
+        generated = ref.node_reference(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS)
+    assert block == generated, "README.md node reference is stale: run `.venv/bin/python tools/node_reference.py`"
+
+
+def test_model_files_of_a_real_comfyui_do_not_change_the_checks(monkeypatch):
+    """With a ComfyUI imported whose models/sams holds a file, the SAM loader's file list is still 'any file'."""
+    from types import SimpleNamespace
+
+    from comfyui_zone.nodes import comfy_runtime
+
+    fake = SimpleNamespace(folder_names_and_paths={"sams": (["/x"], {".pth"})}, models_dir="/x",
+                           get_filename_list=lambda name: ["sam_somebody_put_here.pth"])
+    monkeypatch.setattr(comfy_runtime, "_folder_paths", lambda: fake)
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS
+
+    assert NODE_CLASS_MAPPINGS["ZoneSAMLoader"].INPUT_TYPES()["required"]["model_name"][0]  # the live list
+    assert _pack_defs()["ZoneSAMLoader"].inputs["model_name"].choices == []
+    test_readme_node_reference_current()

@@ -1,0 +1,397 @@
+"""Mutation score: do the tests catch one-line bugs in the method's formulas and in the nodes' widget wiring?
+
+Each mutation below replaces ONE fragment of ONE file (a formula, a comparison, an argument a node or the pipeline
+passes on) by a plausible wrong version. Each is applied alone to a temporary COPY of the repository (the working
+tree is never touched), and the tests mapped to it are run there (`python -m pytest -x`, in the copy, so the copy's
+`zone_ops` is imported: tests/conftest.py checks it). A mutation is
+
+- caught:   the tests fail with it;
+- survived: the tests still pass: a bug of that kind would go unnoticed;
+- stale:    its original fragment is no longer in the file (or is there more than once): update the list;
+- error:    the mutated file does not compile, or the mapped tests could not be collected (bad test id);
+- timeout:  the tests ran past --timeout (an endless loop, or an overloaded machine: rerun it with -k ID).
+
+Before any mutation, the union of the mapped tests must pass on the unmutated copy (otherwise nothing can be
+caught honestly and the script stops). Usage:
+
+    python benchmarks/mutation_score.py -j 2            # all (each 20-150 s on 2 shared, busy cores: 1-2 h)
+    python benchmarks/mutation_score.py -k fft -k node  # ids containing any of these strings
+    python benchmarks/mutation_score.py --list          # the list, with each fragment's state (found / stale)
+
+Prints one line per mutation and a total; exit status 1 if any mutation survived or was stale/error.
+ComfyUI is not needed (run it without ZONE_COMFYUI_PATH: every mapped test runs on CPU without ComfyUI).
+To keep the run short each mutation runs only its mapped tests (`tests`), chosen to be the fast tests of the
+stage and node it lives in; after a merge, fix fragments reported stale and map new tests here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    file: str  # path relative to the repository root
+    original: str  # an exact fragment, found exactly once in the file
+    mutated: str
+    tests: tuple[str, ...]  # pytest node ids or files, relative to the repository root
+    kind: str = "formula"  # "formula" (the method) or "wiring" (a node / pipeline argument)
+
+
+T = "tests/"
+AC, TY = "zone_ops/action_classifier.py", "zone_ops/types.py"
+FS, SS = "zone_ops/fused_sampler.py", "zone_ops/sigma_samplers.py"
+A2M, SAM, FFT, LC = ("zone_ops/attention_to_mask.py", "zone_ops/sam_region_iou.py", "zone_ops/fft_edge_smoother.py",
+                     "zone_ops/layer_composite.py")
+IMG, PIPE = "zone_ops/images.py", "zone_ops/pipeline.py"
+N_AC, N_FS, N_A2M = "nodes/action_classifier.py", "nodes/fused_sampler.py", "nodes/attention_to_mask.py"
+N_SAM, N_FFT, N_LC = "nodes/sam_region_iou.py", "nodes/fft_edge_smoother.py", "nodes/layer_composite.py"
+
+# test selections
+AC_T = (T + "test_action_classifier.py::test_lexical_examples", T + "test_action_classifier.py::test_override_modes",
+        T + "test_action_classifier.py::test_node_passes_every_widget_to_the_library",
+        T + "test_action_classifier.py::test_node_without_clip_uses_keywords")
+AC_HEAD_T = (T + "test_action_classifier.py::test_node_with_comfy_clip_and_with_callable",)
+FORMULA_T = (T + "test_fused_sampler.py::test_formulas_and_working_size",)
+ENGINE_T = (T + "test_fused_sampler.py::test_engine_fuses_after_every_step_and_leaves_magicbrush_unfused",)
+STEP_T = (T + "test_sigma_samplers.py",)
+N_FS_T = (T + "test_fused_sampler_node.py::test_node_passes_every_widget_to_the_engine",
+          T + "test_fused_sampler_node.py::test_resolve_beta")
+A2M_T = (T + "test_attention_to_mask.py",)
+N_A2M_T = (T + "test_attention_to_mask.py::test_node_passes_every_widget_to_the_library",)
+IOU_T = (T + "test_sam_region_iou.py::test_disjoint_rectangles_known_iou",
+         T + "test_sam_region_iou.py::test_tie_goes_to_the_lowest_index",
+         T + "test_sam_region_iou.py::test_matches_brute_force_on_random_masks",
+         T + "test_sam_region_iou.py::test_crop_box_contains_coarse_and_is_clipped",
+         T + "test_sam_region_iou.py::test_segment_image_choice")
+SLIVER_T = (T + "test_sam_region_iou.py::test_a_sliver_that_vanishes_when_shrunk_keeps_every_pixel_it_touches",)
+N_SAM_T = (T + "test_sam_region_iou.py::test_node_passes_every_widget_to_the_library",)
+FFT_T = (T + "test_fft_edge_smoother.py",)
+N_FFT_T = (T + "test_fft_edge_smoother.py::test_node_passes_every_widget_to_the_library",)
+LC_T = (T + "test_layer_composite.py::test_official_blend_values_in_float_without_wraparound",
+        T + "test_layer_composite.py::test_every_pixel_with_alpha_above_zero_is_blended_by_its_alpha",
+        T + "test_layer_composite.py::test_feather_values_are_the_smoothstep_of_the_signed_edge_distance",
+        T + "test_layer_composite.py::test_feather_mode_composites_with_the_soft_alpha",
+        T + "test_layer_composite.py::test_outside_alpha_is_bit_identical_on_real_photos",
+        T + "test_layer_composite.py::test_feather_alpha_is_soft_monotone_and_bounded",
+        T + "test_layer_composite.py::test_out_of_range_original_is_kept_exactly_outside_alpha")
+N_LC_T = (T + "test_layer_composite.py::test_node_passes_every_widget_to_the_library",)
+IMG_T = (T + "test_images.py",)
+PIPE_T = (T + "test_pipeline.py",)
+CLI_T = (T + "test_cli.py::test_edit_one_image_with_sam",)
+OVEREDIT_T = (T + "test_overedit.py::test_pipeline_keeps_the_original_outside_its_mask_and_beats_the_canvas",)
+
+
+def M(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...], kind: str = "formula") -> Mutation:
+    return Mutation(id, file, original, mutated, tests, kind)
+
+
+def W(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...]) -> Mutation:
+    return Mutation(id, file, original, mutated, tests, "wiring")
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # ---- stage 1: action classifier
+    M("ac.head-probs-mislabelled", AC, "probs = (p[0], p[1], p[2])", "probs = (p[1], p[0], p[2])", AC_HEAD_T),
+    M("ac.lexical-probs-mislabelled", AC, "return label, (probs[0], probs[1], probs[2])",
+      "return label, (probs[1], probs[0], probs[2])", AC_T),
+    M("types.beta-swapped", TY, "return beta_remove if Action.parse(action) is Action.REMOVE else beta_other",
+      "return beta_other if Action.parse(action) is Action.REMOVE else beta_remove", AC_T),
+    M("types.segments-original-for-add", TY, "return self.label is Action.REMOVE", "return self.label is Action.ADD",
+      IOU_T),
+    W("node.ac.beta_remove", N_AC, "beta_remove=beta_remove,", "beta_remove=0.2,", AC_T),
+    W("node.ac.beta_other", N_AC, "beta_other=beta_other,", "beta_other=0.01,", AC_T),
+    W("node.ac.mode", N_AC, "            mode=mode,", "            mode=\"auto\",", AC_T),
+    # ---- stage 2: guidance, fusion, engine, step rules
+    M("fs.guidance-text-branch", FS, "text_scale * (e_text - e_image)", "text_scale * (e_text - e_uncond)", FORMULA_T),
+    M("fs.guidance-image-branch", FS, "image_scale * (e_image - e_uncond)", "image_scale * (e_text - e_uncond)",
+      FORMULA_T),
+    M("fs.guidance-scales-swapped", FS,
+      "return e_uncond + text_scale * (e_text - e_image) + image_scale * (e_image - e_uncond)",
+      "return e_uncond + image_scale * (e_text - e_image) + text_scale * (e_image - e_uncond)", FORMULA_T),
+    M("fs.fuse-arguments-swapped", FS, "return (x_ip2p + beta * x_mb) / (1 + beta)",
+      "return (x_mb + beta * x_ip2p) / (1 + beta)", FORMULA_T),
+    M("fs.fuse-not-normalised", FS, "return (x_ip2p + beta * x_mb) / (1 + beta)", "return (x_ip2p + beta * x_mb)",
+      FORMULA_T),
+    M("fs.engine-fuses-magicbrush", FS, "x = fuse(x, y, settings.beta)", "y = fuse(x, y, settings.beta)", ENGINE_T),
+    M("fs.working-size-floor", FS, "int(round(side * scale / multiple)) * multiple",
+      "int(side * scale / multiple) * multiple", FORMULA_T),
+    M("ss.dpmpp2m-coefficient", SS, "denoised_d = (1 + 1 / (2 * r)) * denoised - (1 / (2 * r)) * old_denoised",
+      "denoised_d = (1 + 1 / r) * denoised - (1 / r) * old_denoised", STEP_T),
+    M("ss.dpmpp2m-ratio-inverted", SS, "r = h_last / h", "r = h / h_last", STEP_T),
+    M("ss.dpmpp2m-first-order", SS, "return ratio * x - (-h).expm1() * denoised\n    h_last",
+      "return ratio * x - h * denoised\n    h_last", STEP_T),
+    M("ss.dpmpp2m-keeps-latents", SS, "self._old_denoised = denoised", "self._old_denoised = x", STEP_T),
+    M("ss.dpmpp2m-wrong-previous-sigma", SS, "previous = sigmas[index - 1] if index > 0 else None",
+      "previous = sigmas[index + 1] if index > 0 else None", STEP_T),
+    M("ss.euler-direction", SS, "return x + d * (sigma_next - sigma)", "return x + d * (sigma - sigma_next)", STEP_T),
+    M("ss.euler-derivative", SS, "d = (x - denoised) / _append_dims(sigma, x.ndim)",
+      "d = (denoised - x) / _append_dims(sigma, x.ndim)", STEP_T),
+    W("node.fs.steps", N_FS, "steps=int(steps)", "steps=20", N_FS_T),
+    W("node.fs.text_scale", N_FS, "text_scale=float(text_scale)", "text_scale=7.5", N_FS_T),
+    W("node.fs.image_scale", N_FS, "image_scale=float(image_scale)", "image_scale=1.5", N_FS_T),
+    W("node.fs.sampler", N_FS, "scheduler=sampler", "scheduler=\"dpmpp_2m\"", N_FS_T),
+    W("node.fs.seed", N_FS, "seed=int(seed)", "seed=0", N_FS_T),
+    W("node.fs.working_size", N_FS, "working_size=int(working_size)", "working_size=512", N_FS_T),
+    W("node.fs.record_branches", N_FS, "record_branches=RECORD_CHOICES[record_branches]",
+      "record_branches=RECORD_CHOICES[\"empty prompt (official)\"]", N_FS_T),
+    W("node.fs.beta", N_FS, "beta=resolve_beta(action, float(beta))", "beta=resolve_beta(action, -1.0)", N_FS_T),
+    W("node.fs.beta-zero-means-from-action", N_FS, "if beta >= 0:", "if beta > 0:", N_FS_T),
+    W("node.fs.scheduler", N_FS, "sigma_schedule=scheduler", "sigma_schedule=\"normal\"", N_FS_T),
+    W("node.fs.magicbrush", N_FS, "magicbrush=magicbrush_model", "magicbrush=None", N_FS_T),
+    # ---- stage 3: attention to mask
+    M("a2m.wrong-last-token", A2M, "pair = maps[..., [0, int(token_count) - 1]]",
+      "pair = maps[..., [0, int(token_count) - 2]]", A2M_T),
+    M("a2m.difference-swapped", A2M, "diff = np.maximum(scaled[..., 0] - scaled[..., 1], 0.0)",
+      "diff = np.maximum(scaled[..., 1] - scaled[..., 0], 0.0)", A2M_T),
+    M("a2m.no-per-map-scaling", A2M, "pair * (255.0 / np.where(peak > 0, peak, 1.0))", "pair * 255.0", A2M_T),
+    M("a2m.paper-rule-inclusive", A2M, "raw = diff < thr if rule == \"paper\" else diff <= thr",
+      "raw = diff <= thr if rule == \"paper\" else diff <= thr", A2M_T),
+    M("a2m.official-rule-strict", A2M, "raw = diff < thr if rule == \"paper\" else diff <= thr",
+      "raw = diff < thr if rule == \"paper\" else diff < thr", A2M_T),
+    M("a2m.min-area-not-scaled", A2M, "float(min_region) * image_size[0] * image_size[1] / REFERENCE_AREA",
+      "float(min_region)", A2M_T),
+    M("a2m.keeps-regions-below-min", A2M, "keep = stats[:, cv2.CC_STAT_AREA] >= min_area",
+      "keep = stats[:, cv2.CC_STAT_AREA] >= 1", A2M_T),
+    M("a2m.default-thresholds-swapped", A2M,
+      "return PAPER_THRESHOLD if _check_rule(rule) == \"paper\" else OFFICIAL_THRESHOLD",
+      "return OFFICIAL_THRESHOLD if _check_rule(rule) == \"paper\" else PAPER_THRESHOLD", A2M_T),
+    W("node.a2m.threshold", N_A2M, "threshold=None if threshold < 0 else threshold", "threshold=None", N_A2M_T),
+    W("node.a2m.rule", N_A2M, "rule=rule, min_region=min_region", "rule=\"official\", min_region=min_region", N_A2M_T),
+    W("node.a2m.min_region", N_A2M, "rule=rule, min_region=min_region", "rule=rule, min_region=MIN_REGION", N_A2M_T),
+    # ---- stage 4: Region-IoU
+    M("sam.iou-is-containment", SAM, "iou = inter / (area + m_area - inter)", "iou = inter / area", IOU_T),
+    M("sam.ties-go-to-last", SAM, "if iou > best_iou:", "if iou >= best_iou:", IOU_T),
+    M("sam.sliver-fallback-deleted", SAM, "work_m = resize_mask(m, work) > 0", "pass", SLIVER_T),
+    M("sam.auto-always-canvas", SAM,
+      "return \"original\" if action is not None and action.segments_original else \"canvas\"",
+      "return \"canvas\"", IOU_T),
+    M("sam.crop-margin-ignored", SAM, "pad = max(8, int(math.ceil(float(margin) * max(y1 - y0, x1 - x0))))",
+      "pad = 8", IOU_T),
+    W("node.sam.segment_on", N_SAM, "segment_image_choice(segment_on, ", "segment_image_choice(\"auto\", ", N_SAM_T),
+    W("node.sam.points_per_side", N_SAM, "points_per_side=points_per_side,", "points_per_side=32,", N_SAM_T),
+    W("node.sam.points_per_batch", N_SAM, "points_per_batch=points_per_batch,", "points_per_batch=64,", N_SAM_T),
+    W("node.sam.pred_iou_thresh", N_SAM, "pred_iou_thresh=pred_iou_thresh,", "pred_iou_thresh=0.88,", N_SAM_T),
+    W("node.sam.stability_score_thresh", N_SAM, "stability_score_thresh=stability_score_thresh,",
+      "stability_score_thresh=0.95,", N_SAM_T),
+    W("node.sam.box_nms_thresh", N_SAM, "box_nms_thresh=box_nms_thresh,", "box_nms_thresh=0.7,", N_SAM_T),
+    W("node.sam.crop_n_layers", N_SAM, "crop_n_layers=crop_n_layers,", "crop_n_layers=0,", N_SAM_T),
+    W("node.sam.min_mask_region_area", N_SAM, "min_mask_region_area=min_mask_region_area,",
+      "min_mask_region_area=0,", N_SAM_T),
+    W("node.sam.crop_to_region", N_SAM, "crop=crop_to_region,", "crop=False,", N_SAM_T),
+    W("node.sam.crop_margin", N_SAM, "crop_margin=crop_margin,", "crop_margin=0.5,", N_SAM_T),
+    W("node.sam.max_side", N_SAM, "max_side=max_side,", "max_side=SEGMENT_MAX_SIDE,", N_SAM_T),
+    # ---- stage 5: FFT edge smoother
+    M("fft.colour-any-channel-to-mean", FFT, ".max(axis=2)", ".mean(axis=2)", FFT_T),
+    M("fft.threshold-doubled", FFT, "diff > np.float32(threshold)", "diff > np.float32(2 * threshold)", FFT_T),
+    M("fft.dilation-half-size", FFT, "np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)",
+      "np.ones((radius + 1, radius + 1), np.uint8)", FFT_T),
+    M("fft.dilation-not-scaled", FFT, "radius = int(round(dilate * scale))", "radius = int(round(dilate))", FFT_T),
+    M("fft.close-not-scaled", FFT, "_odd(close * scale) if close > 0 else 1", "_odd(close) if close > 0 else 1",
+      FFT_T),
+    M("fft.lowpass-radius-not-squared", FFT, "keep = fy * fy + fx * fx <= np.float32(cutoff * cutoff)",
+      "keep = fy * fy + fx * fx <= np.float32(cutoff)", FFT_T),
+    M("fft.lowpass-wrong-axis", FFT, "fy = np.fft.fftfreq(shape[0])", "fy = np.fft.fftfreq(shape[1])", FFT_T),
+    M("fft.size-scale-constant", FFT, "return float(np.sqrt(shape[0] * shape[1]) / REFERENCE_SIDE)", "return 1.0",
+      FFT_T),
+    M("fft.grey-ignores-original", FFT,
+      "delta -= cv2.cvtColor(np.ascontiguousarray(orig), cv2.COLOR_RGB2GRAY)", "delta -= np.float32(0.5)", FFT_T),
+    M("fft.search-band-ignored", FFT, "delta *= md[..., None]", "delta *= np.float32(1)", FFT_T),
+    M("fft.no-hole-filling", FFT, "out[box] = fill_holes(crop) if fill else crop.view(bool)",
+      "out[box] = crop.view(bool)", FFT_T),
+    W("node.fft.threshold", N_FFT, "threshold=threshold / 255.0", "threshold=THRESHOLD", N_FFT_T),
+    W("node.fft.cutoff", N_FFT, "cutoff=cutoff,", "cutoff=CUTOFF,", N_FFT_T),
+    W("node.fft.dilate", N_FFT, "dilate=dilate,", "dilate=DILATE,", N_FFT_T),
+    W("node.fft.close", N_FFT, "close=close, ", "close=CLOSE, ", N_FFT_T),
+    W("node.fft.scale_with_size", N_FFT, "scale_with_size=scale_with_size,", "scale_with_size=True,", N_FFT_T),
+    W("node.fft.difference", N_FFT, "color=difference == \"color\"", "color=True", N_FFT_T),
+    # ---- stage 6: layer composite
+    M("lc.skips-alpha-below-half", LC, "np.copyto(o, blend, where=a > 0)", "np.copyto(o, blend, where=a > 0.5)", LC_T),
+    M("lc.band-gets-canvas", LC, "np.copyto(o, c, where=a >= 1)", "np.copyto(o, c, where=a > 0)", LC_T),
+    M("lc.layer-only-where-opaque", LC, "np.copyto(layer[box], c, where=a > 0)",
+      "np.copyto(layer[box], c, where=a >= 1)", LC_T),
+    M("lc.feather-linear", LC, "alpha[box] = x * x * (3.0 - 2.0 * x)", "alpha[box] = x", LC_T),
+    M("lc.feather-edge-not-centred", LC, "(inside - outside + np.float32(radius)) / np.float32(2 * radius)",
+      "(inside - outside) / np.float32(2 * radius)", LC_T),
+    # (final | refined) instead of (final & refined) is an equivalent mutant: the band assignment overwrites it
+    M("lc.band-only-on-final-side", LC, "alpha[final ^ refined] = np.float32(band_alpha)",
+      "alpha[final & ~refined] = np.float32(band_alpha)", LC_T),
+    M("lc.band-alpha-constant", LC, "alpha[final ^ refined] = np.float32(band_alpha)",
+      "alpha[final ^ refined] = np.float32(BAND_ALPHA)", LC_T),
+    M("lc.feather-not-scaled", LC, "feather * (size_scale(size) if scale_with_size else 1.0)", "feather", LC_T),
+    W("node.lc.mode", N_LC, "mode=mode, band_alpha=band_alpha", "mode=\"official\", band_alpha=band_alpha", N_LC_T),
+    W("node.lc.band_alpha", N_LC, "band_alpha=band_alpha, feather", "band_alpha=BAND_ALPHA, feather", N_LC_T),
+    W("node.lc.feather", N_LC, "feather=feather,", "feather=FEATHER,", N_LC_T),
+    # ---- images
+    M("img.uint8-not-scaled", IMG, "arr = arr.astype(np.float32) / 255.0", "arr = arr.astype(np.float32)", IMG_T),
+    M("img.clip-to-255", IMG, "return np.clip(arr, 0.0, 1.0) if clip", "return np.clip(arr, 0.0, 255.0) if clip",
+      IMG_T),
+    M("img.clip-only-below-0", IMG, "if clip and (arr.min() < 0.0 or arr.max() > 1.0) else arr",
+      "if clip and arr.min() < 0.0 else arr", IMG_T),
+    M("img.mask-threshold-any", IMG, "arr = to_mask(arr, name) >= 0.5", "arr = to_mask(arr, name) > 0", IMG_T),
+    M("img.original-clipped", IMG, "orig = to_rgb(original, \"original\", clip=False)",
+      "orig = to_rgb(original, \"original\")", LC_T),
+    # ---- the pipeline (CLI / scripts)
+    M("pipe.original-over-itself", PIPE, "composite = layer_composite(original, canvas, final",
+      "composite = layer_composite(original, original, final", PIPE_T + CLI_T),
+    M("pipe.result-is-original", PIPE, "result=composite.image,", "result=original,", PIPE_T + CLI_T),
+    M("pipe.fft-on-coarse-mask", PIPE, "final = fft_edge_smooth(original, canvas, refined,",
+      "final = fft_edge_smooth(original, canvas, coarse.mask,", PIPE_T),
+    W("pipe.segment_on", PIPE, "source = model_input if segment_image_choice(params.segment_on, action)",
+      "source = canvas if segment_image_choice(params.segment_on, action)", PIPE_T),
+    W("pipe.threshold", PIPE, "threshold=params.threshold,", "threshold=None,", PIPE_T),
+    W("pipe.rule", PIPE, "rule=params.rule,", "rule=\"official\",", PIPE_T),
+    W("pipe.min_region", PIPE, "min_region=params.min_region)", "min_region=_a2m.MIN_REGION)", PIPE_T),
+    W("pipe.points_per_side", PIPE, "points_per_side=params.points_per_side,", "points_per_side=32,", PIPE_T),
+    W("pipe.sam_crop", PIPE, "crop=params.sam_crop,", "crop=False,", PIPE_T),
+    W("pipe.sam_max_side", PIPE, "max_side=params.sam_max_side,", "max_side=SEGMENT_MAX_SIDE,", PIPE_T),
+    W("pipe.fft_threshold", PIPE, "threshold=params.fft_threshold / 255.0", "threshold=_fft.THRESHOLD", PIPE_T),
+    W("pipe.fft_cutoff", PIPE, "cutoff=params.fft_cutoff,", "cutoff=_fft.CUTOFF,", PIPE_T),
+    W("pipe.dilate", PIPE, "dilate=params.dilate,", "dilate=_fft.DILATE,", PIPE_T),
+    W("pipe.close", PIPE, "close=params.close,", "close=_fft.CLOSE,", PIPE_T),
+    W("pipe.fft_color", PIPE, "color=params.fft_color)", "color=True)", PIPE_T),
+    W("pipe.composite", PIPE, "mode=params.composite,", "mode=\"official\",", PIPE_T),
+    W("pipe.band_alpha", PIPE, "band_alpha=params.band_alpha,", "band_alpha=_lc.BAND_ALPHA,", PIPE_T),
+    W("pipe.feather", PIPE, "feather=params.feather)", "feather=_lc.FEATHER)", PIPE_T),
+    W("pipe.text_scale", PIPE, "text_scale=self.text_scale,", "text_scale=7.5,", PIPE_T),
+    W("pipe.image_scale", PIPE, "image_scale=self.image_scale,", "image_scale=1.5,", PIPE_T),
+    # ---- the over-edit benchmark's own pipeline (its test is the end-to-end check of stages 4-6)
+    M("overedit.original-over-itself", "benchmarks/overedit.py",
+      "comp = layer_composite(case.original, case.canvas, final", "comp = layer_composite(case.original, case.original, final",
+      OVEREDIT_T),
+)
+
+IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info",
+                                "build", "dist")
+
+
+def fragment_state(m: Mutation, root: Path) -> str:
+    path = root / m.file
+    if not path.is_file():
+        return "stale (file missing)"
+    n = path.read_text().count(m.original)
+    return "found" if n == 1 else ("stale (fragment not found)" if n == 0 else f"stale (fragment found {n} times)")
+
+
+def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
+    """'pass', 'fail', 'timeout' or 'error' (pytest could not collect / usage error), and the seconds taken."""
+    env = {k: v for k, v in os.environ.items() if k != "ZONE_COMFYUI_PATH"}
+    env.update(PYTHONDONTWRITEBYTECODE="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", "-W", "ignore", *tests]
+    t = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.perf_counter() - t
+    seconds = time.perf_counter() - t
+    if proc.returncode == 0:
+        return "pass", seconds
+    if proc.returncode in (1, 2):  # failures / collection errors caused by the mutation (e.g. an import failing)
+        return "fail", seconds
+    sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:])
+    return "error", seconds
+
+
+def apply_and_run(m: Mutation, copy: Path, timeout: float) -> tuple[str, str]:
+    """Apply ``m`` to ``copy``, run its tests, restore the file: (verdict, report line)."""
+    state = fragment_state(m, copy)
+    if state != "found":
+        return "stale", f"{'STALE':9s} {m.id:40s} {state}"
+    path = copy / m.file
+    source = path.read_text()
+    mutated = source.replace(m.original, m.mutated, 1)
+    try:
+        compile(mutated, str(path), "exec")
+    except SyntaxError as exc:
+        return "error", f"{'ERROR':9s} {m.id:40s} the mutated file does not compile: {exc}"
+    path.write_text(mutated)
+    try:
+        outcome, seconds = run_tests(copy, m.tests, timeout)
+    finally:
+        path.write_text(source)
+    verdict = {"fail": "caught", "timeout": "timeout", "pass": "survived", "error": "error"}[outcome]
+    return verdict, f"{verdict.upper():9s} {m.id:40s} {m.kind:7s} {seconds:5.0f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-k", action="append", default=[], help="run mutations whose id contains this (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the mutations and whether their fragments exist")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (then: timeout)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (not recommended)")
+    parser.add_argument("--kind", choices=("formula", "wiring"), help="only the formula or only the wiring mutations")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="mutations run at once, each in its own copy")
+    args = parser.parse_args(argv)
+
+    ids = [m.id for m in MUTATIONS]
+    assert len(ids) == len(set(ids)), "duplicate mutation ids"
+    chosen = [m for m in MUTATIONS if (not args.k or any(k in m.id for k in args.k))
+              and (args.kind is None or m.kind == args.kind)]
+    if args.list:
+        for m in chosen:
+            print(f"{m.id:40s} {m.kind:8s} {m.file:32s} {fragment_state(m, ROOT)}")
+        print(f"{len(chosen)} mutations")
+        return 0
+
+    results: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="zone_mutation_") as tmp:
+        copies = []
+        for j in range(max(1, args.jobs)):  # one copy per worker: a worker's mutation never meets another's
+            copy = Path(tmp) / f"repo{j}"
+            shutil.copytree(ROOT, copy, ignore=IGNORE, symlinks=True)
+            copies.append(copy)
+        live = [m for m in chosen if fragment_state(m, copies[0]) == "found"]
+        if live and not args.no_baseline:
+            union = tuple(dict.fromkeys(t for m in live for t in m.tests))
+            state, seconds = run_tests(copies[0], union, args.timeout * 3)
+            print(f"baseline (unmutated, {len(union)} test selections): {state} in {seconds:.0f} s", flush=True)
+            if state != "pass":
+                print("the mapped tests do not pass on the unmutated tree: fix them first", file=sys.stderr)
+                return 2
+        free = queue.Queue()
+        for copy in copies:
+            free.put(copy)
+
+        def one(m: Mutation) -> None:
+            copy = free.get()
+            try:
+                verdict, line = apply_and_run(m, copy, args.timeout)
+            finally:
+                free.put(copy)
+            results[m.id] = verdict
+            print(line, flush=True)
+
+        with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+            list(pool.map(one, chosen))
+
+    counts = {k: sum(v == k for v in results.values()) for k in ("caught", "survived", "stale", "error", "timeout")}
+    live_n = counts["caught"] + counts["survived"]
+    score = counts["caught"] / live_n if live_n else float("nan")
+    print(f"\nmutation score: {counts['caught']} caught / {live_n} live = {score:.1%}; "
+          f"survived {counts['survived']}, stale {counts['stale']}, error {counts['error']}, "
+          f"timeout {counts['timeout']}")
+    for kind in ("formula", "wiring"):
+        ks = [m.id for m in chosen if m.kind == kind and results.get(m.id) in ("caught", "survived")]
+        caught = sum(results[i] == "caught" for i in ks)
+        print(f"  {kind}: {caught} / {len(ks)} caught")
+    survivors = [i for i, v in results.items() if v != "caught"]
+    if survivors:
+        print("not caught: " + ", ".join(survivors))
+    return 0 if not survivors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""zone_ops.pipeline.run_zone end to end on tiny random models (CPU): the edit LANDS, and every ZoneParams value
+reaches its stage.
+
+The models are random, so what is checked is what must hold for any model: the result is the canvas where the
+composite's alpha is 1, the original where it is 0 (bit for bit), differs from the original inside the final mask,
+and each stage is called with the parameters given (non-default values), recomputing it gives the same output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import zone_ops.pipeline as pipeline
+from conftest import photo
+from node_spy import Spy
+from tiny_models import single_thread, tiny_backend, tiny_sam
+from zone_ops.fft_edge_smoother import fft_edge_smooth
+from zone_ops.layer_composite import layer_composite
+from zone_ops.pipeline import ZoneParams, run_zone
+
+PARAMS = ZoneParams(steps=2, working_size=64, seed=5, text_scale=6.0, image_scale=1.25, threshold=200.0, rule="paper",
+                    min_region=10, segment_on="original", points_per_side=2, pred_iou_thresh=0.0,
+                    stability_score_thresh=0.0, box_nms_thresh=0.9, sam_crop=True, sam_max_side=64, fft_cutoff=0.3,
+                    fft_threshold=12.0, dilate=2, close=5, fft_color=False, composite="official", band_alpha=0.3)
+
+
+@pytest.fixture(scope="module")
+def image() -> np.ndarray:
+    return photo("chelsea")[60:156, 150:278].copy()  # 96 x 128, a real photo
+
+
+@pytest.fixture(scope="module")
+def models():
+    with single_thread():
+        yield tiny_backend(0), tiny_sam(0)
+
+
+def assert_edit_landed(run, original: np.ndarray) -> None:
+    alpha = run.composite.alpha
+    full, none = alpha == 1, alpha == 0
+    assert full.any() and none.any() and run.final.any()
+    np.testing.assert_array_equal(run.result[full], run.canvas[full])  # the edit, where alpha is 1
+    np.testing.assert_array_equal(run.result[none], original[none])  # the original, where alpha is 0
+    inside = run.final
+    assert np.abs(run.result[inside] - original[inside]).mean() > 0.02  # the edit changed the image there
+
+
+def test_edit_lands_and_every_parameter_reaches_its_stage(models, image, monkeypatch):
+    backend, sam = models
+    spies = {name: Spy(monkeypatch, pipeline, name)
+             for name in ("attention_to_mask", "refine_with_sam", "fft_edge_smooth", "layer_composite", "fused_edit")}
+    with single_thread():
+        run = run_zone(image, "remove the cat", backend, sam=sam, params=PARAMS)
+    assert spies["attention_to_mask"].kwargs == {"threshold": 200.0, "rule": "paper", "min_region": 10}
+    sam_args, sam_kwargs = spies["refine_with_sam"].calls[0]
+    assert np.array_equal(sam_args[1], image)  # segment_on="original"
+    assert {k: sam_kwargs[k] for k in ("points_per_side", "pred_iou_thresh", "stability_score_thresh",
+                                       "box_nms_thresh", "crop", "max_side")} == {
+        "points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 0.9,
+        "crop": True, "max_side": 64}
+    assert spies["fft_edge_smooth"].kwargs == {"cutoff": 0.3, "threshold": 12.0 / 255.0, "dilate": 2, "close": 5,
+                                               "color": False}
+    assert spies["layer_composite"].kwargs == {"mode": "official", "band_alpha": 0.3, "feather": PARAMS.feather}
+    settings = spies["fused_edit"].calls[0][0][3]
+    assert (settings.steps, settings.text_scale, settings.image_scale, settings.seed, settings.working_size,
+            settings.beta) == (2, 6.0, 1.25, 5, 64, 0.2)  # beta from the action: remove
+    assert run.action.label.name == "REMOVE" and run.coarse.threshold == 200.0
+    # the stages' outputs are the library's for the same inputs and values
+    np.testing.assert_array_equal(run.final, fft_edge_smooth(image, run.canvas, run.refined, cutoff=0.3,
+                                                             threshold=12.0 / 255.0, dilate=2, close=5, color=False))
+    again = layer_composite(image, run.canvas, run.final, run.refined, band_alpha=0.3)
+    np.testing.assert_array_equal(run.result, again.image)
+    band = run.final ^ run.refined
+    if band.any():
+        np.testing.assert_allclose(run.composite.alpha[band], 0.3)
+    assert_edit_landed(run, image)
+
+
+def test_edit_lands_without_sam_in_feather_mode(models, image, monkeypatch):
+    """The tiny model's attention is flat (its coarse mask is the whole image), so stage 3 is given a disk here."""
+    from zone_ops.attention_to_mask import CoarseMask
+
+    backend, _ = models
+    yy, xx = np.mgrid[:96, :128]
+    disk = (yy - 48) ** 2 + (xx - 60) ** 2 < 30**2
+    Spy(monkeypatch, pipeline, "attention_to_mask",
+        fake=lambda maps, count, size, **kw: CoarseMask(disk, np.zeros(size, np.float32)))
+    params = ZoneParams(steps=2, working_size=64, composite="feather", feather=20.0)  # ~4 px here
+    with single_thread():
+        run = run_zone(image, "make the cat blue", backend, params=params)
+    assert any("no SAM" in n for n in run.notes)
+    np.testing.assert_array_equal(run.refined, run.coarse.mask)
+    expected = layer_composite(image, run.canvas, run.final, run.refined, mode="feather", feather=20.0)
+    np.testing.assert_array_equal(run.composite.alpha, expected.alpha)
+    soft = (run.composite.alpha > 0) & (run.composite.alpha < 1)
+    assert soft.any()
+    assert_edit_landed(run, image)
