@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overedit import CASES, classical_segments, iou  # noqa: E402
+from overedit import BASE_CASES as CASES, classical_segments, iou  # noqa: E402
 
 from zone_ops.align_edit import align_edit, project  # noqa: E402
 from zone_ops.edit_to_mask import edit_to_mask  # noqa: E402

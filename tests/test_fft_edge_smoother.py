@@ -303,20 +303,23 @@ def test_search_band_is_the_refined_mask_dilated_by_exactly_dilate_pixels():
     canvas = original + np.float32(0.3)
     refined = np.zeros((100, 100), bool)
     refined[40:60, 40:60] = True
-    final = fft_edge_smooth(original, canvas, refined, cutoff=0.71, dilate=8, close=0, scale_with_size=False)
+    # drift=False: a uniform offset is exactly what the drift-aware difference removes as a colour drift
+    final = fft_edge_smooth(original, canvas, refined, cutoff=0.71, dilate=8, close=0, scale_with_size=False,
+                            drift=False)
     expected = np.zeros((100, 100), bool)
     expected[32:68, 32:68] = True
     np.testing.assert_array_equal(final, expected)
     # the same at 200x200 with scale_with_size: 8 px at 512x512 -> round(8 * 200 / 512) = 3 px
     big = fft_edge_smooth(np.full((200, 200, 3), 0.2, np.float32), np.full((200, 200, 3), 0.5, np.float32),
-                          np.pad(refined, 50), cutoff=0.71, dilate=8, close=0)
+                          np.pad(refined, 50), cutoff=0.71, dilate=8, close=0, drift=False)
     expected = np.zeros((200, 200), bool)
     expected[87:113, 87:113] = True
     np.testing.assert_array_equal(big, expected)
 
 
-@pytest.mark.parametrize("difference", ["grey (official)", "color"])
-def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference):
+@pytest.mark.parametrize("difference, drift, noise_factor",
+                         [("grey (official)", "off (official)", 5.0), ("color", "remove", 1.5)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference, drift, noise_factor):
     """Non-default widget values: the node calls the library with exactly them and returns its mask."""
     import comfyui_zone.nodes.fft_edge_smoother as node_module
     from node_spy import Spy
@@ -328,12 +331,12 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference
     with torch.inference_mode():
         final, _ = ZoneFFTEdgeSmoother().run(
             torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(refined).float()[None],
-            20.0, 0.2, 2, 5, False, difference)
-    color = difference == "color"
+            20.0, 0.2, 2, 5, False, difference, drift, noise_factor)
+    color, remove = difference == "color", drift == "remove"
     assert spy.kwargs == {"cutoff": 0.2, "threshold": 20.0 / 255.0, "dilate": 2, "close": 5, "scale_with_size": False,
-                          "color": color}
+                          "color": color, "drift": remove, "noise_factor": noise_factor}
     expected = fft_edge_smooth(coffee, canvas, refined, cutoff=0.2, threshold=20.0 / 255.0, dilate=2, close=5,
-                               scale_with_size=False, color=color)
+                               scale_with_size=False, color=color, drift=remove, noise_factor=noise_factor)
     np.testing.assert_array_equal(final[0].numpy() > 0.5, expected)
     assert not np.array_equal(expected, fft_edge_smooth(coffee, canvas, refined))  # the values matter here
 
