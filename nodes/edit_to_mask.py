@@ -14,6 +14,10 @@ from .convert import batch_len, image_item, mask_item, to_image, to_mask
 
 log = logging.getLogger("ZONE")
 
+#: How the Delta E threshold is chosen; the manual default sits in the automatic threshold's usual range (8..20).
+THRESHOLD_MODES = ("automatic (noise floor)", "manual")
+MANUAL_THRESHOLD = 12.0
+
 
 class ZoneEditToMask:
     DESCRIPTION = (
@@ -38,9 +42,12 @@ class ZoneEditToMask:
             "required": {
                 "original": ("IMAGE", {"tooltip": "The unedited image."}),
                 "edited": ("IMAGE", {"tooltip": "The edit aligned to the original (ZONE Align Edit's 'aligned')."}),
-                "threshold": ("FLOAT", {"default": -1.0, "min": -1.0, "max": 100.0, "step": 0.5, "tooltip": (
-                    "Colour difference (CIELAB Delta E; 2.3 is just noticeable) that counts as an edit. -1 = "
-                    "automatic, from the noise floor (at least 8). Lower = larger mask.")}),
+                "threshold_mode": (list(THRESHOLD_MODES), {"default": THRESHOLD_MODES[0], "tooltip": (
+                    "automatic: from the noise floor (3 x the median Delta E of the image, at least 8); manual: the "
+                    "threshold below.")}),
+                "threshold": ("FLOAT", {"default": MANUAL_THRESHOLD, "min": 0.0, "max": 100.0, "step": 0.5, "tooltip": (
+                    "manual mode: colour difference (CIELAB Delta E; 2.3 is just noticeable) that counts as an edit. "
+                    "Lower = larger mask.")}),
                 "min_region": ("INT", {"default": MIN_REGION, "min": 0, "max": 1 << 20, "tooltip": (
                     "Drop changed regions smaller than this many pixels of a 512x512 image (scaled with the area).")}),
                 "close": ("INT", {"default": CLOSE, "min": 0, "max": 255, "tooltip": (
@@ -51,8 +58,8 @@ class ZoneEditToMask:
             },
         }
 
-    def run(self, original: torch.Tensor, edited: torch.Tensor, threshold: float, min_region: int, close: int,
-            valid_mask: torch.Tensor | None = None):
+    def run(self, original: torch.Tensor, edited: torch.Tensor, threshold_mode: str, threshold: float, min_region: int,
+            close: int, valid_mask: torch.Tensor | None = None):
         sizes = {"original": batch_len(original), "edited": batch_len(edited)}
         if valid_mask is not None:
             sizes["valid_mask"] = batch_len(valid_mask)
@@ -64,7 +71,7 @@ class ZoneEditToMask:
             edit = image_item(edited, i)
             result = edit_to_mask(image_item(original, i), edit,
                                   None if valid_mask is None else mask_item(valid_mask, i),
-                                  threshold=None if threshold < 0 else threshold, min_region=min_region, close=close)
+                                  threshold=threshold if threshold_mode == "manual" else None, min_region=min_region, close=close)
             log.info("ZONE Difference To Mask, item %d: %s", i, result.describe())
             if result.note:
                 log.warning("ZONE Difference To Mask, item %d: %s", i, result.note)

@@ -439,26 +439,28 @@ def _saved(server: Server, entry: dict, node_id: str) -> np.ndarray:
         return np.asarray(im.convert("RGB")).astype(np.int64)
 
 
-@pytest.mark.parametrize("name, composite, sampler", [("zone_mask_only", "8", None), ("zone_local_edit", "14", "10")])
-def test_saved_result_carries_the_edit(server, name, composite, sampler):
-    """The saved result is the canvas where the composite's alpha is 1 (within one 8-bit level), the input where
-    alpha is 0, and differs from the input inside the final mask: a pipeline that lost the edit fails here."""
+@pytest.mark.parametrize("name", ["zone_mask_only", "zone_local_edit", "zone_any_editor"])
+def test_saved_result_carries_the_edit(server, name):
+    """The saved result is the pasted layer (the canvas, colour-matched when that is on) where the composite's alpha
+    is 1 (within one 8-bit level), the input where alpha is 0, and differs from the input inside the final mask: a
+    pipeline that lost the edit (or composited the original over itself) fails here."""
     from PIL import Image
 
     wf = _api(name)
+    saver = next(nid for nid, n in wf.items() if n["class_type"] == "SaveImage"
+                 and wf[n["inputs"]["images"][0]]["class_type"] == "ZoneLayerComposite")
+    composite = wf[saver]["inputs"]["images"][0]
     final_ref = wf[composite]["inputs"]["final_mask"]
-    canvas_ref = [sampler, 0] if sampler else wf[composite]["inputs"]["canvas"]
-    saver = next(nid for nid, n in wf.items() if n["class_type"] == "SaveImage" and n["inputs"]["images"][0] == composite)
     wf["90"] = {"class_type": "MaskToImage", "inputs": {"mask": [composite, 2]}}
     wf["91"] = {"class_type": "MaskToImage", "inputs": {"mask": final_ref}}
-    for nid, source in (("92", ["90", 0]), ("93", ["91", 0]), ("94", canvas_ref)):
+    for nid, source in (("92", ["90", 0]), ("93", ["91", 0]), ("94", [composite, 1])):
         wf[nid] = {"class_type": "SaveImage", "inputs": {"images": source, "filename_prefix": f"ZONE/check{nid}"}}
     entry = run_prompt(server, wf)
-    result, alpha, final, canvas = (_saved(server, entry, nid) for nid in (saver, "92", "93", "94"))
-    with Image.open(server.base / "input" / "example.png") as im:
+    result, alpha, final, layer = (_saved(server, entry, nid) for nid in (saver, "92", "93", "94"))
+    with Image.open(server.base / "input" / "example.png") as im:  # every workflow's original (see _file_name)
         original = np.asarray(im.convert("RGB")).astype(np.int64)
     full, none, inside = alpha[..., 0] == 255, alpha[..., 0] == 0, final[..., 0] > 127
     assert full.any() and none.any() and inside.any(), "expected a partial mask"
-    assert np.abs(result[full] - canvas[full]).max() <= 1
+    assert np.abs(result[full] - layer[full]).max() <= 1
     np.testing.assert_array_equal(result[none], original[none])
     assert np.abs(result[inside] - original[inside]).mean() > 2

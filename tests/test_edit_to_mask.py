@@ -150,13 +150,26 @@ def test_node_batch_with_and_without_valid_mask():
     edited = torch.from_numpy(np.stack([_cast(ea), _cast(ec, seed=1)]))
     node = ZoneEditToMask()
     with torch.inference_mode():
-        mask, preview = node.run(original, edited, -1.0, 64, 9)
-        mask_v, _ = node.run(original, edited, -1.0, 64, 9, valid_mask=torch.ones(1, 512, 512))
+        mask, preview = node.run(original, edited, "automatic (noise floor)", 12.0, 64, 9)
+        mask_v, _ = node.run(original, edited, "automatic (noise floor)", 12.0, 64, 9, valid_mask=torch.ones(1, 512, 512))
     assert mask.shape == (2, 512, 512) and preview.shape == (2, 512, 512, 3)
     assert _iou(mask[0].numpy() > 0.5, ra) > 0.85 and _iou(mask[1].numpy() > 0.5, rc) > 0.85
     torch.testing.assert_close(mask, mask_v)
     with pytest.raises(NodeInputError, match="batch sizes do not match"), torch.inference_mode():
-        node.run(original, edited, -1.0, 64, 9, valid_mask=torch.ones(3, 512, 512))
+        node.run(original, edited, "automatic (noise floor)", 12.0, 64, 9, valid_mask=torch.ones(3, 512, 512))
+
+
+def test_node_manual_threshold_reaches_the_library():
+    a = photo("astronaut")
+    edited, _ = _recolour(a)
+    node = ZoneEditToMask()
+    original, canvas = torch.from_numpy(a[None].copy()), torch.from_numpy(_cast(edited)[None])
+    with torch.inference_mode():
+        manual, _ = node.run(original, canvas, "manual", 40.0, 64, 9)
+        auto, _ = node.run(original, canvas, "automatic (noise floor)", 40.0, 64, 9)
+    np.testing.assert_array_equal(manual[0].numpy() > 0.5, edit_to_mask(a, _cast(edited), threshold=40.0).mask)
+    np.testing.assert_array_equal(auto[0].numpy() > 0.5, edit_to_mask(a, _cast(edited)).mask)
+    assert not torch.equal(manual, auto)
 
 
 def test_node_declares_its_outputs_in_order():

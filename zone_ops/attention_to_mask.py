@@ -147,12 +147,12 @@ def attention_to_mask(
     sign = "<" if rule == "paper" else "<="
     if mask.all():
         return CoarseMask(mask, diff, f"the whole image has D {sign} {thr:g}: the attention shows no local edit; "
-                          "the coarse mask covers everything (lower the threshold to narrow it)", thr)
+                          f"the coarse mask covers everything (lower the threshold, the node's {rule}_threshold, to narrow it)", thr)
     if mask.any():
         return CoarseMask(mask, diff, "", thr)
     why = (f"only regions smaller than {min_area} px had D {sign} {thr:g}" if raw.any()
            else f"no pixel had D {sign} {thr:g} (lowest D = {float(diff.min()):.1f})")
     fallback, level = _fallback_region(diff, min_area)
     note = (f"empty coarse mask: {why}; fell back to the lowest-D region ({int(fallback.sum())} px, D <= {level:.1f}). "
-            "Raise the threshold or lower min_region to choose yourself.")
+            f"Raise the threshold (the node's {rule}_threshold) or lower min_region to choose yourself.")
     return CoarseMask(fallback, diff, note, thr, True)
