@@ -190,11 +190,12 @@ def ramp_maps(h: int = 16, w: int = 24, token_count: int = 5) -> np.ndarray:
     return maps
 
 
-@pytest.mark.parametrize("rule, threshold, min_region, expected_threshold",
-                         [("paper", -1.0, 0, None), ("official", 100.0, 500, 100.0), ("paper", 30.0, 64, 30.0)])
-def test_node_passes_every_widget_to_the_library(monkeypatch, rule, threshold, min_region, expected_threshold):
-    """Non-default widget values: the node calls the library with them (-1 = the rule's own threshold) and returns
-    the library's mask; the values chosen really change the mask."""
+@pytest.mark.parametrize("rule, official, paper, min_region, expected_threshold",
+                         [("paper", 54.0, 128.0, 0, 128.0), ("official", 100.0, 30.0, 500, 100.0),
+                          ("paper", 100.0, 30.0, 64, 30.0)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, rule, official, paper, min_region, expected_threshold):
+    """Non-default widget values: the node calls the library with them (the rule's own threshold widget) and
+    returns the library's mask; the values chosen really change the mask."""
     import comfyui_zone.nodes.attention_to_mask as node_module
     from node_spy import Spy
 
@@ -202,7 +203,7 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, rule, threshold, m
     spy = Spy(monkeypatch, node_module, "attention_to_mask")
     with torch.inference_mode():
         mask, _, _ = ZoneAttentionToMask().run(ZoneAttention(torch.from_numpy(maps)[None], (5,), (96, 144)),
-                                               rule, threshold, min_region)
+                                               rule, official, paper, min_region)
     assert spy.kwargs == {"threshold": expected_threshold, "rule": rule, "min_region": min_region}
     expected = attention_to_mask(maps, 5, (96, 144), threshold=expected_threshold, rule=rule, min_region=min_region)
     np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)
