@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_zone.nodes.fft_edge_smoother import ZoneFFTEdgeSmoother
+from comfyui_zone.nodes.fft_edge_smoother import DRIFT_CHOICES, ZoneFFTEdgeSmoother
 from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
 from zone_ops.fft_edge_smoother import CUTOFF, fft_edge_smooth, fill_holes, lowpass_rfft
 from zone_ops.images import ZoneInputError
@@ -315,8 +315,9 @@ def test_search_band_is_the_refined_mask_dilated_by_exactly_dilate_pixels():
     np.testing.assert_array_equal(big, expected)
 
 
-@pytest.mark.parametrize("difference", ["grey (official)", "color"])
-def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference):
+@pytest.mark.parametrize("difference, drift, noise_factor", [("grey (official)", DRIFT_CHOICES[0], 1.5),
+                                                               ("color", DRIFT_CHOICES[1], 6.0)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference, drift, noise_factor):
     """Non-default widget values: the node calls the library with exactly them and returns its mask."""
     import comfyui_zone.nodes.fft_edge_smoother as node_module
     from node_spy import Spy
@@ -328,12 +329,12 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference
     with torch.inference_mode():
         final, _ = ZoneFFTEdgeSmoother().run(
             torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(refined).float()[None],
-            20.0, 0.2, 2, 5, False, difference)
-    color = difference == "color"
+            20.0, 0.2, 2, 5, False, difference, drift, noise_factor)
+    color, drift_on = difference == "color", drift == DRIFT_CHOICES[0]
     assert spy.kwargs == {"cutoff": 0.2, "threshold": 20.0 / 255.0, "dilate": 2, "close": 5, "scale_with_size": False,
-                          "color": color}
+                          "color": color, "drift": drift_on, "noise_factor": noise_factor}
     expected = fft_edge_smooth(coffee, canvas, refined, cutoff=0.2, threshold=20.0 / 255.0, dilate=2, close=5,
-                               scale_with_size=False, color=color)
+                               scale_with_size=False, color=color, drift=drift_on, noise_factor=noise_factor)
     np.testing.assert_array_equal(final[0].numpy() > 0.5, expected)
     assert not np.array_equal(expected, fft_edge_smooth(coffee, canvas, refined))  # the values matter here
 

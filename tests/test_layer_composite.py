@@ -284,8 +284,9 @@ def test_feather_mode_composites_with_the_soft_alpha():
     np.testing.assert_allclose(r.alpha[:, 1000], 0.31640625, atol=1e-6)
 
 
-@pytest.mark.parametrize("mode, band_alpha, feather", [("official", 0.3, 8.0), ("feather", 0.6, 3.0)])
-def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, mode, band_alpha, feather):
+@pytest.mark.parametrize("mode, band_alpha, feather, color_match",
+                         [("official", 0.3, 8.0, False), ("feather", 0.6, 3.0, True)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, mode, band_alpha, feather, color_match):
     """Non-default widget values: the node's outputs equal the library's called with the same values, and differ
     from the defaults' result (so the widget really acts)."""
     import comfyui_zone.nodes.layer_composite as node_module
@@ -299,9 +300,10 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, mode, band
     with torch.inference_mode():
         image, layer, alpha, _ = ZoneLayerComposite().run(
             torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(final).float()[None],
-            mode, band_alpha, feather, torch.from_numpy(refined).float()[None])
-    assert spy.kwargs == {"mode": mode, "band_alpha": band_alpha, "feather": feather}
-    expected = layer_composite(coffee, canvas, final, refined, mode=mode, band_alpha=band_alpha, feather=feather)
+            mode, band_alpha, feather, torch.from_numpy(refined).float()[None], color_match=color_match)
+    assert spy.kwargs == {"mode": mode, "band_alpha": band_alpha, "feather": feather, "color_match": color_match}
+    expected = layer_composite(coffee, canvas, final, refined, mode=mode, band_alpha=band_alpha, feather=feather,
+                               color_match=color_match)
     np.testing.assert_array_equal(image[0].numpy(), expected.image)
     np.testing.assert_array_equal(alpha[0].numpy(), expected.alpha)
     np.testing.assert_array_equal(layer[0].numpy(), expected.layer)
