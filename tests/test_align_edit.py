@@ -206,3 +206,21 @@ def test_node_broadcasts_one_original_and_refuses_mismatched_batches():
 def test_node_declares_its_outputs_in_order():
     assert ZoneAlignEdit.RETURN_TYPES == ("IMAGE", "MASK", "STRING")
     assert list(ZoneAlignEdit.INPUT_TYPES()["required"])[:2] == ["original", "edited"]
+
+
+@pytest.mark.parametrize("model, flow_cap", [("translation", 2.0), ("homography", 0.5)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, model, flow_cap):
+    """Non-default widget values: the node calls align_edit with them and returns its aligned image and valid area."""
+    import comfyui_zone.nodes.align_edit as node_module
+    from node_spy import Spy
+
+    original = photo("astronaut")[::4, ::4].copy()  # 128 x 128
+    edited = np.roll(original, (3, -2), axis=(0, 1))
+    spy = Spy(monkeypatch, node_module, "align_edit")
+    with torch.inference_mode():
+        aligned, valid, _ = ZoneAlignEdit().run(torch.from_numpy(original)[None], torch.from_numpy(edited)[None],
+                                                model, flow_cap)
+    assert spy.kwargs == {"model": model, "flow_cap": flow_cap}
+    expected = align_edit(original, edited, model=model, flow_cap=flow_cap)
+    np.testing.assert_array_equal(aligned[0].numpy(), expected.image)
+    np.testing.assert_array_equal(valid[0].numpy() > 0.5, expected.valid)

@@ -162,3 +162,25 @@ def test_node_batch_with_and_without_valid_mask():
 def test_node_declares_its_outputs_in_order():
     assert ZoneEditToMask.RETURN_TYPES == ("MASK", "IMAGE")
     assert "valid_mask" in ZoneEditToMask.INPUT_TYPES()["optional"]
+
+
+def test_node_passes_every_widget_to_the_library(monkeypatch):
+    """Non-default widget values (and the valid mask): the node calls edit_to_mask with them and returns its mask;
+    the values chosen really change the mask."""
+    import comfyui_zone.nodes.edit_to_mask as node_module
+    from node_spy import Spy
+
+    a = photo("astronaut")[::2, ::2].copy()  # 256 x 256
+    edited, _ = _recolour(a)
+    valid = np.zeros(a.shape[:2], bool)
+    valid[8:-8, 8:-8] = True
+    spy = Spy(monkeypatch, node_module, "edit_to_mask")
+    with torch.inference_mode():
+        mask, _ = ZoneEditToMask().run(torch.from_numpy(a)[None], torch.from_numpy(edited)[None], 4.0, 5, 3,
+                                       valid_mask=torch.from_numpy(valid).float()[None])
+    args, kwargs = spy.calls[0]
+    assert kwargs == {"threshold": 4.0, "min_region": 5, "close": 3}
+    np.testing.assert_array_equal(args[2] > 0.5, valid)
+    expected = edit_to_mask(a, edited, valid, threshold=4.0, min_region=5, close=3)
+    np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)
+    assert not np.array_equal(expected.mask, edit_to_mask(a, edited).mask)
