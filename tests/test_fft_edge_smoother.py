@@ -303,13 +303,14 @@ def test_search_band_is_the_refined_mask_dilated_by_exactly_dilate_pixels():
     canvas = original + np.float32(0.3)
     refined = np.zeros((100, 100), bool)
     refined[40:60, 40:60] = True
-    final = fft_edge_smooth(original, canvas, refined, cutoff=0.71, dilate=8, close=0, scale_with_size=False)
+    final = fft_edge_smooth(original, canvas, refined, cutoff=0.71, dilate=8, close=0, scale_with_size=False,
+                            drift=False)  # the uniform change is a drift: off, to see the band
     expected = np.zeros((100, 100), bool)
     expected[32:68, 32:68] = True
     np.testing.assert_array_equal(final, expected)
     # the same at 200x200 with scale_with_size: 8 px at 512x512 -> round(8 * 200 / 512) = 3 px
     big = fft_edge_smooth(np.full((200, 200, 3), 0.2, np.float32), np.full((200, 200, 3), 0.5, np.float32),
-                          np.pad(refined, 50), cutoff=0.71, dilate=8, close=0)
+                          np.pad(refined, 50), cutoff=0.71, dilate=8, close=0, drift=False)
     expected = np.zeros((200, 200), bool)
     expected[87:113, 87:113] = True
     np.testing.assert_array_equal(big, expected)
