@@ -206,7 +206,7 @@ def test_node_passes_every_widget_to_the_engine(monkeypatch):
         canvas, _, _ = run_node(ip2p_model=ip2p, clip=clip, vae=vae, image=image, instruction="add a hat", seed=123,
                                 steps=3, text_scale=5.5, image_scale=1.25, sampler="euler", scheduler="karras",
                                 working_size=256, record_branches="all branches", magicbrush_model=mb,
-                                action=remove, beta=0.35)
+                                beta=0.35)
     (args, kwargs), (passed_image, instruction, settings) = made
     assert args == (ip2p, clip, vae) and kwargs == {"magicbrush": mb, "sigma_schedule": "karras"}
     assert passed_image is image and instruction == "add a hat" and canvas.shape == (1, 64, 64, 3)
@@ -214,5 +214,5 @@ def test_node_passes_every_widget_to_the_engine(monkeypatch):
     assert (settings.scheduler, settings.working_size, settings.beta) == ("euler", 256, 0.35)
     assert settings.record_branches == ("text", "image", "uncond")
     made.clear()
-    run_node(ip2p_model=ip2p, action=remove, beta=-1.0)
-    assert made[1][2].beta == 0.2  # -1: from the action
+    run_node(ip2p_model=ip2p, action=remove, beta=0.35)
+    assert made[1][2].beta == 0.2  # an action connected: its beta, not the widget's
