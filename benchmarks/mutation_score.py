@@ -328,7 +328,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("e2m.threshold-ignored", E2M, "thr = threshold\n", "thr = None\n", E2M_T),
     M("e2m.min-region-not-scaled", E2M, "scaled_min_area(min_region, work)", "min_region", E2M_T),
     M("e2m.close-not-scaled", E2M, "k = _odd(close * scale)", "k = _odd(close)", E2M_T),
-    M("e2m.outside-valid-kept", E2M, "    mask &= area\n", "    pass\n", E2M_T),
+    # "mask &= area" deleted is equivalent up to 768 px (the working size): "fill_holes(mask) & a" already cut it
+    M("e2m.global-change-not-reported", E2M, "elif share > WHOLE_IMAGE:", "elif share > 1.0:", E2M_T),
     W("node.align.model", N_ALIGN, "model=model, flow_cap=flow_cap)", "model=\"affine\", flow_cap=flow_cap)",
       N_ALIGN_T),
     W("node.align.flow_cap", N_ALIGN, "model=model, flow_cap=flow_cap)", "model=model, flow_cap=0.0)", N_ALIGN_T),

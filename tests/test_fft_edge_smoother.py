@@ -235,6 +235,20 @@ def test_threshold_rises_above_the_noise_floor(chelsea):
     assert edit_difference(chelsea, noisy, drift=False).changed.mean() > 0.05
 
 
+def test_noise_factor_sets_the_final_mask_threshold(chelsea):
+    """fft_edge_smooth passes noise_factor on: a real edit (+0.25 in a disk) over noise of sigma 0.03 is found with
+    noise_factor 1.5 (threshold ~0.12 = the given 30/255) and vanishes with noise_factor 12 (threshold ~0.36)."""
+    rng = np.random.default_rng(4)
+    truth = disk(chelsea.shape[:2], (150, 220), 50)
+    canvas = chelsea + rng.normal(0, 0.03, chelsea.shape).astype(np.float32)
+    canvas[truth] += np.float32(0.25)
+    canvas = np.clip(canvas, 0, 1)
+    refined = disk(chelsea.shape[:2], (150, 220), 45)
+    found = fft_edge_smooth(chelsea, canvas, refined, noise_factor=1.5)
+    assert found[truth].mean() > 0.8
+    assert not fft_edge_smooth(chelsea, canvas, refined, noise_factor=12.0).any()
+
+
 def test_a_canvas_that_is_not_a_drifted_copy_is_not_corrected(coffee):
     """A flat canvas is not a colour drift of the photo: no correction (the raw difference), no crazy gains."""
     from zone_ops.fft_edge_smoother import edit_difference

@@ -207,6 +207,10 @@ def test_color_match_is_validated_and_a_given_drift_is_used(astronaut):
     r = layer_composite(astronaut, astronaut, mask, drift=drift)
     assert r.drift is drift
     np.testing.assert_allclose(r.image[mask], astronaut[mask] / 2.0, atol=1e-6)
+    brighten = ColorDrift(np.full(3, 0.5, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), 100)
+    r = layer_composite(astronaut, astronaut, mask, drift=brighten)  # the inverse doubles: clipped to 0..1
+    np.testing.assert_allclose(r.image[mask], np.minimum(astronaut[mask] * 2.0, 1.0), atol=1e-6)
+    assert r.layer.max() <= 1.0
 
 
 def test_node_color_match_under_inference_mode(coffee):
