@@ -57,6 +57,8 @@ FS, SS = "zone_ops/fused_sampler.py", "zone_ops/sigma_samplers.py"
 A2M, SAM, FFT, LC = ("zone_ops/attention_to_mask.py", "zone_ops/sam_region_iou.py", "zone_ops/fft_edge_smoother.py",
                      "zone_ops/layer_composite.py")
 IMG, PIPE = "zone_ops/images.py", "zone_ops/pipeline.py"
+DRIFT, ALIGN, E2M = "zone_ops/color_drift.py", "zone_ops/align_edit.py", "zone_ops/edit_to_mask.py"
+N_ALIGN, N_E2M, N_WID = "nodes/align_edit.py", "nodes/edit_to_mask.py", "nodes/widgets.py"
 N_AC, N_FS, N_A2M = "nodes/action_classifier.py", "nodes/fused_sampler.py", "nodes/attention_to_mask.py"
 N_SAM, N_FFT, N_LC = "nodes/sam_region_iou.py", "nodes/fft_edge_smoother.py", "nodes/layer_composite.py"
 
@@ -77,8 +79,13 @@ IOU_T = (T + "test_sam_region_iou.py::test_disjoint_rectangles_known_iou",
          T + "test_sam_region_iou.py::test_matches_brute_force_on_random_masks",
          T + "test_sam_region_iou.py::test_crop_box_contains_coarse_and_is_clipped",
          T + "test_sam_region_iou.py::test_segment_image_choice")
+UNION_T = (T + "test_sam_region_iou.py::test_union_recovers_an_object_split_into_parts_on_a_real_photo",
+           T + "test_sam_region_iou.py::test_union_respects_min_inside",
+           T + "test_sam_region_iou.py::test_union_never_has_a_lower_iou_than_official",
+           T + "test_sam_region_iou.py::test_guard_extends_a_poor_choice_with_the_coarse_mask")
 SLIVER_T = (T + "test_sam_region_iou.py::test_a_sliver_that_vanishes_when_shrunk_keeps_every_pixel_it_touches",)
 N_SAM_T = (T + "test_sam_region_iou.py::test_node_passes_every_widget_to_the_library",)
+N_SAM_ACTION_T = (T + "test_sam_region_iou.py::test_node_remove_segments_original_and_errors",)
 FFT_T = (T + "test_fft_edge_smoother.py",)
 N_FFT_T = (T + "test_fft_edge_smoother.py::test_node_passes_every_widget_to_the_library",)
 LC_T = (T + "test_layer_composite.py::test_official_blend_values_in_float_without_wraparound",
@@ -89,6 +96,16 @@ LC_T = (T + "test_layer_composite.py::test_official_blend_values_in_float_withou
         T + "test_layer_composite.py::test_feather_alpha_is_soft_monotone_and_bounded",
         T + "test_layer_composite.py::test_out_of_range_original_is_kept_exactly_outside_alpha")
 N_LC_T = (T + "test_layer_composite.py::test_node_passes_every_widget_to_the_library",)
+MATCH_T = (T + "test_layer_composite.py::test_color_match_pastes_the_edit_in_the_photo_tones",
+           T + "test_layer_composite.py::test_color_match_is_validated_and_a_given_drift_is_used",
+           T + "test_layer_composite.py::test_outside_alpha_is_bit_identical_on_real_photos")
+DRIFT_T = (T + "test_color_drift.py",)
+ALIGN_T = (T + "test_align_edit.py",)
+N_ALIGN_T = (T + "test_align_edit.py::test_node_passes_every_widget_to_the_library",)
+E2M_T = (T + "test_edit_to_mask.py",)
+N_E2M_T = (T + "test_edit_to_mask.py::test_node_passes_every_widget_to_the_library",)
+WID_T = (T + "test_widgets.py",)
+LOCALIZE_T = (T + "test_pipeline.py::test_localize_passes_every_parameter_to_its_stage",)
 IMG_T = (T + "test_images.py",)
 PIPE_T = (T + "test_pipeline.py",)
 CLI_T = (T + "test_cli.py::test_edit_one_image_with_sam",)
@@ -149,7 +166,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     W("node.fs.record_branches", N_FS, "record_branches=RECORD_CHOICES[record_branches]",
       "record_branches=RECORD_CHOICES[\"empty prompt (official)\"]", N_FS_T),
     W("node.fs.beta", N_FS, "beta=resolve_beta(action, float(beta))", "beta=resolve_beta(action, -1.0)", N_FS_T),
-    W("node.fs.beta-zero-means-from-action", N_FS, "if beta >= 0:", "if beta > 0:", N_FS_T),
+    W("node.fs.beta-from-action", N_FS, "return float(action.beta)", "return float(beta)", N_FS_T),
     W("node.fs.scheduler", N_FS, "sigma_schedule=scheduler", "sigma_schedule=\"normal\"", N_FS_T),
     W("node.fs.magicbrush", N_FS, "magicbrush=magicbrush_model", "magicbrush=None", N_FS_T),
     # ---- stage 3: attention to mask
@@ -169,11 +186,15 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("a2m.default-thresholds-swapped", A2M,
       "return PAPER_THRESHOLD if _check_rule(rule) == \"paper\" else OFFICIAL_THRESHOLD",
       "return OFFICIAL_THRESHOLD if _check_rule(rule) == \"paper\" else PAPER_THRESHOLD", A2M_T),
-    W("node.a2m.threshold", N_A2M, "threshold=None if threshold < 0 else threshold", "threshold=None", N_A2M_T),
+    W("node.a2m.official_threshold", N_A2M, "threshold=paper_threshold if rule == \"paper\" else official_threshold",
+      "threshold=paper_threshold if rule == \"paper\" else OFFICIAL_THRESHOLD", N_A2M_T),
+    W("node.a2m.paper_threshold", N_A2M, "threshold=paper_threshold if rule == \"paper\" else official_threshold",
+      "threshold=PAPER_THRESHOLD if rule == \"paper\" else official_threshold", N_A2M_T),
     W("node.a2m.rule", N_A2M, "rule=rule, min_region=min_region", "rule=\"official\", min_region=min_region", N_A2M_T),
     W("node.a2m.min_region", N_A2M, "rule=rule, min_region=min_region", "rule=rule, min_region=MIN_REGION", N_A2M_T),
     # ---- stage 4: Region-IoU
-    M("sam.iou-is-containment", SAM, "iou = inter / (area + m_area - inter)", "iou = inter / area", IOU_T),
+    M("sam.iou-is-containment", SAM, "iou = inter / (area + m_area - inter)\n        if iou",
+      "iou = inter / area\n        if iou", IOU_T),
     M("sam.ties-go-to-last", SAM, "if iou > best_iou:", "if iou >= best_iou:", IOU_T),
     M("sam.sliver-fallback-deleted", SAM, "work_m = resize_mask(m, work) > 0", "pass", SLIVER_T),
     M("sam.auto-always-canvas", SAM,
@@ -181,6 +202,14 @@ MUTATIONS: tuple[Mutation, ...] = (
       "return \"canvas\"", IOU_T),
     M("sam.crop-margin-ignored", SAM, "pad = max(8, int(math.ceil(float(margin) * max(y1 - y0, x1 - x0))))",
       "pad = 8", IOU_T),
+    M("sam.union-start-iou-is-containment", SAM, "iou = inter / (area + m_area - inter)\n    candidates",
+      "iou = inter / area\n    candidates", UNION_T),
+    M("sam.union-inside-of-the-mask", SAM, "/ float(seg_area)", "/ float(m_area)", UNION_T),
+    M("sam.union-ignores-min-inside", SAM, "if inside >= min_inside:", "if inside > 0:", UNION_T),
+    M("sam.union-accepts-without-gain", SAM, "if better > iou:", "if grow:", UNION_T),
+    M("sam.union-rule-ignored", SAM, "if rule == \"union\":\n        indices", "if False:\n        indices", UNION_T),
+    M("sam.guard-inverted", SAM, "extended = iou < min_iou", "extended = iou > min_iou", UNION_T),
+    M("sam.guard-keeps-the-region", SAM, "        mask |= m\n", "        pass\n", UNION_T),
     W("node.sam.segment_on", N_SAM, "segment_image_choice(segment_on, ", "segment_image_choice(\"auto\", ", N_SAM_T),
     W("node.sam.points_per_side", N_SAM, "points_per_side=points_per_side,", "points_per_side=32,", N_SAM_T),
     W("node.sam.points_per_batch", N_SAM, "points_per_batch=points_per_batch,", "points_per_batch=64,", N_SAM_T),
@@ -194,9 +223,15 @@ MUTATIONS: tuple[Mutation, ...] = (
     W("node.sam.crop_to_region", N_SAM, "crop=crop_to_region,", "crop=False,", N_SAM_T),
     W("node.sam.crop_margin", N_SAM, "crop_margin=crop_margin,", "crop_margin=0.5,", N_SAM_T),
     W("node.sam.max_side", N_SAM, "max_side=max_side,", "max_side=SEGMENT_MAX_SIDE,", N_SAM_T),
+    W("node.sam.rule", N_SAM, "rule=rule, min_inside=min_inside,", "rule=RULE_DEFAULT, min_inside=min_inside,", N_SAM_T),
+    W("node.sam.min_inside", N_SAM, "rule=rule, min_inside=min_inside,", "rule=rule, min_inside=MIN_INSIDE,", N_SAM_T),
+    W("node.sam.min_iou", N_SAM, "min_iou=min_iou, progress=", "min_iou=MIN_IOU, progress=", N_SAM_T),
+    W("node.sam.action", N_SAM, "segment_image_choice(segment_on, _item_action(action, i))",
+      "segment_image_choice(segment_on, _item_action(None, i))", N_SAM_ACTION_T),
     # ---- stage 5: FFT edge smoother
     M("fft.colour-any-channel-to-mean", FFT, ".max(axis=2)", ".mean(axis=2)", FFT_T),
-    M("fft.threshold-doubled", FFT, "diff > np.float32(threshold)", "diff > np.float32(2 * threshold)", FFT_T),
+    M("fft.threshold-doubled", FFT, "self.magnitude > np.float32(self.threshold)",
+      "self.magnitude > np.float32(2 * self.threshold)", FFT_T),
     M("fft.dilation-half-size", FFT, "np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)",
       "np.ones((radius + 1, radius + 1), np.uint8)", FFT_T),
     M("fft.dilation-not-scaled", FFT, "radius = int(round(dilate * scale))", "radius = int(round(dilate))", FFT_T),
@@ -208,16 +243,43 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("fft.size-scale-constant", FFT, "return float(np.sqrt(shape[0] * shape[1]) / REFERENCE_SIDE)", "return 1.0",
       FFT_T),
     M("fft.grey-ignores-original", FFT,
-      "delta -= cv2.cvtColor(np.ascontiguousarray(orig), cv2.COLOR_RGB2GRAY)", "delta -= np.float32(0.5)", FFT_T),
+      "delta -= cv2.cvtColor(np.ascontiguousarray(original), cv2.COLOR_RGB2GRAY)", "delta -= np.float32(0.5)", FFT_T),
     M("fft.search-band-ignored", FFT, "delta *= md[..., None]", "delta *= np.float32(1)", FFT_T),
     M("fft.no-hole-filling", FFT, "out[box] = fill_holes(crop) if fill else crop.view(bool)",
       "out[box] = crop.view(bool)", FFT_T),
+    M("fft.drift-not-removed", FFT, "canvas = fitted.invert(canvas)", "canvas = fitted.apply(canvas)", FFT_T),
+    M("fft.drift-fitted-inside", FFT, "np.zeros(original.shape[:2], bool) if md is None else md)",
+      "np.zeros(original.shape[:2], bool) if md is None else ~md)", FFT_T),
+    M("fft.noise-floor-ignored", FFT,
+      "threshold = max(float(threshold), float(noise_factor) * float(fitted.noise.max()))",
+      "threshold = float(threshold)", FFT_T),
+    M("fft.noise-floor-lowest-channel", FFT, "float(noise_factor) * float(fitted.noise.max())",
+      "float(noise_factor) * float(fitted.noise.min())", FFT_T),
+    M("fft.noise-floor-replaces-threshold", FFT,
+      "threshold = max(float(threshold), float(noise_factor) * float(fitted.noise.max()))",
+      "threshold = float(noise_factor) * float(fitted.noise.max())", FFT_T),
+    W("fft.drift-argument-dropped", FFT, "color=color, drift=drift,", "color=color, drift=True,", FFT_T),
+    W("fft.noise_factor-argument-dropped", FFT, "noise_factor=noise_factor, workers=workers)",
+      "noise_factor=NOISE_FACTOR, workers=workers)", FFT_T),
     W("node.fft.threshold", N_FFT, "threshold=threshold / 255.0", "threshold=THRESHOLD", N_FFT_T),
     W("node.fft.cutoff", N_FFT, "cutoff=cutoff,", "cutoff=CUTOFF,", N_FFT_T),
     W("node.fft.dilate", N_FFT, "dilate=dilate,", "dilate=DILATE,", N_FFT_T),
     W("node.fft.close", N_FFT, "close=close, ", "close=CLOSE, ", N_FFT_T),
     W("node.fft.scale_with_size", N_FFT, "scale_with_size=scale_with_size,", "scale_with_size=True,", N_FFT_T),
     W("node.fft.difference", N_FFT, "color=difference == \"color\"", "color=True", N_FFT_T),
+    W("node.fft.drift", N_FFT, "drift=drift == DRIFT_CHOICES[0]", "drift=True", N_FFT_T),
+    W("node.fft.noise_factor", N_FFT, "noise_factor=noise_factor)", "noise_factor=NOISE_FACTOR)", N_FFT_T),
+    # ---- colour drift fit (stages 5 and 6, Difference To Mask)
+    M("drift.invert-multiplies", DRIFT, "- self.offset) / self.gain)", "- self.offset) * self.gain)", DRIFT_T),
+    M("drift.apply-subtracts-offset", DRIFT, "* self.gain + self.offset)", "* self.gain - self.offset)", DRIFT_T),
+    M("drift.offset-ignores-gain", DRIFT, "b_new = float(my - a_new * mx)", "b_new = float(my - mx)", DRIFT_T),
+    M("drift.slope-not-normalised", DRIFT, "a_new = float((w * (x - mx) * (y - my)).sum() / var)",
+      "a_new = float((w * (x - mx) * (y - my)).sum())", DRIFT_T),
+    M("drift.noise-not-sigma", DRIFT, "sigma = MAD_TO_SIGMA * float(np.median(np.abs(r - np.median(r))))\n    return",
+      "sigma = float(np.median(np.abs(r - np.median(r))))\n    return", DRIFT_T),
+    M("drift.fit-inside-region", DRIFT, "untouched = ~region", "untouched = region", FFT_T),
+    M("drift.implausible-kept", DRIFT, "return drift if drift.plausible else ColorDrift.identity()", "return drift",
+      FFT_T),
     # ---- stage 6: layer composite
     M("lc.skips-alpha-below-half", LC, "np.copyto(o, blend, where=a > 0)", "np.copyto(o, blend, where=a > 0.5)", LC_T),
     M("lc.band-gets-canvas", LC, "np.copyto(o, c, where=a >= 1)", "np.copyto(o, c, where=a > 0)", LC_T),
@@ -231,12 +293,68 @@ MUTATIONS: tuple[Mutation, ...] = (
       "alpha[final & ~refined] = np.float32(band_alpha)", LC_T),
     M("lc.band-alpha-constant", LC, "alpha[final ^ refined] = np.float32(band_alpha)",
       "alpha[final ^ refined] = np.float32(BAND_ALPHA)", LC_T),
-    M("lc.feather-not-scaled", LC, "feather * (size_scale(size) if scale_with_size else 1.0)", "feather", LC_T),
+    M("lc.feather-not-scaled", LC, "alpha = feather_alpha(final, feather * scale)", "alpha = feather_alpha(final, feather)",
+      LC_T),
     W("node.lc.mode", N_LC, "mode=mode, band_alpha=band_alpha", "mode=\"official\", band_alpha=band_alpha", N_LC_T),
     W("node.lc.band_alpha", N_LC, "band_alpha=band_alpha, feather", "band_alpha=BAND_ALPHA, feather", N_LC_T),
     W("node.lc.feather", N_LC, "feather=feather,", "feather=FEATHER,", N_LC_T),
+    W("node.lc.color_match", N_LC, "color_match=color_match,", "color_match=COLOR_MATCH,", N_LC_T),
+    M("lc.color-match-ignored", LC, "box_canvas = np.clip(drift.invert(canv[box]), 0.0, 1.0)",
+      "box_canvas = canv[box]", MATCH_T),
+    M("lc.color-match-given-drift-ignored", LC, "if drift is None:\n            drift = fit_drift_outside",
+      "if True:\n            drift = fit_drift_outside", MATCH_T),
+    M("lc.color-match-fitted-inside", LC, "fit_drift_outside(orig, canv, alpha > 0,",
+      "fit_drift_outside(orig, canv, alpha <= 0,", MATCH_T),
+    M("lc.color-match-not-clipped", LC, "np.clip(drift.invert(canv[box]), 0.0, 1.0)", "drift.invert(canv[box])",
+      MATCH_T),
+    # ---- any editor: Align Edit, Difference To Mask
+    M("align.translation-sign", ALIGN, "d = dst - src\n        shift", "d = src - dst\n        shift", ALIGN_T),
+    M("align.similarity-rotation-sign", ALIGN, "rows = np.vstack([np.c_[x, -y, one, zero]",
+      "rows = np.vstack([np.c_[x, y, one, zero]", ALIGN_T),
+    M("align.flow-not-capped", ALIGN, "return (flow * np.minimum(1.0, cap / np.maximum(length, 1e-6))).astype",
+      "return (flow * np.float32(1.0)).astype", ALIGN_T),
+    M("align.valid-not-warped", ALIGN,
+      "valid = _warp(np.ones(size, np.uint8), m, size, cv2.INTER_NEAREST).astype(bool)",
+      "valid = np.ones(size, bool)", ALIGN_T),
+    M("align.inlier-fraction-ignored", ALIGN, "if m is None or inliers < MIN_INLIER_FRACTION * tracked:",
+      "if m is None:", ALIGN_T),
+    M("align.flow-cap-ignored", ALIGN, "if flow_cap > 0:", "if False:", ALIGN_T),
+    M("e2m.drift-not-removed", E2M, "e = np.clip(drift.invert(e), 0.0, 1.0)", "e = np.clip(e, 0.0, 1.0)", E2M_T),
+    M("e2m.not-tolerant", E2M, "diff = delta_e(o, e)", "diff = delta_e(o, e, tolerant=False)", E2M_T),
+    M("e2m.tolerance-takes-max", E2M, "np.minimum(_range_distance(le, lo, k), _range_distance(lo, le, k))",
+      "np.maximum(_range_distance(le, lo, k), _range_distance(lo, le, k))", E2M_T),
+    M("e2m.auto-threshold-no-floor", E2M, "max(MIN_DELTA_E, NOISE_FACTOR * float(np.median(plain)))",
+      "NOISE_FACTOR * float(np.median(plain))", E2M_T),
+    M("e2m.threshold-ignored", E2M, "thr = threshold\n", "thr = None\n", E2M_T),
+    M("e2m.min-region-not-scaled", E2M, "scaled_min_area(min_region, work)", "min_region", E2M_T),
+    M("e2m.close-not-scaled", E2M, "k = _odd(close * scale)", "k = _odd(close)", E2M_T),
+    # "mask &= area" deleted is equivalent up to 768 px (the working size): "fill_holes(mask) & a" already cut it
+    M("e2m.global-change-not-reported", E2M, "elif share > WHOLE_IMAGE:", "elif share > 1.0:", E2M_T),
+    W("node.align.model", N_ALIGN, "model=model, flow_cap=flow_cap)", "model=\"affine\", flow_cap=flow_cap)",
+      N_ALIGN_T),
+    W("node.align.flow_cap", N_ALIGN, "model=model, flow_cap=flow_cap)", "model=model, flow_cap=0.0)", N_ALIGN_T),
+    W("node.e2m.threshold", N_E2M, 'threshold=threshold if threshold_mode == "manual" else None', "threshold=None", N_E2M_T),
+    W("node.e2m.min_region", N_E2M, "min_region=min_region, close=close)", "min_region=MIN_REGION, close=close)",
+      N_E2M_T),
+    W("node.e2m.close", N_E2M, "min_region=min_region, close=close)", "min_region=min_region, close=CLOSE)", N_E2M_T),
+    W("node.e2m.valid_mask", N_E2M, "None if valid_mask is None else mask_item(valid_mask, i)", "None", N_E2M_T),
+    # ---- widget checks of every node (nodes/widgets.py)
+    W("widgets.float-unchecked", N_WID, "if kind == \"FLOAT\":", "if kind == \"FLOAT64\":", WID_T),
+    W("widgets.int-fraction-accepted", N_WID, "isinstance(value, float) and value.is_integer()",
+      "isinstance(value, float)", WID_T),
+    W("widgets.int-range-unchecked", N_WID, "raise ZoneInputError(f\"{where} must be a whole number, got {value!r}\")\n"
+      "        check_number(", "raise ZoneInputError(f\"{where} must be a whole number, got {value!r}\")\n"
+      "        (lambda *a: None)(", WID_T),
+    W("widgets.bool-unchecked", N_WID, "if not isinstance(value, bool):", "if False:", WID_T),
+    W("widgets.bool-as-number", N_WID, "    if kind == \"FLOAT\":\n        if isinstance(value, bool):",
+      "    if kind == \"FLOAT\":\n        if False:", WID_T),
+    W("widgets.combo-unchecked", N_WID, "and kind and value not in kind:", "and kind and False:", WID_T),
+    W("widgets.string-unchecked", N_WID, "if not isinstance(value, str):", "if False:", WID_T),
+    W("widgets.optional-skipped", N_WID, "for section in (\"required\", \"optional\"):",
+      "for section in (\"required\",):", WID_T),
     # ---- images
-    M("img.uint8-not-scaled", IMG, "arr = arr.astype(np.float32) / 255.0", "arr = arr.astype(np.float32)", IMG_T),
+    M("img.uint8-not-scaled", IMG, "return arr.astype(np.float32) / np.float32(255.0)", "return arr.astype(np.float32)",
+      IMG_T),
     M("img.clip-to-255", IMG, "return np.clip(arr, 0.0, 1.0) if clip", "return np.clip(arr, 0.0, 255.0) if clip",
       IMG_T),
     M("img.clip-only-below-0", IMG, "if clip and (arr.min() < 0.0 or arr.max() > 1.0) else arr",
@@ -262,12 +380,24 @@ MUTATIONS: tuple[Mutation, ...] = (
     W("pipe.fft_cutoff", PIPE, "cutoff=params.fft_cutoff,", "cutoff=_fft.CUTOFF,", PIPE_T),
     W("pipe.dilate", PIPE, "dilate=params.dilate,", "dilate=_fft.DILATE,", PIPE_T),
     W("pipe.close", PIPE, "close=params.close,", "close=_fft.CLOSE,", PIPE_T),
-    W("pipe.fft_color", PIPE, "color=params.fft_color)", "color=True)", PIPE_T),
+    W("pipe.fft_color", PIPE, "color=params.fft_color,", "color=True,", PIPE_T),
     W("pipe.composite", PIPE, "mode=params.composite,", "mode=\"official\",", PIPE_T),
     W("pipe.band_alpha", PIPE, "band_alpha=params.band_alpha,", "band_alpha=_lc.BAND_ALPHA,", PIPE_T),
-    W("pipe.feather", PIPE, "feather=params.feather)", "feather=_lc.FEATHER)", PIPE_T),
+    W("pipe.feather", PIPE, "feather=params.feather,", "feather=_lc.FEATHER,", PIPE_T),
     W("pipe.text_scale", PIPE, "text_scale=self.text_scale,", "text_scale=7.5,", PIPE_T),
     W("pipe.image_scale", PIPE, "image_scale=self.image_scale,", "image_scale=1.5,", PIPE_T),
+    W("pipe.region_rule", PIPE, "rule=params.region_rule,", "rule=_sri.RULE_DEFAULT,", PIPE_T),
+    W("pipe.min_inside", PIPE, "min_inside=params.min_inside,", "min_inside=_sri.MIN_INSIDE,", PIPE_T),
+    W("pipe.min_iou", PIPE, "min_iou=params.min_iou,", "min_iou=_sri.MIN_IOU,", PIPE_T),
+    W("pipe.fft_drift", PIPE, "drift=params.fft_drift,", "drift=True,", PIPE_T),
+    W("pipe.noise_factor", PIPE, "noise_factor=params.noise_factor)", "noise_factor=_fft.NOISE_FACTOR)", PIPE_T),
+    W("pipe.color_match", PIPE, "color_match=params.color_match)", "color_match=_lc.COLOR_MATCH)", PIPE_T),
+    W("pipe.align_model", PIPE, "model=localize.align_model,", "model=\"affine\",", LOCALIZE_T),
+    W("pipe.flow_cap", PIPE, "flow_cap=localize.flow_cap)", "flow_cap=0.0)", LOCALIZE_T),
+    W("pipe.diff_threshold", PIPE, "threshold=localize.diff_threshold,", "threshold=None,", LOCALIZE_T),
+    W("pipe.diff_min_region", PIPE, "min_region=localize.diff_min_region,", "min_region=_e2m.MIN_REGION,",
+      LOCALIZE_T),
+    W("pipe.diff_close", PIPE, "close=localize.diff_close)", "close=_e2m.CLOSE)", LOCALIZE_T),
     # ---- the over-edit benchmark's own pipeline (its test is the end-to-end check of stages 4-6)
     M("overedit.original-over-itself", "benchmarks/overedit.py",
       "comp = layer_composite(case.original, case.canvas, final", "comp = layer_composite(case.original, case.original, final",

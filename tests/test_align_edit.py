@@ -206,3 +206,46 @@ def test_node_broadcasts_one_original_and_refuses_mismatched_batches():
 def test_node_declares_its_outputs_in_order():
     assert ZoneAlignEdit.RETURN_TYPES == ("IMAGE", "MASK", "STRING")
     assert list(ZoneAlignEdit.INPUT_TYPES()["required"])[:2] == ["original", "edited"]
+
+
+@pytest.mark.parametrize("model, flow_cap", [("translation", 2.0), ("homography", 0.5)])
+def test_node_passes_every_widget_to_the_library(monkeypatch, model, flow_cap):
+    """Non-default widget values: the node calls align_edit with them and returns its aligned image and valid area."""
+    import comfyui_zone.nodes.align_edit as node_module
+    from node_spy import Spy
+
+    original = photo("astronaut")[::4, ::4].copy()  # 128 x 128
+    edited = np.roll(original, (3, -2), axis=(0, 1))
+    spy = Spy(monkeypatch, node_module, "align_edit")
+    with torch.inference_mode():
+        aligned, valid, _ = ZoneAlignEdit().run(torch.from_numpy(original)[None], torch.from_numpy(edited)[None],
+                                                model, flow_cap)
+    assert spy.kwargs == {"model": model, "flow_cap": flow_cap}
+    expected = align_edit(original, edited, model=model, flow_cap=flow_cap)
+    np.testing.assert_array_equal(aligned[0].numpy(), expected.image)
+    np.testing.assert_array_equal(valid[0].numpy() > 0.5, expected.valid)
+
+
+KNOWN = {
+    "translation": [[1, 0, 5.5], [0, 1, -3.25], [0, 0, 1]],
+    "similarity": [[1.1 * np.cos(0.12), -1.1 * np.sin(0.12), 4.0], [1.1 * np.sin(0.12), 1.1 * np.cos(0.12), -6.0],
+                   [0, 0, 1]],
+    "affine": [[1.05, 0.08, 3.0], [-0.04, 0.93, 7.0], [0, 0, 1]],
+    "homography": [[1.02, 0.03, 2.0], [-0.01, 0.98, -4.0], [2e-5, -1e-5, 1]],
+}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_fits_recover_a_known_transform_of_exact_points(model):
+    """fit_model and least_squares on exact correspondences (a rotation and scale for similarity) return the
+    matrix that made them: the direction (original -> edit) and every coefficient's sign."""
+    from zone_ops.align_edit import fit_model, least_squares
+
+    truth = np.array(KNOWN[model], np.float64)
+    yy, xx = np.mgrid[20:500:40, 30:480:40]
+    src = np.c_[xx.ravel(), yy.ravel()].astype(np.float64)
+    dst = project(truth, src)
+    fitted, inliers = fit_model(src, dst, model, 1.0)
+    assert inliers.all()
+    np.testing.assert_allclose(fitted / fitted[2, 2], truth, atol=1e-3, rtol=1e-3)
+    np.testing.assert_allclose(least_squares(src, dst, model), truth, atol=1e-6, rtol=1e-6)

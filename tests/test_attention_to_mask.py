@@ -191,11 +191,11 @@ def ramp_maps(h: int = 16, w: int = 24, token_count: int = 5) -> np.ndarray:
 
 
 @pytest.mark.parametrize("rule, official, paper, min_region, expected_threshold",
-                         [("paper", 20.0, 30.0, 0, 30.0), ("official", 100.0, 200.0, 500, 100.0),
-                          ("paper", 54.0, 60.0, 64, 60.0)])
+                         [("paper", 54.0, 128.0, 0, 128.0), ("official", 100.0, 30.0, 500, 100.0),
+                          ("paper", 100.0, 30.0, 64, 30.0)])
 def test_node_passes_every_widget_to_the_library(monkeypatch, rule, official, paper, min_region, expected_threshold):
-    """Non-default widget values: the node calls the library with the threshold of the chosen rule (the other
-    rule's threshold is ignored) and returns the library's mask; the values chosen really change the mask."""
+    """Non-default widget values: the node calls the library with them (the rule's own threshold widget) and
+    returns the library's mask; the values chosen really change the mask."""
     import comfyui_zone.nodes.attention_to_mask as node_module
     from node_spy import Spy
 

@@ -29,6 +29,12 @@ def test_recovers_known_drift_despite_a_local_edit(name):
     np.testing.assert_allclose(drift.noise, 0.01, atol=0.003)
 
 
+def test_noise_floor_is_the_standard_deviation_of_the_noise(astronaut):
+    """Gaussian noise of sigma 0.02 on a drifted copy: the noise floor is that sigma (the MAD scaled by 1.4826)."""
+    drift = fit_color_drift(astronaut, _drifted(astronaut, (1.05, 1.0, 0.95), (0.01, 0.0, -0.01), noise=0.02))
+    np.testing.assert_allclose(drift.noise, 0.02, rtol=0.08)
+
+
 def test_invert_undoes_apply_and_identity_is_exact(astronaut):
     drift = ColorDrift(np.array([1.1, 0.9, 1.0], np.float32), np.array([0.02, -0.01, 0.0], np.float32),
                        np.zeros(3, np.float32), 100)

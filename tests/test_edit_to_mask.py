@@ -175,3 +175,67 @@ def test_node_manual_threshold_reaches_the_library():
 def test_node_declares_its_outputs_in_order():
     assert ZoneEditToMask.RETURN_TYPES == ("MASK", "IMAGE")
     assert "valid_mask" in ZoneEditToMask.INPUT_TYPES()["optional"]
+
+
+def test_node_passes_every_widget_to_the_library(monkeypatch):
+    """Non-default widget values (and the valid mask): the node calls edit_to_mask with them and returns its mask;
+    the values chosen really change the mask."""
+    import comfyui_zone.nodes.edit_to_mask as node_module
+    from node_spy import Spy
+
+    a = photo("astronaut")[::2, ::2].copy()  # 256 x 256
+    edited, _ = _recolour(a)
+    valid = np.zeros(a.shape[:2], bool)
+    valid[8:-8, 8:-8] = True
+    spy = Spy(monkeypatch, node_module, "edit_to_mask")
+    with torch.inference_mode():
+        mask, _ = ZoneEditToMask().run(torch.from_numpy(a)[None], torch.from_numpy(edited)[None], "manual", 4.0, 5, 3,
+                                       valid_mask=torch.from_numpy(valid).float()[None])
+    args, kwargs = spy.calls[0]
+    assert kwargs == {"threshold": 4.0, "min_region": 5, "close": 3}
+    np.testing.assert_array_equal(args[2] > 0.5, valid)
+    expected = edit_to_mask(a, edited, valid, threshold=4.0, min_region=5, close=3)
+    np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)
+    assert not np.array_equal(expected.mask, edit_to_mask(a, edited).mask)
+
+
+def test_tolerant_delta_e_is_the_smaller_of_the_two_directions():
+    """One pixel changed on a flat grey: against the other image's 3x3 range it is a difference one way (0.8 is
+    outside [0.2, 0.2]) but not the other (0.2 is inside [0.2, 0.8]); the tolerant Delta E takes the smaller: 0."""
+    flat = np.full((9, 9, 3), 0.2, np.float32)
+    spot = flat.copy()
+    spot[4, 4] = 0.8
+    assert delta_e(flat, spot, tolerant=False)[4, 4] > 30
+    np.testing.assert_array_equal(delta_e(flat, spot), 0.0)
+    np.testing.assert_array_equal(delta_e(spot, flat), 0.0)
+
+
+def test_a_given_threshold_is_the_one_applied():
+    a = photo("astronaut")[::2, ::2].copy()
+    edited, _ = _recolour(a)
+    low, high = edit_to_mask(a, edited, threshold=3.0), edit_to_mask(a, edited, threshold=40.0)
+    assert low.threshold == 3.0 and high.threshold == 40.0
+    assert high.mask.sum() < low.mask.sum()
+
+
+def test_min_region_is_scaled_with_the_image_area():
+    """At 128x128 (1/16 of 512x512) an 8x8 change (64 px) stays with min_region 400 (25 px here) and goes with
+    min_region 2000 (125 px here)."""
+    original = cv2.resize(photo("coffee"), (128, 128), interpolation=cv2.INTER_AREA)
+    edited = original.copy()
+    edited[60:68, 60:68] = (0.0, 0.9, 0.1)
+    kept = edit_to_mask(original, edited, threshold=10.0, min_region=400, close=0)
+    assert kept.mask[60:68, 60:68].mean() > 0.5
+    assert not edit_to_mask(original, edited, threshold=10.0, min_region=2000, close=0).mask.any()
+
+
+def test_close_is_scaled_with_the_image_size():
+    """At 128x128 two changed 10x10 blocks 4 px apart: close 12 (3 px here) keeps the gap, close 40 (11 px here)
+    bridges it."""
+    original = np.full((128, 128, 3), 0.5, np.float32)
+    edited = original.copy()
+    edited[50:60, 50:60] = edited[50:60, 64:74] = (0.0, 0.9, 0.1)
+    gap = (slice(52, 58), slice(61, 63))
+    small = edit_to_mask(original, edited, threshold=10.0, min_region=0, close=12).mask
+    assert small[55, 55] and small[55, 69] and not small[gap].any()
+    assert edit_to_mask(original, edited, threshold=10.0, min_region=0, close=40).mask[gap].all()

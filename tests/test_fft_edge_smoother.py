@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from comfyui_zone.nodes.fft_edge_smoother import ZoneFFTEdgeSmoother
+from comfyui_zone.nodes.fft_edge_smoother import DRIFT_CHOICES, ZoneFFTEdgeSmoother
 from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
 from zone_ops.fft_edge_smoother import CUTOFF, fft_edge_smooth, fill_holes, lowpass_rfft
 from zone_ops.images import ZoneInputError
@@ -235,6 +235,20 @@ def test_threshold_rises_above_the_noise_floor(chelsea):
     assert edit_difference(chelsea, noisy, drift=False).changed.mean() > 0.05
 
 
+def test_noise_factor_sets_the_final_mask_threshold(chelsea):
+    """fft_edge_smooth passes noise_factor on: a real edit (+0.25 in a disk) over noise of sigma 0.03 is found with
+    noise_factor 1.5 (threshold ~0.12 = the given 30/255) and vanishes with noise_factor 12 (threshold ~0.36)."""
+    rng = np.random.default_rng(4)
+    truth = disk(chelsea.shape[:2], (150, 220), 50)
+    canvas = chelsea + rng.normal(0, 0.03, chelsea.shape).astype(np.float32)
+    canvas[truth] += np.float32(0.25)
+    canvas = np.clip(canvas, 0, 1)
+    refined = disk(chelsea.shape[:2], (150, 220), 45)
+    found = fft_edge_smooth(chelsea, canvas, refined, noise_factor=1.5)
+    assert found[truth].mean() > 0.8
+    assert not fft_edge_smooth(chelsea, canvas, refined, noise_factor=12.0).any()
+
+
 def test_a_canvas_that_is_not_a_drifted_copy_is_not_corrected(coffee):
     """A flat canvas is not a colour drift of the photo: no correction (the raw difference), no crazy gains."""
     from zone_ops.fft_edge_smoother import edit_difference
@@ -303,9 +317,8 @@ def test_search_band_is_the_refined_mask_dilated_by_exactly_dilate_pixels():
     canvas = original + np.float32(0.3)
     refined = np.zeros((100, 100), bool)
     refined[40:60, 40:60] = True
-    # drift=False: a uniform offset is exactly what the drift-aware difference removes as a colour drift
     final = fft_edge_smooth(original, canvas, refined, cutoff=0.71, dilate=8, close=0, scale_with_size=False,
-                            drift=False)
+                            drift=False)  # the uniform change is a drift: off, to see the band
     expected = np.zeros((100, 100), bool)
     expected[32:68, 32:68] = True
     np.testing.assert_array_equal(final, expected)
@@ -317,8 +330,8 @@ def test_search_band_is_the_refined_mask_dilated_by_exactly_dilate_pixels():
     np.testing.assert_array_equal(big, expected)
 
 
-@pytest.mark.parametrize("difference, drift, noise_factor",
-                         [("grey (official)", "off (official)", 5.0), ("color", "remove", 1.5)])
+@pytest.mark.parametrize("difference, drift, noise_factor", [("grey (official)", DRIFT_CHOICES[0], 1.5),
+                                                               ("color", DRIFT_CHOICES[1], 6.0)])
 def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference, drift, noise_factor):
     """Non-default widget values: the node calls the library with exactly them and returns its mask."""
     import comfyui_zone.nodes.fft_edge_smoother as node_module
@@ -332,11 +345,11 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, difference
         final, _ = ZoneFFTEdgeSmoother().run(
             torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(refined).float()[None],
             20.0, 0.2, 2, 5, False, difference, drift, noise_factor)
-    color, remove = difference == "color", drift == "remove"
+    color, drift_on = difference == "color", drift == DRIFT_CHOICES[0]
     assert spy.kwargs == {"cutoff": 0.2, "threshold": 20.0 / 255.0, "dilate": 2, "close": 5, "scale_with_size": False,
-                          "color": color, "drift": remove, "noise_factor": noise_factor}
+                          "color": color, "drift": drift_on, "noise_factor": noise_factor}
     expected = fft_edge_smooth(coffee, canvas, refined, cutoff=0.2, threshold=20.0 / 255.0, dilate=2, close=5,
-                               scale_with_size=False, color=color, drift=remove, noise_factor=noise_factor)
+                               scale_with_size=False, color=color, drift=drift_on, noise_factor=noise_factor)
     np.testing.assert_array_equal(final[0].numpy() > 0.5, expected)
     assert not np.array_equal(expected, fft_edge_smooth(coffee, canvas, refined))  # the values matter here
 

@@ -215,4 +215,4 @@ def test_node_passes_every_widget_to_the_engine(monkeypatch):
     assert settings.record_branches == ("text", "image", "uncond")
     made.clear()
     run_node(ip2p_model=ip2p, action=remove, beta=0.35)
-    assert made[1][2].beta == 0.2  # a connected action sets beta (the widget is for graphs without one)
+    assert made[1][2].beta == 0.2  # an action connected: its beta, not the widget's

@@ -207,6 +207,10 @@ def test_color_match_is_validated_and_a_given_drift_is_used(astronaut):
     r = layer_composite(astronaut, astronaut, mask, drift=drift)
     assert r.drift is drift
     np.testing.assert_allclose(r.image[mask], astronaut[mask] / 2.0, atol=1e-6)
+    brighten = ColorDrift(np.full(3, 0.5, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32), 100)
+    r = layer_composite(astronaut, astronaut, mask, drift=brighten)  # the inverse doubles: clipped to 0..1
+    np.testing.assert_allclose(r.image[mask], np.minimum(astronaut[mask] * 2.0, 1.0), atol=1e-6)
+    assert r.layer.max() <= 1.0
 
 
 def test_node_color_match_under_inference_mode(coffee):
@@ -272,15 +276,15 @@ def test_feather_mode_composites_with_the_soft_alpha():
     canvas = np.ones((20, 100, 3), np.float32)
     mask = np.zeros((20, 100), bool)
     mask[:, :50] = True
-    # color_match=False: a canvas that differs everywhere by +1 would be read as a colour drift and matched away
-    r = layer_composite(original, canvas, mask, mode="feather", feather=4.0, scale_with_size=False, color_match=False)
+    r = layer_composite(original, canvas, mask, mode="feather", feather=4.0, scale_with_size=False,
+                        color_match=False)  # the flat black-to-white change is no drift to remove
     np.testing.assert_allclose(r.image[:, 50, 0], 0.31640625, atol=1e-6)
     np.testing.assert_allclose(r.image[:, 48, 0], 0.84375, atol=1e-6)
     # feather is given at 512x512 and scales with sqrt(H*W)/512: at 512x2048 (scale 2) feather 2 is radius 4
     wide = np.zeros((512, 2048), bool)
     wide[:, :1000] = True
     r = layer_composite(np.zeros((512, 2048, 3), np.float32), np.ones((512, 2048, 3), np.float32), wide,
-                        mode="feather", feather=2.0)
+                        mode="feather", feather=2.0, color_match=False)
     np.testing.assert_allclose(r.alpha[:, 998], 0.84375, atol=1e-6)
     np.testing.assert_allclose(r.alpha[:, 1000], 0.31640625, atol=1e-6)
 
@@ -301,7 +305,7 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, coffee, mode, band
     with torch.inference_mode():
         image, layer, alpha, _ = ZoneLayerComposite().run(
             torch.from_numpy(coffee)[None], torch.from_numpy(canvas)[None], torch.from_numpy(final).float()[None],
-            mode, band_alpha, feather, torch.from_numpy(refined).float()[None], color_match)
+            mode, band_alpha, feather, torch.from_numpy(refined).float()[None], color_match=color_match)
     assert spy.kwargs == {"mode": mode, "band_alpha": band_alpha, "feather": feather, "color_match": color_match}
     expected = layer_composite(coffee, canvas, final, refined, mode=mode, band_alpha=band_alpha, feather=feather,
                                color_match=color_match)

@@ -23,7 +23,7 @@ PARAMS = ZoneParams(steps=2, working_size=64, seed=5, text_scale=6.0, image_scal
                     min_region=10, segment_on="original", points_per_side=2, pred_iou_thresh=0.0,
                     stability_score_thresh=0.0, box_nms_thresh=0.9, sam_crop=True, sam_max_side=64, fft_cutoff=0.3,
                     fft_threshold=12.0, dilate=2, close=5, fft_color=False, composite="official", band_alpha=0.3,
-                    region_rule="official", min_inside=0.6, min_iou=0.05, fft_drift=False, noise_factor=2.0,
+                    region_rule="official", min_inside=0.55, min_iou=0.1, fft_drift=False, noise_factor=2.5,
                     color_match=False)
 
 
@@ -58,11 +58,12 @@ def test_edit_lands_and_every_parameter_reaches_its_stage(models, image, monkeyp
     sam_args, sam_kwargs = spies["refine_with_sam"].calls[0]
     assert np.array_equal(sam_args[1], image)  # segment_on="original"
     assert {k: sam_kwargs[k] for k in ("points_per_side", "pred_iou_thresh", "stability_score_thresh",
-                                       "box_nms_thresh", "crop", "max_side", "rule", "min_inside", "min_iou")} == {
+                                       "box_nms_thresh", "crop", "max_side", "rule", "min_inside",
+                                       "min_iou")} == {
         "points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "box_nms_thresh": 0.9,
-        "crop": True, "max_side": 64, "rule": "official", "min_inside": 0.6, "min_iou": 0.05}
+        "crop": True, "max_side": 64, "rule": "official", "min_inside": 0.55, "min_iou": 0.1}
     assert spies["fft_edge_smooth"].kwargs == {"cutoff": 0.3, "threshold": 12.0 / 255.0, "dilate": 2, "close": 5,
-                                               "color": False, "drift": False, "noise_factor": 2.0}
+                                               "color": False, "drift": False, "noise_factor": 2.5}
     assert spies["layer_composite"].kwargs == {"mode": "official", "band_alpha": 0.3, "feather": PARAMS.feather,
                                                "color_match": False}
     settings = spies["fused_edit"].calls[0][0][3]
@@ -72,7 +73,7 @@ def test_edit_lands_and_every_parameter_reaches_its_stage(models, image, monkeyp
     # the stages' outputs are the library's for the same inputs and values
     np.testing.assert_array_equal(run.final, fft_edge_smooth(image, run.canvas, run.refined, cutoff=0.3,
                                                              threshold=12.0 / 255.0, dilate=2, close=5, color=False,
-                                                             drift=False, noise_factor=2.0))
+                                                             drift=False, noise_factor=2.5))
     again = layer_composite(image, run.canvas, run.final, run.refined, band_alpha=0.3, color_match=False)
     np.testing.assert_array_equal(run.result, again.image)
     band = run.final ^ run.refined
@@ -100,3 +101,19 @@ def test_edit_lands_without_sam_in_feather_mode(models, image, monkeypatch):
     soft = (run.composite.alpha > 0) & (run.composite.alpha < 1)
     assert soft.any()
     assert_edit_landed(run, image)
+
+
+def test_localize_passes_every_parameter_to_its_stage(image, monkeypatch):
+    """run_localize (any editor's output, no SAM): each LocalizeParams value reaches align_edit / edit_to_mask."""
+    from zone_ops.pipeline import LocalizeParams, run_localize
+
+    edited = image.copy()
+    edited[30:60, 40:90] = edited[30:60, 40:90, ::-1]  # a local edit
+    spies = {name: Spy(monkeypatch, pipeline, name) for name in ("align_edit", "edit_to_mask")}
+    localize = LocalizeParams(align_model="similarity", flow_cap=1.5, diff_threshold=7.0, diff_min_region=5,
+                              diff_close=3)
+    run = run_localize(image, edited, params=ZoneParams(composite="feather", feather=8.0, color_match=False),
+                       localize=localize)
+    assert spies["align_edit"].kwargs == {"model": "similarity", "flow_cap": 1.5}
+    assert spies["edit_to_mask"].kwargs == {"threshold": 7.0, "min_region": 5, "close": 3}
+    assert run.difference.threshold == 7.0 and run.difference.mask.any()

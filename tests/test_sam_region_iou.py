@@ -473,8 +473,8 @@ def _node_run(node_module, sam, image, canvas, coarse, **widgets):
 
 NODE_WIDGETS = dict(segment_on="original", points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0,
                     box_nms_thresh=0.9, points_per_batch=7, min_mask_region_area=3, crop_n_layers=1,
-                    crop_to_region=True, crop_margin=0.25, max_side=96, rule="official", min_inside=0.7,
-                    min_iou=0.05)
+                    crop_to_region=True, crop_margin=0.25, max_side=96, rule="official", min_inside=0.55,
+                    min_iou=0.1)
 
 
 def test_node_passes_every_widget_to_the_library(monkeypatch, sam, chelsea):
