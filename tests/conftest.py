@@ -80,6 +80,16 @@ def pytest_runtest_call(item):
         return (yield)
 
 
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package), registered in sys.modules
+    so its dataclasses can look their module up."""
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def photo(name: str) -> np.ndarray:
     """A real photograph from ``skimage.data`` as float32 [H, W, 3] in 0..1 (grayscale ones replicated)."""
     from skimage import data

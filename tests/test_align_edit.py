@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, photo
+from conftest import load_benchmark, photo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,11 +20,7 @@ from zone_ops.images import ZoneInputError, resize_image
 @pytest.fixture(scope="module")
 def bench():
     """benchmarks/any_editor.py: its ``simulate_editor`` is the editor model the tests use too."""
-    spec = importlib.util.spec_from_file_location("any_editor_benchmark", ROOT / "benchmarks" / "any_editor.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("any_editor")
 
 
 def _grid_error(result, truth_map, shape, step=8) -> np.ndarray:

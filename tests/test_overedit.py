@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def overedit():
-    spec = importlib.util.spec_from_file_location("overedit_benchmark", ROOT / "benchmarks" / "overedit.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("overedit")
 
 
 def test_case_construction_is_honest_and_seeded(overedit):
