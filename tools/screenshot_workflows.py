@@ -91,11 +91,21 @@ def _wait_for_run(url: str, before: set[str], timeout_s: float) -> tuple[str, fl
     return "timeout", time.monotonic() - start, []
 
 
+def _workflow_path(value: str) -> Path:
+    """A workflow given as a path (relative to the current folder) or as a name in workflows/ (with or without
+    .json); always absolute."""
+    path = Path(value)
+    if not path.exists():
+        path = ROOT / "workflows" / (value if value.endswith(".json") else f"{value}.json")
+    return path.resolve()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", default="http://127.0.0.1:8188")
     p.add_argument("--chromium", default="/usr/bin/chromium")
-    p.add_argument("--workflows", nargs="*", type=Path, default=sorted((ROOT / "workflows").glob("*.json")))
+    p.add_argument("--workflows", nargs="*", type=_workflow_path, default=sorted((ROOT / "workflows").glob("*.json")),
+                   help="workflow files or names (default: every workflow in workflows/)")
     p.add_argument("--readme", default="zone_local_edit", help="workflow whose picture goes to docs/ ('' = none)")
     p.add_argument("--templates", action="store_true", help="also photograph the template browser")
     p.add_argument("--no-thumbnails", action="store_true", help="do not write workflows/<name>.jpg")
