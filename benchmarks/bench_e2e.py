@@ -308,7 +308,7 @@ def run_comfyui(args: argparse.Namespace) -> dict[str, Any]:
                 coarse = _node(nodes["ZoneAttentionToMask"], attention=attention, image=image)[0]
             with meter.stage("sam_region_iou"):
                 refined = _node(nodes["ZoneSAMRegionIoU"], sam_model=sam, original=image, canvas=canvas,
-                                coarse_mask=coarse, points_per_side=args.points, zone_action=action)[0]
+                                coarse_mask=coarse, points_per_side=args.points, action=action)[0]
             with meter.stage("fft_edge_smoother"):
                 final = _node(nodes["ZoneFFTEdgeSmoother"], original=image, canvas=canvas, refined_mask=refined)[0]
             with meter.stage("layer_composite"):
