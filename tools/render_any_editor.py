@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tools")]
 
 from any_editor import evaluate  # noqa: E402
-from render_stage_previews import contact_sheet  # noqa: E402
+from render_stage_previews import save_contact_sheet  # noqa: E402
 
 from zone_ops.images import resize_image  # noqa: E402
 from zone_ops.preview import overlay_mask  # noqa: E402
@@ -45,10 +45,7 @@ def main(out: str = "docs/any_editor.png", case_name: str = "coffee-green", widt
         ("final alpha", overlay_mask(im["aligned"], im["alpha"] > 0, color=(1.0, 0.2, 1.0))),
         (f"result (L1 {r['full chain']['L1']:.4f})", im["output"]),
     ]
-    sheet = contact_sheet(panels, width, 4)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(256).save(out, optimize=True)
-    print(f"wrote {out} ({sheet.size[0]}x{sheet.size[1]})")
+    save_contact_sheet(panels, width, 4, out)
 
 
 if __name__ == "__main__":

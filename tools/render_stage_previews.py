@@ -39,6 +39,14 @@ def contact_sheet(panels: list[tuple[str, np.ndarray]], width: int, cols: int) -
     return sheet
 
 
+def save_contact_sheet(panels: list[tuple[str, np.ndarray]], width: int, cols: int, out: str) -> None:
+    """``contact_sheet`` written to ``out`` as a 256-colour PNG (its folder created)."""
+    sheet = contact_sheet(panels, width, cols)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    sheet.quantize(256).save(out, optimize=True)
+    print(f"wrote {out} ({sheet.size[0]}x{sheet.size[1]})")
+
+
 def main(out: str = "docs/stage_previews.png", case_name: str = "coffee-green", width: int = 300) -> None:
     (case,) = build_cases([case_name])
     run = run_pipeline(case)
@@ -50,10 +58,7 @@ def main(out: str = "docs/stage_previews.png", case_name: str = "coffee-green", 
         ("5. final mask", overlay_mask(case.canvas, run.final, color=(1.0, 0.2, 1.0))),
         ("6. result (outside = original)", run.output),
     ]
-    sheet = contact_sheet(panels, width, 3)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(256).save(out, optimize=True)
-    print(f"wrote {out} ({sheet.size[0]}x{sheet.size[1]})")
+    save_contact_sheet(panels, width, 3, out)
 
 
 if __name__ == "__main__":
