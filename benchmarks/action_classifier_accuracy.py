@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from zone_ops import action_classifier as ac  # noqa: E402
+from zone_ops.stages import action_classifier as ac  # noqa: E402
 
 
 def show(name: str, result: dict) -> None:

@@ -46,13 +46,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from overedit import BASE_CASES as CASES, classical_segments, iou  # noqa: E402
 
-from zone_ops.align_edit import align_edit, project  # noqa: E402
-from zone_ops.edit_to_mask import edit_to_mask  # noqa: E402
-from zone_ops.fft_edge_smoother import fft_edge_smooth  # noqa: E402
-from zone_ops.images import resize_image  # noqa: E402
-from zone_ops.layer_composite import layer_composite  # noqa: E402
-from zone_ops.sam_region_iou import refine_with_segments  # noqa: E402
-from zone_ops.types import Action  # noqa: E402
+from zone_ops.any_editor.align_edit import align_edit, project  # noqa: E402
+from zone_ops.any_editor.edit_to_mask import edit_to_mask  # noqa: E402
+from zone_ops.stages.fft_edge_smoother import fft_edge_smooth  # noqa: E402
+from zone_ops.core.images import resize_image  # noqa: E402
+from zone_ops.stages.layer_composite import layer_composite  # noqa: E402
+from zone_ops.stages.sam_region_iou import refine_with_segments  # noqa: E402
+from zone_ops.core.types import Action  # noqa: E402
 
 #: ~1 MP buckets (H, W), sides multiples of 32, as editors resize to.
 BUCKETS = ((1024, 1024), (896, 1152), (1152, 896), (832, 1216), (1216, 832), (768, 1344), (1344, 768))

@@ -144,7 +144,7 @@ def _photo(size: int) -> np.ndarray:
     """skimage's astronaut (a real photo) at size x size, float32 0..1."""
     from skimage import data
 
-    from zone_ops.images import resize_image
+    from zone_ops.core.images import resize_image
 
     return resize_image(data.astronaut().astype(np.float32) / 255.0, (size, size))
 
@@ -187,8 +187,8 @@ def diffusers_models(device: str, dtype: torch.dtype, sam_kind: str, tiny: bool 
 def run_diffusers(args: argparse.Namespace) -> dict[str, Any]:
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
-    from zone_ops.backends.diffusers_backend import DiffusersBackend, make_scheduler
-    from zone_ops.fused_sampler import LATENT_FACTOR, seeded_noise
+    from zone_ops.sampling.diffusers_backend import DiffusersBackend, make_scheduler
+    from zone_ops.stages.fused_sampler import LATENT_FACTOR, seeded_noise
     from zone_ops.pipeline import ZoneParams, run_zone
 
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32

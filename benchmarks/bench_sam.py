@@ -1,9 +1,9 @@
 """SAM v1 vs SAM 2.1 as ZONE's segmenter: time and peak memory of one automatic-mask-generation pass.
 
-Each model is built with RANDOM weights of the real size (SAM v1 through ``zone_ops.sam_loader.build_sam`` with the
-official ViT arguments, SAM 2.1 through ``zone_ops.sam2_loader.build_sam2`` from the sam2 package's own configs), so
+Each model is built with RANDOM weights of the real size (SAM v1 through ``zone_ops.models.sam_loader.build_sam`` with the
+official ViT arguments, SAM 2.1 through ``zone_ops.models.sam2_loader.build_sam2`` from the sam2 package's own configs), so
 the compute is the real one while the masks are meaningless. Every model segments the same image with the same
-settings through ``zone_ops.sam_region_iou.generate_segments`` (the code path of the SAM Region IoU node): the
+settings through ``zone_ops.stages.sam_region_iou.generate_segments`` (the code path of the SAM Region IoU node): the
 official thresholds (pred_iou 0.88, stability 0.95, box NMS 0.7), ``--points`` per side, one image of
 ``--size`` x ``--size`` (``skimage.data.astronaut`` resized; both models resize it to their 1024-px input).
 
@@ -39,11 +39,11 @@ def build(name: str):
 
     torch.manual_seed(0)
     if name.startswith("vit_"):
-        from zone_ops.sam_loader import OFFICIAL_VARIANTS, SamConfig, build_sam
+        from zone_ops.models.sam_loader import OFFICIAL_VARIANTS, SamConfig, build_sam
 
         (embed, depth), (_, heads, global_idx) = next((k, v) for k, v in OFFICIAL_VARIANTS.items() if v[0] == name)
         return build_sam(SamConfig(name, embed, depth, heads, global_idx))
-    from zone_ops.sam2_loader import build_sam2, official_sam2_config
+    from zone_ops.models.sam2_loader import build_sam2, official_sam2_config
 
     version, size = name[3:].split("_", 1)
     return build_sam2(official_sam2_config(version, size))
@@ -56,7 +56,7 @@ def run_one(name: str, size: int, points: int, runs: int, threads: int, warmup: 
     import torch
     from skimage import data
 
-    from zone_ops.sam_region_iou import generate_segments
+    from zone_ops.stages.sam_region_iou import generate_segments
 
     if threads:
         torch.set_num_threads(threads)

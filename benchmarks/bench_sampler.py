@@ -22,9 +22,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zone_ops.attention_hook import AttentionRecorder, DiffusersAttentionHook  # noqa: E402
-from zone_ops.backends.diffusers_backend import DiffusersTrajectory, make_scheduler  # noqa: E402
-from zone_ops.fused_sampler import LATENT_FACTOR, SamplerSettings, seeded_noise  # noqa: E402
+from zone_ops.stages.attention_hook import AttentionRecorder, DiffusersAttentionHook  # noqa: E402
+from zone_ops.sampling.diffusers_backend import DiffusersTrajectory, make_scheduler  # noqa: E402
+from zone_ops.stages.fused_sampler import LATENT_FACTOR, SamplerSettings, seeded_noise  # noqa: E402
 
 
 def mid_unet(channels: tuple[int, ...], cross_dim: int, device: str, dtype: torch.dtype):

@@ -40,10 +40,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zone_ops.attention_to_mask import attention_to_mask  # noqa: E402
-from zone_ops.fft_edge_smoother import fft_edge_smooth  # noqa: E402
-from zone_ops.layer_composite import layer_composite  # noqa: E402
-from zone_ops.sam_region_iou import Segments, best_segment, refine_with_segments  # noqa: E402
+from zone_ops.stages.attention_to_mask import attention_to_mask  # noqa: E402
+from zone_ops.stages.fft_edge_smoother import fft_edge_smooth  # noqa: E402
+from zone_ops.stages.layer_composite import layer_composite  # noqa: E402
+from zone_ops.stages.sam_region_iou import Segments, best_segment, refine_with_segments  # noqa: E402
 
 TARGETS_MS = {512: 150.0, 2048: 2000.0}
 

@@ -52,12 +52,12 @@ class Mutation:
 
 
 T = "tests/"
-AC, TY = "zone_ops/action_classifier.py", "zone_ops/types.py"
-FS, SS = "zone_ops/fused_sampler.py", "zone_ops/sigma_samplers.py"
-A2M, SAM, FFT, LC = ("zone_ops/attention_to_mask.py", "zone_ops/sam_region_iou.py", "zone_ops/fft_edge_smoother.py",
-                     "zone_ops/layer_composite.py")
-IMG, PIPE = "zone_ops/images.py", "zone_ops/pipeline.py"
-DRIFT, ALIGN, E2M = "zone_ops/color_drift.py", "zone_ops/align_edit.py", "zone_ops/edit_to_mask.py"
+AC, TY = "zone_ops/stages/action_classifier.py", "zone_ops/core/types.py"
+FS, SS = "zone_ops/stages/fused_sampler.py", "zone_ops/sampling/sigma_samplers.py"
+A2M, SAM, FFT, LC = ("zone_ops/stages/attention_to_mask.py", "zone_ops/stages/sam_region_iou.py", "zone_ops/stages/fft_edge_smoother.py",
+                     "zone_ops/stages/layer_composite.py")
+IMG, PIPE = "zone_ops/core/images.py", "zone_ops/pipeline.py"
+DRIFT, ALIGN, E2M = "zone_ops/core/color_drift.py", "zone_ops/any_editor/align_edit.py", "zone_ops/any_editor/edit_to_mask.py"
 N_ALIGN, N_E2M, N_WID = "nodes/align_edit.py", "nodes/edit_to_mask.py", "nodes/widgets.py"
 N_AC, N_FS, N_A2M = "nodes/action_classifier.py", "nodes/fused_sampler.py", "nodes/attention_to_mask.py"
 N_SAM, N_FFT, N_LC = "nodes/sam_region_iou.py", "nodes/fft_edge_smoother.py", "nodes/layer_composite.py"

@@ -54,10 +54,10 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zone_ops.fft_edge_smoother import fft_edge_smooth  # noqa: E402
-from zone_ops.layer_composite import layer_composite  # noqa: E402
-from zone_ops.sam_region_iou import refine_with_segments  # noqa: E402
-from zone_ops.types import Action  # noqa: E402
+from zone_ops.stages.fft_edge_smoother import fft_edge_smooth  # noqa: E402
+from zone_ops.stages.layer_composite import layer_composite  # noqa: E402
+from zone_ops.stages.sam_region_iou import refine_with_segments  # noqa: E402
+from zone_ops.core.types import Action  # noqa: E402
 
 #: Half-width in pixels of the band around the true region's boundary where the seam error is measured.
 SEAM = 4

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..zone_ops.action_classifier import classify
+from ..zone_ops.stages.action_classifier import classify
 from .comfy_runtime import Progress, cache_folder, check_interrupt
 
 

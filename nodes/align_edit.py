@@ -6,8 +6,8 @@ import logging
 
 import torch
 
-from ..zone_ops.align_edit import MODELS, align_edit
-from ..zone_ops.images import broadcast_batch
+from ..zone_ops.any_editor.align_edit import MODELS, align_edit
+from ..zone_ops.core.images import broadcast_batch
 from .comfy_runtime import Progress, check_interrupt
 from .convert import batch_len, image_item, to_image, to_mask
 

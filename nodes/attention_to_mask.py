@@ -6,10 +6,10 @@ import logging
 
 import torch
 
-from ..zone_ops.attention_to_mask import MIN_REGION, OFFICIAL_THRESHOLD, PAPER_THRESHOLD, RULES, attention_to_mask
-from ..zone_ops.images import ZoneInputError, broadcast_batch
-from ..zone_ops.preview import heatmap, overlay_mask
-from ..zone_ops.types import ZoneAttention
+from ..zone_ops.stages.attention_to_mask import MIN_REGION, OFFICIAL_THRESHOLD, PAPER_THRESHOLD, RULES, attention_to_mask
+from ..zone_ops.core.images import ZoneInputError, broadcast_batch
+from ..zone_ops.core.preview import heatmap, overlay_mask
+from ..zone_ops.core.types import ZoneAttention
 from .comfy_runtime import check_interrupt
 from .convert import batch_len, image_item, to_image, to_mask
 

@@ -1,4 +1,4 @@
-"""ComfyUI backend of the fused sampler (zone_ops.fused_sampler.Backend) on ComfyUI's MODEL / CLIP / VAE.
+"""ComfyUI backend of the fused sampler (zone_ops.stages.fused_sampler.Backend) on ComfyUI's MODEL / CLIP / VAE.
 
 What it feeds the UNet is what ComfyUI's own InstructPix2Pix path feeds it (CLIPTextEncode ->
 InstructPixToPixConditioning -> DualCFGGuider -> SamplerCustomAdvanced), so without MagicBrush the canvas equals
@@ -12,7 +12,7 @@ that path's output for the same seed, sampler, schedule and steps (tests/test_fu
   x0 predictions. DualCFGGuider("regular") computes u + cfg2*(m - u) + cfg1*(p - m) = ours with
   cfg1 = text_scale, cfg2 = image_scale (cond1 = instruction+image, cond2 = ""+image, negative = "" without image).
   The formula is linear with weights summing to 1, so mixing x0 predictions equals mixing eps predictions.
-- steps: zone_ops.sigma_samplers (k-diffusion's dpmpp_2m / euler formulas; ComfyUI's "ddim" sampler is the Euler
+- steps: zone_ops.sampling.sigma_samplers (k-diffusion's dpmpp_2m / euler formulas; ComfyUI's "ddim" sampler is the Euler
   step) on ``comfy.samplers.calculate_sigmas`` of the model's model_sampling ("normal" / "karras" schedule), the
   initial latent scaled like ComfyUI's KSAMPLER (noise * sqrt(1 + sigma_max^2)); decode = process_latent_out +
   ``vae.decode``.
@@ -34,10 +34,10 @@ from typing import Any, Sequence
 
 import torch
 
-from ..zone_ops.attention_hook import COMFY_BLOCKS, AttentionRecorder, attention_probs
-from ..zone_ops.fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
-from ..zone_ops.images import ZoneInputError
-from ..zone_ops.sigma_samplers import SigmaStepper
+from ..zone_ops.stages.attention_hook import COMFY_BLOCKS, AttentionRecorder, attention_probs
+from ..zone_ops.stages.fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
+from ..zone_ops.core.images import ZoneInputError
+from ..zone_ops.sampling.sigma_samplers import SigmaStepper
 
 #: Sigma schedules offered (ComfyUI scheduler names).
 SIGMA_SCHEDULES: tuple[str, ...] = ("normal", "karras")
@@ -162,7 +162,7 @@ class ComfyTrajectory:
 
 
 class ComfyBackend:
-    """Backend of zone_ops.fused_sampler.fused_edit on ComfyUI objects.
+    """Backend of zone_ops.stages.fused_sampler.fused_edit on ComfyUI objects.
 
     ip2p / magicbrush: ComfyUI MODELs (ModelPatcher) of SD1.5 IP2P-type checkpoints (never mutated);
     clip / vae: ComfyUI CLIP and VAE (of the IP2P checkpoint); sigma_schedule: "normal" | "karras".

@@ -71,7 +71,7 @@ def torch_device() -> Any:
     mm = _model_management()
     if mm is not None:
         return mm.get_torch_device()
-    from ..zone_ops.sam_loader import resolve_device
+    from ..zone_ops.models.checkpoint import resolve_device
 
     return resolve_device("auto")
 

@@ -2,7 +2,7 @@
 
 IMAGE: float [B, H, W, C] in 0..1.  MASK: float [B, H, W] in 0..1 (a [H, W] mask is taken as a batch of 1).
 Inputs of any dtype are accepted: float16 / bfloat16 / float64 are cast, uint8 (some third-party nodes emit it) is
-read as 0..255, bool masks as 0 / 1 (``zone_ops.images.as_float01``).
+read as 0..255, bool masks as 0 / 1 (``zone_ops.core.images.as_float01``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..zone_ops.images import ZoneInputError, as_float01
+from ..zone_ops.core.images import ZoneInputError, as_float01
 
 #: The two image inputs of the post-processing nodes that compare the edit with the original.
 ORIGINAL_AND_CANVAS = {

@@ -6,9 +6,9 @@ import logging
 
 import torch
 
-from ..zone_ops.edit_to_mask import CLOSE, MIN_REGION, edit_to_mask
-from ..zone_ops.images import broadcast_batch
-from ..zone_ops.preview import overlay_mask
+from ..zone_ops.any_editor.edit_to_mask import CLOSE, MIN_REGION, edit_to_mask
+from ..zone_ops.core.images import broadcast_batch
+from ..zone_ops.core.preview import overlay_mask
 from .comfy_runtime import Progress, check_interrupt
 from .convert import batch_len, image_item, mask_item, to_image, to_mask
 

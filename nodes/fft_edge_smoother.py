@@ -6,9 +6,9 @@ import logging
 
 import torch
 
-from ..zone_ops.fft_edge_smoother import CLOSE, CUTOFF, DILATE, NOISE_FACTOR, THRESHOLD, fft_edge_smooth
-from ..zone_ops.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
-from ..zone_ops.preview import overlay_mask
+from ..zone_ops.stages.fft_edge_smoother import CLOSE, CUTOFF, DILATE, NOISE_FACTOR, THRESHOLD, fft_edge_smooth
+from ..zone_ops.core.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
+from ..zone_ops.core.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
 

@@ -1,6 +1,6 @@
 """ZoneFusedIP2PSampler: fused InstructPix2Pix (+ MagicBrush) sampling with the attention hook (stage 2).
 
-The method lives in zone_ops.fused_sampler.fused_edit; the ComfyUI models are adapted by nodes/comfy_backend.py
+The method lives in zone_ops.stages.fused_sampler.fused_edit; the ComfyUI models are adapted by nodes/comfy_backend.py
 (imported lazily: this module imports without ComfyUI).
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..zone_ops.fused_sampler import SCHEDULERS, SIZE_MULTIPLE, SamplerSettings, fused_edit
-from ..zone_ops.images import ZoneInputError
-from ..zone_ops.preview import heatmap
-from ..zone_ops.types import Action, ZoneAction, ZoneAttention, default_beta
+from ..zone_ops.stages.fused_sampler import SCHEDULERS, SIZE_MULTIPLE, SamplerSettings, fused_edit
+from ..zone_ops.core.images import ZoneInputError
+from ..zone_ops.core.preview import heatmap
+from ..zone_ops.core.types import Action, ZoneAction, ZoneAttention, default_beta
 from .comfy_backend import SIGMA_SCHEDULES  # the module imports ComfyUI only inside its functions
 from .comfy_runtime import Progress, check_interrupt
 from .convert import to_image

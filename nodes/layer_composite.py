@@ -6,9 +6,9 @@ import logging
 
 import torch
 
-from ..zone_ops.images import broadcast_batch
-from ..zone_ops.layer_composite import BAND_ALPHA, COLOR_MATCH, FEATHER, MODES, layer_composite
-from ..zone_ops.preview import overlay_mask
+from ..zone_ops.core.images import broadcast_batch
+from ..zone_ops.stages.layer_composite import BAND_ALPHA, COLOR_MATCH, FEATHER, MODES, layer_composite
+from ..zone_ops.core.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
 

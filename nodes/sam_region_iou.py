@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from ..zone_ops.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
-from ..zone_ops.images import to_mask as np_mask
-from ..zone_ops.sam_loader import as_sam, load_sam
-from ..zone_ops.sam_region_iou import (
+from ..zone_ops.core.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
+from ..zone_ops.core.images import to_mask as np_mask
+from ..zone_ops.models.sam_loader import as_sam, load_sam
+from ..zone_ops.stages.sam_region_iou import (
     AMG_DEFAULTS,
     MIN_INSIDE,
     MIN_IOU,
@@ -22,7 +22,7 @@ from ..zone_ops.sam_region_iou import (
     refine_with_sam,
     segment_image_choice,
 )
-from ..zone_ops.types import ZoneAction
+from ..zone_ops.core.types import ZoneAction
 from .comfy_runtime import Progress, check_interrupt, model_file_list, model_file_path, register_model_folder, torch_device
 from .convert import batch_len, image_item, mask_item, to_image, to_mask
 

@@ -15,7 +15,7 @@ import inspect
 import math
 from typing import Any, Mapping
 
-from ..zone_ops.images import ZoneInputError, check_number
+from ..zone_ops.core.images import ZoneInputError, check_number
 
 CHECKED = "__zone_widgets_checked__"
 

@@ -71,15 +71,6 @@ def pack():
     return load_pack()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
-    """Run the test body as ComfyUI runs a node: under ``torch.inference_mode()`` (unless marked ``autograd``).
-
-    A hook rather than an autouse fixture: Hypothesis refuses function-scoped fixtures on ``@given`` tests."""
-    with torch.inference_mode(item.get_closest_marker("autograd") is None):
-        return (yield)
-
-
 def load_benchmark(name: str):
     """``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package), registered in sys.modules
     so its dataclasses can look their module up."""

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from tiny_models import tiny_text_encoder, tiny_tokenizer
-from zone_ops import action_classifier as ac
-from zone_ops.images import ZoneInputError
-from zone_ops.types import Action, ZoneAction
+from zone_ops.stages import action_classifier as ac
+from zone_ops.core.images import ZoneInputError
+from zone_ops.core.types import Action, ZoneAction
 
 from comfyui_zone.nodes.action_classifier import ZoneActionClassifier, _token_mask
-from comfyui_zone.zone_ops import action_classifier as pack_ac  # the copy the nodes use (pack-relative import)
-from comfyui_zone.zone_ops.images import ZoneInputError as PackZoneInputError
+from comfyui_zone.zone_ops.stages import action_classifier as pack_ac  # the copy the nodes use (pack-relative import)
+from comfyui_zone.zone_ops.core.images import ZoneInputError as PackZoneInputError
 
 
 def use_small_dataset(module, folder, monkeypatch, per_class: int = 40) -> None:

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comfyui_zone.nodes.align_edit import ZoneAlignEdit
-from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
-from zone_ops.align_edit import MODELS, align_edit, project, residual_flow
-from zone_ops.images import ZoneInputError, resize_image
+from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
+from zone_ops.any_editor.align_edit import MODELS, align_edit, project, residual_flow
+from zone_ops.core.images import ZoneInputError, resize_image
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +233,7 @@ KNOWN = {
 def test_fits_recover_a_known_transform_of_exact_points(model):
     """fit_model and least_squares on exact correspondences (a rotation and scale for similarity) return the
     matrix that made them: the direction (original -> edit) and every coefficient's sign."""
-    from zone_ops.align_edit import fit_model, least_squares
+    from zone_ops.any_editor.align_edit import fit_model, least_squares
 
     truth = np.array(KNOWN[model], np.float64)
     yy, xx = np.mgrid[20:500:40, 30:480:40]

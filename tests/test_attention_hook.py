@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from tiny_models import single_thread, tiny_backend
-from zone_ops.attention_hook import (
+from zone_ops.stages.attention_hook import (
     RECORDED_LAYERS,
     AttentionRecorder,
     DiffusersAttentionHook,
     attention_probs,
     guidance_rows,
 )
-from zone_ops.fused_sampler import SamplerSettings, fused_edit
+from zone_ops.stages.fused_sampler import SamplerSettings, fused_edit
 
 
 @pytest.fixture(scope="module", autouse=True)

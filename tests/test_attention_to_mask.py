@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from comfyui_zone.nodes.attention_to_mask import ZoneAttentionToMask
-from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
-from comfyui_zone.zone_ops.types import ZoneAttention
-from zone_ops.attention_to_mask import (
+from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
+from comfyui_zone.zone_ops.core.types import ZoneAttention
+from zone_ops.stages.attention_to_mask import (
     attention_difference,
     attention_to_mask,
     remove_small_regions,
     scaled_min_area,
 )
-from zone_ops.images import ZoneInputError
+from zone_ops.core.images import ZoneInputError
 
 
 def rect_maps(h: int, w: int, box: tuple[int, int, int, int], token_count: int, tokens: int = 77) -> np.ndarray:

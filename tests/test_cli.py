@@ -22,10 +22,10 @@ import torch
 
 from conftest import ROOT, photo
 from tiny_models import save_ip2p_folder, tiny_sam
-from zone_ops.cli import OUTPUT_FILES, build_parser, main
-from zone_ops.cli_safety import CliError, plan_outputs, prepare_out_dir, unique_names
+from zone_ops.cli.commands import OUTPUT_FILES, build_parser, main
+from zone_ops.cli.safety import CliError, plan_outputs, prepare_out_dir, unique_names
 from zone_ops.pipeline import STAGES
-from zone_ops.sam_loader import available_devices
+from zone_ops.models.checkpoint import available_devices
 
 FAST = ["--steps", "2", "--working-size", "128", "--no-progress"]
 INSTRUCTION = "make the cat blue"

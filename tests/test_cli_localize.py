@@ -13,7 +13,7 @@ import torch
 
 from conftest import photo
 from tiny_models import tiny_sam
-from zone_ops.cli import LOCALIZE_FILES, main
+from zone_ops.cli.commands import LOCALIZE_FILES, main
 from zone_ops.pipeline import LOCALIZE_STAGES
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import photo
 
-from zone_ops.color_drift import ColorDrift, fit_color_drift
+from zone_ops.core.color_drift import ColorDrift, fit_color_drift
 
 
 def _drifted(img: np.ndarray, gain, offset, noise: float = 0.0, seed: int = 0) -> np.ndarray:

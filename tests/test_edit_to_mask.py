@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from comfyui_zone.nodes.edit_to_mask import ZoneEditToMask
-from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
-from zone_ops.align_edit import align_edit
-from zone_ops.edit_to_mask import MIN_DELTA_E, delta_e, edit_to_mask
-from zone_ops.images import ZoneInputError
+from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
+from zone_ops.any_editor.align_edit import align_edit
+from zone_ops.any_editor.edit_to_mask import MIN_DELTA_E, delta_e, edit_to_mask
+from zone_ops.core.images import ZoneInputError
 
 GAIN, OFFSET = np.float32([1.06, 0.95, 0.92]), np.float32([0.02, -0.01, 0.03])
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from comfyui_zone.nodes.fft_edge_smoother import DRIFT_CHOICES, ZoneFFTEdgeSmoother
-from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
-from zone_ops.fft_edge_smoother import CUTOFF, fft_edge_smooth, fill_holes, lowpass_rfft
-from zone_ops.images import ZoneInputError
+from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
+from zone_ops.stages.fft_edge_smoother import CUTOFF, fft_edge_smooth, fill_holes, lowpass_rfft
+from zone_ops.core.images import ZoneInputError
 
 
 def disk(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
@@ -206,7 +206,7 @@ def test_a_colour_cast_gives_nearly_the_same_final_mask(name, request):
 def test_edit_difference_is_reusable_on_a_whole_image_and_reports_the_drift(coffee):
     """Any editor's canvas, no search mask: the drift is fitted on the whole image (the edit is rejected as
     outliers), removed, and the changed pixels are the edit."""
-    from zone_ops.fft_edge_smoother import edit_difference
+    from zone_ops.stages.fft_edge_smoother import edit_difference
 
     size = coffee.shape[:2]
     truth = disk(size, (200, 300), 70)
@@ -223,7 +223,7 @@ def test_edit_difference_is_reusable_on_a_whole_image_and_reports_the_drift(coff
 
 
 def test_threshold_rises_above_the_noise_floor(chelsea):
-    from zone_ops.fft_edge_smoother import edit_difference
+    from zone_ops.stages.fft_edge_smoother import edit_difference
 
     rng = np.random.default_rng(3)
     noisy = np.clip(chelsea + rng.normal(0, 0.08, chelsea.shape).astype(np.float32), 0, 1)
@@ -251,7 +251,7 @@ def test_noise_factor_sets_the_final_mask_threshold(chelsea):
 
 def test_a_canvas_that_is_not_a_drifted_copy_is_not_corrected(coffee):
     """A flat canvas is not a colour drift of the photo: no correction (the raw difference), no crazy gains."""
-    from zone_ops.fft_edge_smoother import edit_difference
+    from zone_ops.stages.fft_edge_smoother import edit_difference
 
     flat = np.full_like(coffee, 0.25)
     assert edit_difference(coffee, flat).drift.is_identity

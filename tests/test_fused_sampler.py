@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from tiny_models import save_ip2p_folder, single_thread, tiny_backend, tiny_unet
-from zone_ops.attention_hook import AttentionRecorder
-from zone_ops.backends.diffusers_backend import DiffusersBackend, load_diffusers_backend, resolve_dtype
-from zone_ops.fused_sampler import (
+from zone_ops.stages.attention_hook import AttentionRecorder
+from zone_ops.sampling.diffusers_backend import DiffusersBackend, load_diffusers_backend, resolve_dtype
+from zone_ops.stages.fused_sampler import (
     SamplerSettings,
     fuse,
     fused_edit,
@@ -24,7 +24,7 @@ from zone_ops.fused_sampler import (
     seeded_noise,
     working_size,
 )
-from zone_ops.images import ZoneInputError, resize_image
+from zone_ops.core.images import ZoneInputError, resize_image
 
 PARITY_ATOL = 1e-5
 FAST = SamplerSettings(steps=2, working_size=64, seed=3)

@@ -19,9 +19,9 @@ import torch
 
 from comfy_env import comfy_ip2p, import_comfy, tiny_clip, tiny_ip2p_model, tiny_vae
 from conftest import photo
-from comfyui_zone.zone_ops.fused_sampler import SamplerSettings, fused_edit  # the pack's copy, as the nodes use it
-from comfyui_zone.zone_ops.images import ZoneInputError, resize
-from comfyui_zone.zone_ops.sigma_samplers import SigmaStepper
+from comfyui_zone.zone_ops.stages.fused_sampler import SamplerSettings, fused_edit  # the pack's copy, as the nodes use it
+from comfyui_zone.zone_ops.core.images import ZoneInputError, resize
+from comfyui_zone.zone_ops.sampling.sigma_samplers import SigmaStepper
 
 pytestmark = pytest.mark.comfyui
 
@@ -196,7 +196,7 @@ def test_bad_inputs(models, cup):
 
 @pytest.mark.parametrize("name", ["dpmpp_2m", "euler"])
 def test_steppers_bit_identical_to_k_diffusion(comfy, models, name):
-    """zone_ops.sigma_samplers reproduces ComfyUI's k-diffusion sampler functions exactly (toy denoiser)."""
+    """zone_ops.sampling.sigma_samplers reproduces ComfyUI's k-diffusion sampler functions exactly (toy denoiser)."""
     from comfy.k_diffusion import sampling
 
     def denoiser(x, sigma, **_):

@@ -17,10 +17,10 @@ import torch
 from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from comfyui_zone.nodes.comfy_backend import COND_ORDER, ComfyBackend, check_ip2p_model, row_labels
 from comfyui_zone.nodes.fused_sampler import RECORD_CHOICES, ZoneFusedIP2PSampler, attention_preview, resolve_beta
-from comfyui_zone.zone_ops.fused_sampler import SCHEDULERS
-from comfyui_zone.zone_ops.images import ZoneInputError
-from comfyui_zone.zone_ops.types import Action, ZoneAction, ZoneAttention
-from zone_ops.sigma_samplers import STEPPERS, SigmaStepper
+from comfyui_zone.zone_ops.stages.fused_sampler import SCHEDULERS
+from comfyui_zone.zone_ops.core.images import ZoneInputError
+from comfyui_zone.zone_ops.core.types import Action, ZoneAction, ZoneAttention
+from zone_ops.sampling.sigma_samplers import STEPPERS, SigmaStepper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -185,7 +185,7 @@ def test_node_passes_every_widget_to_the_engine(monkeypatch):
     engine and the ComfyUI backend are replaced by recorders, so this runs without ComfyUI."""
     import comfyui_zone.nodes.comfy_backend as backend_module
     import comfyui_zone.nodes.fused_sampler as node_module
-    from comfyui_zone.zone_ops.fused_sampler import FusedResult
+    from comfyui_zone.zone_ops.stages.fused_sampler import FusedResult
 
     made = []
 

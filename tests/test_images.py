@@ -1,11 +1,11 @@
-"""zone_ops.images: the uint8 and float paths of to_rgb, clipping, and the mask threshold every stage uses."""
+"""zone_ops.core.images: the uint8 and float paths of to_rgb, clipping, and the mask threshold every stage uses."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from zone_ops.images import ZoneInputError, binary_mask, to_rgb
+from zone_ops.core.images import ZoneInputError, binary_mask, to_rgb
 
 
 def test_uint8_is_scaled_to_0_1_exactly():

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from comfyui_zone.nodes.layer_composite import ZoneLayerComposite
-from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
-from zone_ops.attention_to_mask import attention_to_mask
-from zone_ops.fft_edge_smoother import fft_edge_smooth
-from zone_ops.images import ZoneInputError
-from zone_ops.layer_composite import feather_alpha, layer_composite
+from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
+from zone_ops.stages.attention_to_mask import attention_to_mask
+from zone_ops.stages.fft_edge_smoother import fft_edge_smooth
+from zone_ops.core.images import ZoneInputError
+from zone_ops.stages.layer_composite import feather_alpha, layer_composite
 
 
 def disk(size: tuple[int, int], center: tuple[float, float], radius: float) -> np.ndarray:
@@ -198,7 +198,7 @@ def test_color_match_pastes_the_edit_in_the_photo_tones(name, request):
 
 
 def test_color_match_is_validated_and_a_given_drift_is_used(astronaut):
-    from zone_ops.color_drift import ColorDrift
+    from zone_ops.core.color_drift import ColorDrift
 
     mask = disk((512, 512), (256, 256), 50)
     with pytest.raises(ZoneInputError, match="color_match"):

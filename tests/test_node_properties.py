@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
 from comfyui_zone.nodes.widgets import CHECKED, widget_specs
-from comfyui_zone.zone_ops.images import ZoneInputError
-from comfyui_zone.zone_ops.types import Action, ZoneAction, ZoneAttention
+from comfyui_zone.zone_ops.core.images import ZoneInputError
+from comfyui_zone.zone_ops.core.types import Action, ZoneAction, ZoneAttention
 from tiny_models import single_thread, tiny_backend, tiny_sam
 
 #: Nodes that read files by name (driven by their own tests).

@@ -15,8 +15,8 @@ import zone_ops.pipeline as pipeline
 from conftest import photo
 from node_spy import Spy
 from tiny_models import single_thread, tiny_backend, tiny_sam
-from zone_ops.fft_edge_smoother import fft_edge_smooth
-from zone_ops.layer_composite import layer_composite
+from zone_ops.stages.fft_edge_smoother import fft_edge_smooth
+from zone_ops.stages.layer_composite import layer_composite
 from zone_ops.pipeline import ZoneParams, run_zone
 
 PARAMS = ZoneParams(steps=2, working_size=64, seed=5, text_scale=6.0, image_scale=1.25, threshold=200.0, rule="paper",
@@ -84,7 +84,7 @@ def test_edit_lands_and_every_parameter_reaches_its_stage(models, image, monkeyp
 
 def test_edit_lands_without_sam_in_feather_mode(models, image, monkeypatch):
     """The tiny model's attention is flat (its coarse mask is the whole image), so stage 3 is given a disk here."""
-    from zone_ops.attention_to_mask import CoarseMask
+    from zone_ops.stages.attention_to_mask import CoarseMask
 
     backend, _ = models
     yy, xx = np.mgrid[:96, :128]

@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import save_file
 
 from tiny_models import single_thread, tiny_sam2
-from zone_ops.images import ZoneInputError
-from zone_ops.sam2_loader import (
+from zone_ops.core.images import ZoneInputError
+from zone_ops.models.sam2_loader import (
     OFFICIAL_SAM2,
     _MetaParameters,
     build_sam2,
@@ -27,8 +27,9 @@ from zone_ops.sam2_loader import (
     is_sam2_state_dict,
     load_sam2,
 )
-from zone_ops.sam_loader import SamCheckpointError, as_sam, load_sam
-from zone_ops.sam_region_iou import AMG_DEFAULTS, generate_segments, refine_with_sam, refine_with_segments
+from zone_ops.models.checkpoint import SamCheckpointError
+from zone_ops.models.sam_loader import as_sam, load_sam
+from zone_ops.stages.sam_region_iou import AMG_DEFAULTS, generate_segments, refine_with_sam, refine_with_segments
 
 # Thresholds off so the random model keeps its (meaningless) masks; few points for speed.
 LOOSE = dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)

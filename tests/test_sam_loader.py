@@ -11,15 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 from tiny_models import tiny_sam
-from zone_ops.images import ZoneInputError
-from zone_ops.sam_loader import (
-    SamCheckpointError,
-    as_sam,
-    build_sam,
-    infer_sam_config,
-    load_sam,
-    resolve_device,
-)
+from zone_ops.core.images import ZoneInputError
+from zone_ops.models.checkpoint import SamCheckpointError, resolve_device
+from zone_ops.models.sam_loader import as_sam, build_sam, infer_sam_config, load_sam
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tiny_models import tiny_sam
-from zone_ops.images import ZoneInputError
-from zone_ops.sam_region_iou import (
+from zone_ops.core.images import ZoneInputError
+from zone_ops.stages.sam_region_iou import (
     AMG_DEFAULTS,
     Segments,
     best_segment,
@@ -22,7 +22,7 @@ from zone_ops.sam_region_iou import (
     region_crop_box,
     segment_image_choice,
 )
-from zone_ops.types import Action, ZoneAction
+from zone_ops.core.types import Action, ZoneAction
 
 # Thresholds off so the random SAM keeps its (meaningless) masks; few points for speed.
 LOOSE = dict(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
@@ -267,7 +267,7 @@ def test_node_batch_broadcast_and_outputs(pack, sam, astronaut):
 
 def test_node_remove_segments_original_and_errors(sam, chelsea):
     from comfyui_zone.nodes.sam_region_iou import ZoneSAMRegionIoU
-    from comfyui_zone.zone_ops.images import ZoneInputError  # the pack's own copy of the class
+    from comfyui_zone.zone_ops.core.images import ZoneInputError  # the pack's own copy of the class
 
     node = ZoneSAMRegionIoU()
     original = torch.from_numpy(chelsea[None].copy())
@@ -289,8 +289,8 @@ def test_node_remove_segments_original_and_errors(sam, chelsea):
 def test_max_side_segments_a_shrunk_copy_and_upscales_only_the_choice(sam, astronaut):
     """Large images are segmented at max_side: the result equals segmenting a shrunk copy by hand and upscaling
     the chosen segment; the preview keeps the image's size; a fallback returns the full-resolution coarse mask."""
-    from zone_ops.images import binary_mask, resize_image
-    from zone_ops.sam_region_iou import segment_size
+    from zone_ops.core.images import binary_mask, resize_image
+    from zone_ops.stages.sam_region_iou import segment_size
 
     big = resize_image(astronaut, (1024, 768))  # non-square, longest side 1024
     coarse = rect((1024, 768), 120, 400, 240, 460)
@@ -410,7 +410,7 @@ def test_rule_parameters_are_validated(kwargs, widget, sam, chelsea):
 
 def test_node_rule_widgets_info_and_validation(sam, astronaut):
     from comfyui_zone.nodes.sam_region_iou import ZoneSAMRegionIoU
-    from comfyui_zone.zone_ops.images import ZoneInputError as NodeInputError
+    from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
 
     required = ZoneSAMRegionIoU.INPUT_TYPES()["required"]
     assert required["rule"][0] == ["union", "official"] and required["rule"][1]["default"] == "union"
@@ -445,8 +445,8 @@ def test_crop_layers_without_any_kept_segment_give_no_segments(sam, chelsea):
 def test_a_sliver_that_vanishes_when_shrunk_keeps_every_pixel_it_touches(monkeypatch, astronaut):
     """A 1-px coarse line at 1024 px is 0.25 px at the 256-px segmenting size: the sliver path keeps the shrunk
     pixels it touches, so Region-IoU runs (the segment over it is chosen) instead of reporting an empty mask."""
-    import zone_ops.sam_region_iou as sri
-    from zone_ops.images import binary_mask, resize_image
+    import zone_ops.stages.sam_region_iou as sri
+    from zone_ops.core.images import binary_mask, resize_image
 
     big = resize_image(astronaut, (1024, 768))
     sliver = rect((1024, 768), 501, 502, 300, 400)

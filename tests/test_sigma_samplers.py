@@ -1,4 +1,4 @@
-"""Step rules of zone_ops.sigma_samplers checked against numbers computed by hand (no ComfyUI needed).
+"""Step rules of zone_ops.sampling.sigma_samplers checked against numbers computed by hand (no ComfyUI needed).
 
 An imperfect denoiser D(x) = 0.5 x + 0.1 (its x0 prediction depends on x, so a wrong coefficient or a wrong
 previous-x0 bookkeeping changes the trajectory) on the schedule sigmas = 10, 4, 1, 0 from x = 10.
@@ -15,7 +15,7 @@ import math
 import pytest
 import torch
 
-from zone_ops.sigma_samplers import SigmaStepper, dpmpp_2m_step, euler_step
+from zone_ops.sampling.sigma_samplers import SigmaStepper, dpmpp_2m_step, euler_step
 
 SIGMAS = torch.tensor([10.0, 4.0, 1.0, 0.0], dtype=torch.float64)
 

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from comfyui_zone.nodes.widgets import check_widget, install_widget_checks
-from comfyui_zone.zone_ops.images import ZoneInputError
+from comfyui_zone.zone_ops.core.images import ZoneInputError
 
 
 class _Node:

@@ -192,7 +192,7 @@ def tiny_sam(seed: int = 0, img_size: int = 256):
 def tiny_sam2(seed: int = 0, version: str = "2.1"):
     """A ``sam2`` ``SAM2Base`` built from the package's own tiny config with a 4-block Hiera (embed 8) and a 32-wide
     neck and SAM heads (memory modules as in the config), random weights; 1024-px input like the real ones."""
-    from zone_ops.sam2_loader import Sam2Config, build_sam2
+    from zone_ops.models.sam2_loader import Sam2Config, build_sam2
 
     torch.manual_seed(seed)
     cfg = Sam2Config(version, "custom", embed_dim=8, stages=(1, 1, 1, 1), pos_embed_size=(4, 4), window_size=8,
@@ -214,7 +214,7 @@ def single_thread():
 
 def tiny_backend(seed: int = 0, magicbrush_seed: int | None = None):
     """zone_ops' DiffusersBackend on the tiny IP2P models (+ a tiny 'MagicBrush' UNet sharing the encoders)."""
-    from zone_ops.backends.diffusers_backend import DiffusersBackend
+    from zone_ops.sampling.diffusers_backend import DiffusersBackend
 
     mb = tiny_unet(magicbrush_seed) if magicbrush_seed is not None else None
     return DiffusersBackend(tiny_unet(seed), tiny_text_encoder(seed), tiny_tokenizer(), tiny_vae(seed), magicbrush_unet=mb)

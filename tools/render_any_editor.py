@@ -20,8 +20,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tools")]
 from any_editor import evaluate  # noqa: E402
 from render_stage_previews import save_contact_sheet  # noqa: E402
 
-from zone_ops.images import resize_image  # noqa: E402
-from zone_ops.preview import overlay_mask  # noqa: E402
+from zone_ops.core.images import resize_image  # noqa: E402
+from zone_ops.core.preview import overlay_mask  # noqa: E402
 
 
 def main(out: str = "docs/any_editor.png", case_name: str = "coffee-green", width: int = 270) -> None:

@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks"), str(ROOT / "tools")]
 from overedit import build_cases, run_pipeline  # noqa: E402
 from render_graph import _font  # noqa: E402
 
-from zone_ops.preview import overlay_mask  # noqa: E402
+from zone_ops.core.preview import overlay_mask  # noqa: E402
 
 
 def contact_sheet(panels: list[tuple[str, np.ndarray]], width: int, cols: int) -> Image.Image:

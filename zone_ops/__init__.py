@@ -1,18 +1,14 @@
-"""ZONE: zero-shot instruction-guided local image editing, as a plain library.
+"""ZONE: zero-shot instruction-guided local image editing, as a plain library (never imports a ComfyUI module).
 
-One module per stage, named like its node (the stages of Li et al., CVPR 2024; README.md, stage table):
+The folders are its parts, lower ones never importing higher ones:
 
-- ``action_classifier``  stage 1  instruction -> change / add / remove (ZoneAction)
-- ``fused_sampler``      stage 2  fused IP2P + MagicBrush loop; ``attention_hook`` records cross-attention;
-                                  ``backends/diffusers_backend`` runs it on diffusers models
-                                  (the ComfyUI backend lives in ``nodes/``, since this package imports no ComfyUI)
-- ``attention_to_mask``  stage 3  averaged attention -> coarse mask
-- ``sam_region_iou``     stage 4  SAM segments -> refined mask (``sam_loader`` loads checkpoints)
-- ``fft_edge_smoother``  stage 5  refined mask + images -> final mask
-- ``layer_composite``    stage 6  canvas over the ORIGINAL inside the final mask
-- ``types``, ``images``, ``preview``: what flows between stages, image plumbing, preview pictures
-
-This package never imports a ComfyUI module.
+- ``core``        images, types, colour drift, previews: what every part shares
+- ``models``      loading SAM / SAM 2 weights from the user's folders
+- ``stages``      the six ZONE stages, one module each, named like its node (stage 1 ``action_classifier`` ...
+                  stage 6 ``layer_composite``)
+- ``sampling``    running a diffusion model for stage 2 (sigma steppers, the diffusers backend)
+- ``any_editor``  localizing any editor's output: align it to the original, turn the difference into a mask
+- ``pipeline``    the stages chained (``run_zone``, ``run_localize``); ``cli`` the command line on top of it
 """
 
 __version__ = "0.1.0"

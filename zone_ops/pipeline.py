@@ -21,22 +21,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import attention_to_mask as _a2m
-from . import edit_to_mask as _e2m
-from . import fft_edge_smoother as _fft
-from . import layer_composite as _lc
-from .action_classifier import classify
-from .align_edit import MODELS as ALIGN_MODELS
-from .align_edit import Alignment, align_edit
-from .attention_to_mask import CoarseMask, attention_to_mask
-from .edit_to_mask import EditMask, edit_to_mask
-from .fft_edge_smoother import fft_edge_smooth
-from .fused_sampler import SamplerSettings, fused_edit
-from .images import ZoneInputError, to_rgb
-from .layer_composite import CompositeResult, layer_composite
-from . import sam_region_iou as _sri
-from .sam_region_iou import SEGMENT_MAX_SIDE, RefineResult, check_rule, refine_with_sam, segment_image_choice
-from .types import DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE, ZoneAction
+from .stages import attention_to_mask as _a2m
+from .any_editor import edit_to_mask as _e2m
+from .stages import fft_edge_smoother as _fft
+from .stages import layer_composite as _lc
+from .stages.action_classifier import classify
+from .any_editor.align_edit import MODELS as ALIGN_MODELS
+from .any_editor.align_edit import Alignment, align_edit
+from .stages.attention_to_mask import CoarseMask, attention_to_mask
+from .any_editor.edit_to_mask import EditMask, edit_to_mask
+from .stages.fft_edge_smoother import fft_edge_smooth
+from .stages.fused_sampler import SamplerSettings, fused_edit
+from .core.images import ZoneInputError, to_rgb
+from .stages.layer_composite import CompositeResult, layer_composite
+from .stages import sam_region_iou as _sri
+from .stages.sam_region_iou import SEGMENT_MAX_SIDE, RefineResult, check_rule, refine_with_sam, segment_image_choice
+from .core.types import DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE, ZoneAction
 
 ACTIONS = ("auto", "change", "add", "remove")
 STAGES = ("action", "sampler", "attention_to_mask", "region_iou", "fft_edge_smoother", "layer_composite")

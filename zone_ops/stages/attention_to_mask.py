@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from .images import ZoneInputError, mask_box, resize
+from ..core.images import ZoneInputError, mask_box, resize
 
 #: Official effective threshold on D (0..255) and the paper's T.
 OFFICIAL_THRESHOLD = 54.0

@@ -15,7 +15,7 @@
   tensors are assigned, so loading ViT-H costs the file read only.
 
 Public API: ``load_sam(path, device="cpu", *, decoder_num_heads=None) -> Sam | SAM2Base``, ``assign_checked``,
-``load_sam_state_dict(path) -> dict``, ``infer_sam_config(state_dict) -> SamConfig``,
+``load_state_dict(path) -> dict``, ``infer_sam_config(state_dict) -> SamConfig``,
 ``build_sam(config) -> Sam``, ``resolve_device(choice) -> torch.device``, ``as_sam(obj) -> Sam | SAM2Base``
 (unwraps ``.model`` / ``.sam`` wrappers), ``SamCheckpointError``.
 """
@@ -30,7 +30,9 @@ from typing import Any, Mapping
 
 import torch
 
-from .images import ZoneInputError
+from ..core.images import ZoneInputError
+from .checkpoint import (SamCheckpointError, assign_checked, check_materialised, describe_state_dict,
+                         load_state_dict, resolve_device)
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
@@ -42,12 +44,7 @@ OFFICIAL_VARIANTS: dict[tuple[int, int], tuple[str, int, tuple[int, ...]]] = {
     (768, 12): ("vit_b", 12, (2, 5, 8, 11)),
 }
 
-_PREFIXES = ("module.", "model.", "sam.", "_orig_mod.")
 _REQUIRED = ("image_encoder.patch_embed.proj.weight", "prompt_encoder.point_embeddings.0.weight", "mask_decoder.mask_tokens.weight")
-
-
-class SamCheckpointError(ZoneInputError):
-    """The file is not a loadable SAM (v1 or 2 / 2.1) checkpoint; the message says what was found."""
 
 
 @dataclass(frozen=True)
@@ -84,106 +81,17 @@ class SamConfig:
         )
 
 
-def available_devices() -> tuple[str, ...]:
-    """The device choices this machine supports: "auto", "cpu", plus "cuda" / "cuda:N" and "mps" when present."""
-    choices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        choices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        choices.append("mps")
-    return tuple(choices)
-
-
-def resolve_device(choice: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; ``"cpu"`` / ``"cuda"`` / ``"cuda:1"`` / ``"mps"`` / a torch.device
-    as given.
-
-    Raises ZoneInputError for a device this machine does not have (the message lists ``available_devices()``).
-    """
-    if isinstance(choice, torch.device):
-        return choice
-    text = (choice or "auto").strip().lower()
-    if text == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    choices = available_devices()
-    try:
-        device = torch.device(text)
-    except RuntimeError:
-        device = None
-    if device is None or text not in choices:
-        what = "unknown device" if device is None else "device not available on this machine:"
-        raise ZoneInputError(f"{what} {choice!r}; choose one of {', '.join(choices)}")
-    return device
-
-
-def _unwrap_state_dict(obj: Any, path: str) -> dict[str, torch.Tensor]:
-    """The tensor dict inside a loaded checkpoint, with a common key prefix removed."""
-    if isinstance(obj, Mapping):
-        for key in ("model", "state_dict", "model_state_dict"):
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and any(isinstance(v, torch.Tensor) for v in inner.values()):
-                obj = inner
-                break
-    if not isinstance(obj, Mapping) or not obj:
-        raise SamCheckpointError(f"{os.path.basename(path)} holds a {type(obj).__name__}, not a state dict of tensors")
-    sd = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    changed = True
-    while changed and sd:
-        changed = False
-        for prefix in _PREFIXES:
-            if all(k.startswith(prefix) for k in sd):
-                sd = {k[len(prefix):]: v for k, v in sd.items()}
-                changed = True
-    return sd
-
-
-def load_sam_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read the tensors of a checkpoint file (.safetensors, or .pth/.pt/.bin with ``weights_only=True``) on CPU."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"SAM checkpoint not found: {path}")
-    name = os.path.basename(path)
-    try:
-        if path.lower().endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(path, device="cpu")
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unreadable, pickled code, truncated file, not a checkpoint at all
-        raise SamCheckpointError(
-            f"cannot read {name} as a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}). "
-            "Use an official Segment Anything file such as sam_vit_h_4b8939.pth or sam2.1_hiera_large.pt, or a "
-            ".safetensors copy of it"
-        ) from exc
-    return _unwrap_state_dict(obj, path)
-
-
 def _blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
     pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
     found = {int(m.group(1)) for k in sd if (m := pattern.match(k))}
     return max(found) + 1 if found else 0
 
 
-def _what_is_it(sd: Mapping[str, torch.Tensor]) -> str:
-    keys = list(sd)
-    roots = sorted({k.split(".")[0] for k in keys})
-    hint = ""
-    if any(k.startswith("image_encoder.trunk.") or k.startswith("sam_mask_decoder.") for k in keys):
-        hint = " It looks like a SAM 2 checkpoint."
-    elif any(k.startswith("image_encoder.layers.") for k in keys):
-        hint = " It looks like MobileSAM (TinyViT encoder), which this loader does not build."
-    elif any(k.startswith("model.diffusion_model.") for k in keys) or any("diffusion_model" in r for r in roots):
-        hint = " It looks like a Stable Diffusion checkpoint; put it in models/checkpoints instead."
-    return f"{len(keys)} tensors with top-level names {roots[:8]}{' ...' if len(roots) > 8 else ''}.{hint}"
-
-
 def infer_sam_config(sd: Mapping[str, torch.Tensor], decoder_num_heads: int | None = None) -> SamConfig:
     """The architecture of a SAM v1 state dict, from its tensor shapes (see the module docstring)."""
     missing = [k for k in _REQUIRED if k not in sd]
     if missing:
-        raise SamCheckpointError(f"not a Segment Anything (v1) checkpoint: missing {missing[0]!r}; found {_what_is_it(sd)}")
+        raise SamCheckpointError(f"not a Segment Anything (v1) checkpoint: missing {missing[0]!r}; found {describe_state_dict(sd)}")
     try:
         patch_w = sd["image_encoder.patch_embed.proj.weight"]
         embed_dim, _, patch_size, _ = patch_w.shape
@@ -236,7 +144,7 @@ def infer_sam_config(sd: Mapping[str, torch.Tensor], decoder_num_heads: int | No
             iou_head_hidden_dim=int(sd["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0]),
         )
     except KeyError as exc:
-        raise SamCheckpointError(f"incomplete SAM checkpoint: missing {exc.args[0]!r}; found {_what_is_it(sd)}") from None
+        raise SamCheckpointError(f"incomplete SAM checkpoint: missing {exc.args[0]!r}; found {describe_state_dict(sd)}") from None
     official = OFFICIAL_VARIANTS.get((cfg.embed_dim, cfg.depth))
     if official and (cfg.num_heads, cfg.global_attn_indexes, cfg.img_size) == official[1:] + (1024,) and cfg.prompt_dim == 256:
         cfg = SamConfig(**{**cfg.__dict__, "variant": official[0]})
@@ -287,25 +195,6 @@ def build_sam(cfg: SamConfig) -> torch.nn.Module:
     ).eval()
 
 
-def assign_checked(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], describe: str, name: str) -> None:
-    """Assign the tensors of ``sd`` to ``model`` (built on the meta device) after checking that every key and shape
-    fits; raises SamCheckpointError naming the first misfits (``describe``: the detected architecture)."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    problems = [f"missing {k}" for k in expected if k not in sd]
-    problems += [f"unexpected {k}" for k in sd if k not in expected]
-    problems += [f"{k} is {tuple(sd[k].shape)}, expected {s}" for k, s in expected.items() if k in sd and tuple(sd[k].shape) != s]
-    if problems:
-        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise SamCheckpointError(f"{name}: the tensors do not fit the detected {describe}: {'; '.join(problems[:3])}{more}")
-    model.load_state_dict(sd, strict=True, assign=True)
-
-
-def _check_materialised(model: torch.nn.Module, describe: str) -> None:
-    left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
-    if left:
-        raise SamCheckpointError(f"checkpoint lacks {left[:3]} for the detected {describe}")
-
-
 def load_sam(
     path: str | os.PathLike,
     device: str | torch.device = "cpu",
@@ -322,7 +211,7 @@ def load_sam(
     SAM checkpoint or whose tensors do not fit the detected architecture.
     """
     target = resolve_device(device)
-    sd = load_sam_state_dict(path)
+    sd = load_state_dict(path)
     name = os.path.basename(os.fspath(path))
     from .sam2_loader import is_sam2_state_dict, sam2_from_state_dict
 
@@ -335,7 +224,7 @@ def load_sam(
     # Non-persistent buffers are not in the state dict: give them real values.
     sam.pixel_mean = torch.tensor(PIXEL_MEAN, dtype=torch.float32).view(-1, 1, 1)
     sam.pixel_std = torch.tensor(PIXEL_STD, dtype=torch.float32).view(-1, 1, 1)
-    _check_materialised(sam, cfg.describe())
+    check_materialised(sam, cfg.describe())
     sam = sam.float().to(target).eval()
     sam.zone_config = cfg
     return sam

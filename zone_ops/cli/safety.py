@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from .images import ZoneInputError
+from ..core.images import ZoneInputError
 
 #: Exit status of a user error (argparse uses the same).
 USER_ERROR = 2

@@ -40,9 +40,9 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from .images import ZoneInputError, binary_mask, check_number, mask_box, resize_image, resize_mask, to_rgb
-from .preview import overlay_mask
-from .types import ZoneAction
+from ..core.images import ZoneInputError, binary_mask, check_number, mask_box, resize_image, resize_mask, to_rgb
+from ..core.preview import overlay_mask
+from ..core.types import ZoneAction
 
 #: Official automatic-mask-generation parameters (segment_anything defaults, used by ZONE with ViT-H).
 #: Longest side at which SAM segments (SAM's own input size); 0 segments at full resolution.
@@ -367,7 +367,7 @@ def _grow(a: int, b: int, min_size: int, limit: int) -> tuple[int, int]:
 def _amg_backend(sam: Any) -> tuple[type, Callable[..., Any]]:
     """The automatic mask generator class and ``generate_crop_boxes`` of the package that made ``sam``: SAM 2 / 2.1
     (``sam2``) or SAM v1 (``segment_anything``). Both take the same settings and return the same records."""
-    from .sam2_loader import is_sam2_model
+    from ..models.sam2_loader import is_sam2_model
 
     if is_sam2_model(sam):
         from sam2.automatic_mask_generator import SAM2AutomaticMaskGenerator

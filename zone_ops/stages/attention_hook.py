@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .types import ZoneAttention
+from ..core.types import ZoneAttention
 
 #: diffusers module names of the five 1/32-resolution cross-attention layers (their transformer_blocks.*.attn2).
 RECORDED_LAYERS: tuple[str, ...] = (

@@ -5,7 +5,7 @@ pad; back to the exact original size), the shared seeded initial noise, the step
 x_ip2p <- (x_ip2p + beta * x_mb) / (1 + beta) after every step (the MagicBrush trajectory goes on unfused),
 progress / cancel, and the attention recorder's lifetime. A ``Backend`` owns the MODELS: text and image encoding,
 one guided denoising step per model with its own scheduler state (``Trajectory``), decoding.
-Backends: ``zone_ops.backends.diffusers_backend.DiffusersBackend`` and ``nodes/comfy_backend.py`` (ComfyUI).
+Backends: ``zone_ops.sampling.diffusers_backend.DiffusersBackend`` and ``nodes/comfy_backend.py`` (ComfyUI).
 
 Details of the ``Backend`` protocol below:
 - ``encode_prompts`` takes the list of B instructions (one per user-batch item, the engine broadcasts a single
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from .attention_hook import BRANCHES, DEFAULT_RECORD_BRANCHES, AttentionRecorder
-from .images import ZoneInputError, broadcast_batch, resize_image, to_rgb
-from .types import ZoneAttention
+from ..core.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
+from ..core.types import ZoneAttention
 
 #: Scheduler choices: DPM-Solver++ 2M (official), DDIM, Euler.
 SCHEDULERS: tuple[str, ...] = ("dpmpp_2m", "ddim", "euler")
@@ -45,7 +45,7 @@ SIZE_MULTIPLE = 64
 class SamplerSettings:
     """Sampling parameters (official defaults: 20 DPM-Solver++ 2M steps, text 7.5, image 1.5).
 
-    beta:            fusion weight (the node sets it from ZONE_ACTION: zone_ops.types.default_beta; 0.2 remove,
+    beta:            fusion weight (the node sets it from ZONE_ACTION: zone_ops.core.types.default_beta; 0.2 remove,
                      0.01 otherwise); ignored without a MagicBrush model.
     record_branches: guidance branches whose attention is averaged ("text", "image", "uncond"; official: the two
                      empty-prompt ones).

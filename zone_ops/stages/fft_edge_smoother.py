@@ -43,8 +43,8 @@ import cv2
 import numpy as np
 import scipy.fft
 
-from .color_drift import ColorDrift, fit_drift_outside
-from .images import ZoneInputError, binary_mask, check_number, mask_box, original_and_canvas
+from ..core.color_drift import ColorDrift, fit_drift_outside
+from ..core.images import ZoneInputError, binary_mask, check_number, mask_box, original_and_canvas
 
 #: Official constants at the 512x512 reference size.
 CUTOFF = 200.0 / 512.0

@@ -36,10 +36,10 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from .images import ZoneInputError
-from .types import Action, ZoneAction, default_beta, DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE
+from ..core.images import ZoneInputError
+from ..core.types import Action, ZoneAction, default_beta, DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE
 
-DATASET_PATH = Path(__file__).resolve().parent / "data" / "instructions.tsv"
+DATASET_PATH = Path(__file__).resolve().parents[1] / "data" / "instructions.tsv"
 HEAD_VERSION = 1
 HIDDEN = 128
 #: Fixed probe sentences: the encoder's outputs on them are its fingerprint.

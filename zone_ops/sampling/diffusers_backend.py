@@ -25,9 +25,9 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
-from ..attention_hook import AttentionRecorder, DiffusersAttentionHook
-from ..fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
-from ..images import ZoneInputError
+from ..stages.attention_hook import AttentionRecorder, DiffusersAttentionHook
+from ..stages.fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
+from ..core.images import ZoneInputError
 
 #: SD1.5 training noise schedule: used when the folder has no scheduler config.
 SD15_SCHEDULER_CONFIG: dict[str, Any] = {

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .images import ZoneInputError, resize_image, to_rgb
+from ..core.images import ZoneInputError, resize_image, to_rgb
 
 MODELS = ("translation", "similarity", "affine", "homography")
 #: Images smaller than this on either side cannot be aligned meaningfully (the plain resize is used).

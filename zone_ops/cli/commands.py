@@ -9,7 +9,7 @@ alpha channel is kept), ``canvas.png`` (the sampler's whole-image edit), ``mask_
 / ``mask_final.png`` (stages 3 / 4 / 5), ``alpha.png`` (stage 6 opacity: where it is 0 the result equals the input
 exactly) and ``edit.json`` (action, parameters, timings per stage, seed, notes, versions).
 
-Nothing is lost (``zone_ops.cli_safety``): an input file is never written over, existing outputs are replaced only
+Nothing is lost (``zone_ops.cli.safety``): an input file is never written over, existing outputs are replaced only
 with ``--overwrite``, and --out is created and write-tested before any model loads. Models come from local folders
 only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded. Expected
 failures (missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one
@@ -37,12 +37,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import __version__
-from .align_edit import MODELS as ALIGN_MODELS
-from .cli_safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
-from .pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
+from .. import __version__
+from ..any_editor.align_edit import MODELS as ALIGN_MODELS
+from .safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
+from ..pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
                        run_localize)
-from .sam_loader import available_devices
+from ..models.checkpoint import available_devices
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
@@ -353,7 +353,7 @@ def edit(args: argparse.Namespace) -> int:
             raise CliError(f"{flag} folder {value!r} does not exist (give a local diffusers-format model folder)")
     if args.sam is not None and not Path(args.sam).expanduser().is_file():
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
-    from .sam_loader import resolve_device
+    from ..models.checkpoint import resolve_device
 
     device = str(resolve_device(args.device))
     out = prepare_out_dir(args.out)
@@ -361,8 +361,8 @@ def edit(args: argparse.Namespace) -> int:
 
     from tqdm.auto import tqdm
 
-    from .backends.diffusers_backend import load_diffusers_backend
-    from .pipeline import run_zone
+    from ..sampling.diffusers_backend import load_diffusers_backend
+    from ..pipeline import run_zone
 
     _quiet_libraries()
     quiet = args.no_progress
@@ -373,7 +373,7 @@ def edit(args: argparse.Namespace) -> int:
         print(f"{PROG}: no --sam checkpoint: using the coarse attention mask as the refined mask (Region-IoU skipped)",
               file=sys.stderr)
     else:
-        from .sam_loader import load_sam
+        from ..models.sam_loader import load_sam
 
         sam = load_sam(args.sam, device=device)
     load_seconds = time.perf_counter() - t
@@ -459,7 +459,7 @@ def localize(args: argparse.Namespace) -> int:
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
     device = None
     if args.sam is not None:
-        from .sam_loader import resolve_device
+        from ..models.checkpoint import resolve_device
 
         device = str(resolve_device(args.device))
     out = prepare_out_dir(args.out)
@@ -470,7 +470,7 @@ def localize(args: argparse.Namespace) -> int:
     if args.sam is None:
         print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
     else:
-        from .sam_loader import load_sam
+        from ..models.sam_loader import load_sam
 
         sam = load_sam(args.sam, device=device)
     for plan, (original, edited) in zip(plans, pairs):

@@ -1,6 +1,6 @@
 """Load a SAM 2 / SAM 2.1 checkpoint safely and build the matching ``sam2`` model (``SAM2Base``).
 
-- Formats: those of ``sam_loader.load_sam_state_dict`` (``.pt`` / ``.pth`` with ``weights_only=True``, and
+- Formats: those of ``checkpoint.load_state_dict`` (``.pt`` / ``.pth`` with ``weights_only=True``, and
   ``.safetensors``; the official files wrap the tensors as ``{"model": sd}``). fp16 / bf16 copies (such as the
   safetensors files other ComfyUI packs keep in ``models/sam2``) are loaded as float32.
 - Architecture: read from the tensor shapes, no config file needed. Version: SAM 2.1 checkpoints carry
@@ -27,6 +27,8 @@ from typing import Any, Mapping
 
 import torch
 from torch.overrides import TorchFunctionMode
+
+from .checkpoint import SamCheckpointError, assign_checked, check_materialised, describe_state_dict, load_state_dict, resolve_device
 
 #: (trunk embed dim, blocks per stage) -> (size name, config suffix) of the official Hiera variants.
 OFFICIAL_SAM2: dict[tuple[int, tuple[int, ...]], tuple[str, str]] = {
@@ -99,11 +101,9 @@ def _stages(sd: Mapping[str, torch.Tensor]) -> tuple[int, ...]:
 
 def infer_sam2_config(sd: Mapping[str, torch.Tensor]) -> Sam2Config:
     """The architecture of a SAM 2 / 2.1 state dict, from its tensor shapes (see the module docstring)."""
-    from .sam_loader import SamCheckpointError, _what_is_it
-
     missing = [k for k in _REQUIRED if k not in sd]
     if missing:
-        raise SamCheckpointError(f"not a complete SAM 2 checkpoint: missing {missing[0]!r}; found {_what_is_it(sd)}")
+        raise SamCheckpointError(f"not a complete SAM 2 checkpoint: missing {missing[0]!r}; found {describe_state_dict(sd)}")
     convs = sorted(int(m.group(1)) for k in sd if (m := re.match(r"image_encoder\.neck\.convs\.(\d+)\.conv\.weight$", k)))
     embed_dim = int(sd[_TRUNK + "patch_embed.proj.weight"].shape[0])
     stages = _stages(sd)
@@ -185,13 +185,11 @@ def official_sam2_config(version: str, size: str) -> Sam2Config:
 def sam2_from_state_dict(sd: Mapping[str, torch.Tensor], device: str | torch.device = "cpu", name: str = "checkpoint") -> torch.nn.Module:
     """A float32 ``SAM2Base`` in eval mode on ``device`` holding the tensors of ``sd`` (``zone_config``: the
     detected Sam2Config). Raises SamCheckpointError when the tensors do not fit the detected architecture."""
-    from .sam_loader import _check_materialised, assign_checked, resolve_device
-
     target = resolve_device(device)
     cfg = infer_sam2_config(sd)
     sam = build_sam2(cfg, meta=True)
     assign_checked(sam, sd, cfg.describe(), name)
-    _check_materialised(sam, cfg.describe())
+    check_materialised(sam, cfg.describe())
     sam = sam.float().to(target).eval()
     sam.zone_config = cfg
     return sam
@@ -201,6 +199,4 @@ def load_sam2(path: Any, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a SAM 2 / 2.1 checkpoint (.pt / .safetensors) as a ``SAM2Base`` (see ``sam2_from_state_dict``)."""
     import os
 
-    from .sam_loader import load_sam_state_dict
-
-    return sam2_from_state_dict(load_sam_state_dict(path), device, os.path.basename(os.fspath(path)))
+    return sam2_from_state_dict(load_state_dict(path), device, os.path.basename(os.fspath(path)))

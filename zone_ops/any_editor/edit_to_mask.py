@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .attention_to_mask import remove_small_regions, scaled_min_area
-from .color_drift import ColorDrift, fit_color_drift
-from .fft_edge_smoother import fill_holes, size_scale
-from .images import ZoneInputError, binary_mask, resize, to_rgb
+from ..stages.attention_to_mask import remove_small_regions, scaled_min_area
+from ..core.color_drift import ColorDrift, fit_color_drift
+from ..stages.fft_edge_smoother import fill_holes, size_scale
+from ..core.images import ZoneInputError, binary_mask, resize, to_rgb
 
 #: Longest side the difference is computed at (the mask is a coarse one; it is enlarged to the original's size).
 WORK_SIDE = 768

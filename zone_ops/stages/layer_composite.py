@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .color_drift import ColorDrift, fit_drift_outside
+from ..core.color_drift import ColorDrift, fit_drift_outside
 from .fft_edge_smoother import size_scale
-from .images import ZoneInputError, binary_mask, check_number, mask_box, original_and_canvas
+from ..core.images import ZoneInputError, binary_mask, check_number, mask_box, original_and_canvas
 
 MODES = ("official", "feather")
 BAND_ALPHA = 0.6
