@@ -134,3 +134,29 @@ def test_node_reference_current():
     assert ref.GUIDE.read_text() == generated, "docs/nodes.md is stale: run `python tools/node_reference.py`"
     for key in NODE_CLASS_MAPPINGS:
         assert f"(`{key}`)" in generated, f"{key} is missing from the node reference"
+
+
+_REPO_PATH = re.compile(r"`((?:zone_ops|nodes|tools|tests|benchmarks|workflows|docs|\.ci)/[^`\s*<>]+)`")
+_MODULE = re.compile(r"`(zone_ops(?:\.\w+)+)")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_named_files_and_modules_exist(page):
+    """A file named in code (`tools/build_workflows.py`) exists and a dotted name (`zone_ops.core.color_drift`,
+    `zone_ops.pipeline.run_zone`) resolves: moved modules leave no stale path in the docs."""
+    import importlib
+
+    text = page.read_text()
+    missing = [p for p in _REPO_PATH.findall(text) if not (ROOT / p.rstrip("/.,:;")).exists()]
+    assert missing == [], f"{page.name} names files that do not exist: {missing}"
+    for dotted in sorted(set(_MODULE.findall(text))):
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        for attr in parts[cut:]:
+            assert hasattr(obj, attr), f"{page.name}: {dotted} does not resolve (no {attr})"
+            obj = getattr(obj, attr)
