@@ -107,9 +107,9 @@ def _bash_blocks(text: str) -> list[list[str]]:
 def test_readme_setup_commands_are_the_ones_ci_runs():
     """The README's development block holds exactly two commands (install, test) and .ci/run runs those same two."""
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
-    dev = README.read_text().split("## Development", 1)[1]
-    blocks = _bash_blocks(dev)
-    assert len(blocks) == 1 and len(blocks[0]) == 2, f"the README's Development section: {blocks}"
+    blocks = _bash_blocks(README.read_text())
+    assert len(blocks) == 1 and len(blocks[0]) == 2, f"the README's bash blocks (one, of two commands): {blocks}"
+    assert blocks == _bash_blocks(README.read_text().split("## Development", 1)[1]), "not under ## Development"
     install, test = blocks[0]
     assert "pip install" in install and "pytest" in test
     for command in blocks[0]:
