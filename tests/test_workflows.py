@@ -495,4 +495,6 @@ def test_model_files_of_a_real_comfyui_do_not_change_the_checks(monkeypatch):
 
     assert NODE_CLASS_MAPPINGS["ZoneSAMLoader"].INPUT_TYPES()["required"]["model_name"][0]  # the live list
     assert _pack_defs()["ZoneSAMLoader"].inputs["model_name"].choices == []
-    test_readme_node_reference_current()
+    from test_docs import test_node_reference_current  # docs/nodes.md, generated from the same INPUT_TYPES
+
+    test_node_reference_current()
