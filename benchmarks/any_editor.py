@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from overedit import BASE_CASES as CASES, classical_segments, iou  # noqa: E402
+from overedit import BASE_CASES as CASES, classical_segments, iou, method_rows  # noqa: E402
 
 from zone_ops.any_editor.align_edit import align_edit, project  # noqa: E402
 from zone_ops.any_editor.edit_to_mask import edit_to_mask  # noqa: E402
@@ -173,22 +173,10 @@ def time_1mp(model: str, flow_cap: float, repeats: int = 3) -> dict[str, float]:
     return {k: float(np.median([r[i] for r in runs])) for i, k in enumerate(keys)}
 
 
-def _f(v: float) -> str:
-    return "n/a" if v != v else f"{v:.3f}"
-
-
 def format_table(results: list[dict]) -> str:
     rows = ["| case | method | L1 | L2 | edit kept | max abs(out-orig) where alpha=0 |", "|---|---|---:|---:|---:|---:|"]
-    for r in results:
-        for m in METHODS:
-            v = r[m]
-            rows.append(f"| {r['case']} | {m} | {v['L1']:.4f} | {v['L2']:.4f} | {v['edit_kept']:.3f} "
-                        f"| {_f(v['max_alpha0'])} |")
-    rows.append(f"| **mean ({len(results)} cases)** | | | | | |")
-    for m in METHODS:
-        avg = {k: float(np.mean([r[m][k] for r in results])) for k in results[0][m]}
-        rows.append(f"| mean | {m} | {avg['L1']:.4f} | {avg['L2']:.4f} | {avg['edit_kept']:.3f} "
-                    f"| {_f(max(r[m]['max_alpha0'] for r in results))} |")
+    rows += method_rows(results, METHODS, [("L1", 4, np.mean), ("L2", 4, np.mean), ("edit_kept", 3, np.mean),
+                                           ("max_alpha0", 3, max)], "mean")
     rows += ["", "| case | size | editor output | zoom | shift px | fitted | residual px (true) | IoU coarse | "
                  "IoU refined | IoU final | chain s |", "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in results:

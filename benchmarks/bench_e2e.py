@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -67,7 +66,6 @@ TARGET = 1.15
 WARMUP_SIZE = 64
 INSTRUCTION = "make the helmet red"
 RESULT_TAG = "E2E_RESULT "
-PACK_NAME = "comfyui_zone"
 #: SD1.5's VAE in diffusers' layout.
 SD_VAE = dict(
     in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, block_out_channels=(128, 256, 512, 512),
@@ -235,14 +233,10 @@ def run_diffusers(args: argparse.Namespace) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ ComfyUI path
 def _load_pack():
-    """The repository imported as ComfyUI imports a custom node pack (a package from its __init__.py)."""
-    if PACK_NAME in sys.modules:
-        return sys.modules[PACK_NAME]
-    spec = importlib.util.spec_from_file_location(PACK_NAME, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[PACK_NAME] = module
-    spec.loader.exec_module(module)
-    return module
+    """The repository imported as ComfyUI imports a custom node pack (the tests' loader, tests/conftest.py)."""
+    from conftest import load_pack
+
+    return load_pack()
 
 
 def _node(cls: type, **given: Any) -> tuple:

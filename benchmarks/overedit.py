@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -437,21 +438,26 @@ def _f(v: float, digits: int = 4) -> str:
     return "n/a" if v != v else f"{v:.{digits}f}"
 
 
+def method_rows(results: list[dict], methods: tuple[str, ...], cells: list[tuple[str, int, Callable]],
+                total: str) -> list[str]:
+    """Markdown rows ``| case | method | metric ... |``: one per case and method, then a bold ``total`` line and one
+    row per method over all cases. ``cells``: per metric column (key in ``r[method]``, digits, aggregate over cases)."""
+    rows = [f"| {r['case']} | {m} | " + " | ".join(_f(r[m][k], d) for k, d, _ in cells) + " |"
+            for r in results for m in methods]
+    rows.append(f"| **{total} ({len(results)} cases)** |" + " |" * (len(cells) + 1))
+    rows += [f"| {total} | {m} | " + " | ".join(_f(float(agg([r[m][k] for r in results])), d) for k, d, agg in cells)
+             + " |" for m in methods]
+    return rows
+
+
 def format_table(results: list[dict]) -> str:
     """Markdown tables: per case and method, then the average over cases, then the masks' IoU."""
     head = ("| case | method | L1 | L2 | max abs(out-orig) outside own mask | L1 outside true region | seam L1 |\n"
             "|---|---|---:|---:|---:|---:|---:|")
-    rows = [head]
-    for r in results:
-        for m in METHODS:
-            v = r[m]
-            rows.append(f"| {r['case']} | {m} | {_f(v['L1'])} | {_f(v['L2'])} | {_f(v['max_outside_own_mask'], 3)} "
-                        f"| {_f(v['L1_outside_true'])} | {_f(v['seam_L1'])} |")
-    rows.append(f"| **average ({len(results)} cases)** | | | | | | |")
-    for m in METHODS:
-        avg = {k: float(np.mean([r[m][k] for r in results])) for k in results[0][m]}
-        rows.append(f"| average | {m} | {_f(avg['L1'])} | {_f(avg['L2'])} | {_f(avg['max_outside_own_mask'], 3)} "
-                    f"| {_f(avg['L1_outside_true'])} | {_f(avg['seam_L1'])} |")
+    rows = [head] + method_rows(results, METHODS, [("L1", 4, np.mean), ("L2", 4, np.mean),
+                                                   ("max_outside_own_mask", 3, np.mean),
+                                                   ("L1_outside_true", 4, np.mean), ("seam_L1", 4, np.mean)],
+                                "average")
     masks = ["", "| case | edit | size | region % | IoU coarse | IoU refined (official) | IoU refined | segments "
              "united | extended | IoU final | fell back | s |",
              "|---|---|---|---:|---:|---:|---:|---:|---|---:|---|---:|"]

@@ -1,4 +1,4 @@
-"""The library's folders show its parts, and its imports respect them (README, "Library layout").
+"""The library's folders show its parts, and its imports respect them (docs/development.md, "Library layout").
 
 Read from the source with ``ast`` (every import, including the ones inside functions): no import circle between
 modules, no module importing a higher layer (core < models < stages < sampling, any_editor < pipeline < cli), and no

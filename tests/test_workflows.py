@@ -482,21 +482,6 @@ def test_ui_layout_tidy(path: Path):
         assert len(inside) <= 1, f"{path.name}: {name!r} inside several groups {inside}"
 
 
-def test_readme_node_reference_current():
-    """README.md's node tables are generated from INPUT_TYPES; a node change must regenerate them."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("zone_node_reference", ROOT / "tools" / "node_reference.py")
-    ref = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref)
-    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-
-    block = ref.current_block(ref.GUIDE.read_text())
-    with _without_comfyui_model_files():
-        generated = ref.node_reference(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS)
-    assert block == generated, "README.md node reference is stale: run `.venv/bin/python tools/node_reference.py`"
-
-
 def test_model_files_of_a_real_comfyui_do_not_change_the_checks(monkeypatch):
     """With a ComfyUI imported whose models/sams holds a file, the SAM loader's file list is still 'any file'."""
     from types import SimpleNamespace
@@ -510,4 +495,6 @@ def test_model_files_of_a_real_comfyui_do_not_change_the_checks(monkeypatch):
 
     assert NODE_CLASS_MAPPINGS["ZoneSAMLoader"].INPUT_TYPES()["required"]["model_name"][0]  # the live list
     assert _pack_defs()["ZoneSAMLoader"].inputs["model_name"].choices == []
-    test_readme_node_reference_current()
+    from test_docs import test_node_reference_current  # docs/nodes.md, generated from the same INPUT_TYPES
+
+    test_node_reference_current()

@@ -1,4 +1,4 @@
-"""Draw one any-editor benchmark case as a labelled PNG sheet for the README.
+"""Draw one any-editor benchmark case as a labelled PNG sheet for docs/any_editor.md.
 
 ``.venv/bin/python tools/render_any_editor.py docs/any_editor.png [case]``
 Honest by construction: the photo and its local edit are the benchmark's (benchmarks/any_editor.py), the editor

@@ -1,4 +1,4 @@
-"""Draw the stage previews of one over-edit benchmark case as a PNG strip for the README.
+"""Draw the stage previews of one over-edit benchmark case as a PNG strip for the docs (README, docs/usage.md).
 
 ``.venv/bin/python tools/render_stage_previews.py docs/stage_previews.png``
 Honest by construction: the photo is real (skimage.data), the "canvas" is the benchmark's SIMULATED instruction-model

@@ -29,12 +29,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: What --fast sets (node type -> widget -> value); the same values as tests/test_comfyui_host.py's SPEED.
-FAST = {
-    "ZoneFusedIP2PSampler": {"steps": 1, "working_size": 64},
-    "ZoneSAMRegionIoU": {"points_per_side": 8, "points_per_batch": 64, "pred_iou_thresh": 0.0,
-                         "stability_score_thresh": 0.0},
-}
+
+
+def fast_values() -> dict[str, dict]:
+    """What --fast sets (node type -> widget -> value): the host test's CPU-speed values (tests/test_comfyui_host.py
+    SPEED), imported from there so that the two never differ."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    from test_comfyui_host import SPEED
+
+    return SPEED
+
 
 #: The frontend's own requests that fail on a fresh user folder or without internet (not the pack's doing): optional
 #: user files, and the missing-models dialog asking huggingface.co for file sizes.
@@ -110,7 +114,7 @@ def main() -> int:
     p.add_argument("--templates", action="store_true", help="also photograph the template browser")
     p.add_argument("--no-thumbnails", action="store_true", help="do not write workflows/<name>.jpg")
     p.add_argument("--queue", action="store_true", help="run each workflow from the page and wait for it")
-    p.add_argument("--fast", action="store_true", help="CPU-speed values before queueing (see FAST)")
+    p.add_argument("--fast", action="store_true", help="CPU-speed values before queueing (see fast_values)")
     p.add_argument("--files", default="", help="ip2p,magicbrush,sam file names to select before queueing")
     p.add_argument("--images", default="", help="photo,canvas input files to select before queueing (a Load "
                    "Image titled '...canvas...' gets the second)")
@@ -156,7 +160,7 @@ def main() -> int:
                 print(f"  wrote {target}")
             if args.queue:
                 if args.fast or files or images:
-                    changed = page.evaluate(SET_WIDGETS_JS, [FAST if args.fast else {}, files, images])
+                    changed = page.evaluate(SET_WIDGETS_JS, [fast_values() if args.fast else {}, files, images])
                     print(f"  set {changed} widget values")
                 seen = set(_get(f"{url}/api/history"))
                 page.evaluate("() => window.app.queuePrompt(0, 1)")

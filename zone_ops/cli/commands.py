@@ -19,7 +19,7 @@ line and exit with status 2.
 (two files, or two folders paired by file name). For each pair ``NAME`` it writes ``--out/NAME/``: ``result.png``,
 ``aligned.png`` (the edit in the original's frame), ``mask_coarse.png`` (the difference mask), ``mask_refined.png``,
 ``mask_final.png``, ``alpha.png`` and ``localize.json`` (alignment report and matrix, colour drift, threshold,
-parameters, timings, notes), with the same output safety (``cli_safety``; the edited files are inputs too).
+parameters, timings, notes), with the same output safety (``zone_ops.cli.safety``; the edited files are inputs too).
 """
 
 from __future__ import annotations

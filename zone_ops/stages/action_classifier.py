@@ -10,7 +10,7 @@ Two classifiers:
   Why: it is the paper's per-token head with a decision that uses all tokens instead of the official "class whose
   maximum-logit token comes last" rule (which flips on a single token); averaging logits lets the verb tokens
   ("remove", "add", "into") dominate wherever they are, ignores padding, and trained at least as well as the
-  head on mean-pooled states in our measurements (see the README, "Action Classifier").
+  head on mean-pooled states in our measurements (see docs/usage.md, "Action Classifier").
   The head trains in seconds (Adam, full batch, seeded) on the shipped dataset ``data/instructions.tsv`` and is
   cached on disk keyed by a fingerprint of the encoder (its outputs on fixed probe sentences + hidden size +
   dataset hash), so it is trained once per encoder.

@@ -4,7 +4,7 @@ mask Mfft.
 Steps (official order): dilate the refined mask Mf -> Md; grey difference of canvas and original inside Md; ideal
 low-pass in the centred 2-D spectrum; magnitude; threshold; morphological close; fill holes (external contours).
 
-Defects of the official code fixed here (README.md, "What this pack does better than the official code"):
+Defects of the official code fixed here (docs/usage.md, "What this pack does better than the official code"):
 - Radius: official 200 bins at 512x512 whatever the size, and a disk centred at (row, col) passed as (x, y), i.e.
   off-centre for non-square images. Here the cutoff is a frequency in cycles/pixel, ``cutoff`` = 200/512 =
   0.390625 by default, applied as fy^2 + fx^2 <= cutoff^2 with fy = ky/H, fx = kx/W. At 512x512 that is the

@@ -37,7 +37,7 @@ BAND_ALPHA = 0.6
 FEATHER = 8.0
 #: Colour match: the layer's region grown by this many px at 512x512 is left out of the drift fit.
 MATCH_MARGIN = 8
-#: Default of ``color_match`` (chosen on benchmarks/overedit.py, see the README).
+#: Default of ``color_match`` (chosen on benchmarks/overedit.py, see docs/benchmarks.md, "Over-edit benchmark").
 COLOR_MATCH = True
 
 
