@@ -40,7 +40,6 @@ def check_items(run, batched: dict, per_item: list[dict]) -> None:
     """``run(**inputs)`` -> tuple of outputs; item k of each batched output equals the single-item call's."""
     together = run(**batched)
     singles = [run(**x) for x in per_item]
-    assert len(per_item) == 2
     for k, single in enumerate(singles):
         for n, (a, b) in enumerate(zip(together, single)):
             if isinstance(a, torch.Tensor):
@@ -49,28 +48,33 @@ def check_items(run, batched: dict, per_item: list[dict]) -> None:
             elif isinstance(a, str):
                 got = _by_item(a).get(k, "")
                 assert got == re.sub(r"^item 0: ", "", b), f"output {n}, item {k}: {got!r}, alone {b!r}"
-    first, second = singles
-    assert not all(torch.equal(a[0], b[0]) for a, b in zip(first, second) if isinstance(a, torch.Tensor)), \
-        "the two items give the same result: the test would not see a wrong index"
+    for k in range(1, len(singles)):
+        assert not all(torch.equal(a[0], b[0]) for a, b in zip(singles[0], singles[k]) if isinstance(a, torch.Tensor)), \
+            f"items 0 and {k} give the same result: the test would not see a wrong index"
 
 
 def _items(inputs: dict) -> list[dict]:
-    return [{k: (v[k_:k_ + 1] if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()} for k_ in range(2)]
+    n = next(v.shape[0] for v in inputs.values() if isinstance(v, torch.Tensor))
+    return [{k: (v[j:j + 1] if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()} for j in range(n)]
 
 
 def test_sam_region_iou_items_with_different_coarse_masks_and_actions():
+    """Three items: different photos, canvases, coarse masks and actions (SAM segments the canvas, the original,
+    the canvas), so an original, canvas, mask or action read at item 0 changes some item."""
     from comfyui_zone.nodes.sam_region_iou import ZoneSAMRegionIoU
 
     size = (96, 128)
-    images = _pair_of_photos(size)
+    pair = _pair_of_photos(size)
+    images = torch.cat([pair, pair[:1].flip(2)])  # 3 different photos
     inputs = dict(original=images, canvas=images.flip(0).clone(),
-                  coarse_mask=_rect_masks(size, [(10, 50, 20, 70), (40, 90, 60, 120)]))
+                  coarse_mask=_rect_masks(size, [(10, 50, 20, 70), (40, 90, 60, 120), (30, 70, 10, 90)]))
     widgets = dict(segment_on="auto", points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0,
                    box_nms_thresh=1.0, points_per_batch=64, min_mask_region_area=0, crop_n_layers=0,
                    crop_to_region=False, crop_margin=0.5, max_side=1024, rule="union", min_inside=0.4, min_iou=0.3)
     sam = tiny_sam(seed=0)
-    actions = [ZoneAction(Action.CHANGE, (1.0, 0.0, 0.0), 0.01, "manual"),
-               ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")]  # item 1 segments its original
+    change = ZoneAction(Action.CHANGE, (1.0, 0.0, 0.0), 0.01, "manual")
+    remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
+    actions = [change, remove, change]  # item 1 segments its original, items 0 and 2 their canvas
 
     def run(action, **x):
         return ZoneSAMRegionIoU().refine(sam, **x, **widgets, action=action)
