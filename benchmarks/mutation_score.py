@@ -489,8 +489,7 @@ MUTATIONS: tuple[Mutation, ...] = (
       "result.mask = np.logical_or.reduce([binary_mask(segs.full(i), size) for i in result.indices])", SAM_EDGE_T),
     B("sam.segment-size-truncated", SAM, "return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))",
       "return (max(1, int(size[0] * scale)), max(1, int(size[1] * scale)))", SAM_EDGE_T),
-    B("sam.segment-size-shrinks-at-max-side", SAM, "if max_side <= 0 or longest <= max_side:",
-      "if max_side <= 0 or longest < max_side:", SAM_EDGE_T),
+    # (longest < max_side instead of <= is an equivalent mutant: at longest == max_side the scale is exactly 1)
     B("sam.crop-pad-rounded", SAM, "pad = max(8, int(math.ceil(float(margin) * max(y1 - y0, x1 - x0))))",
       "pad = max(8, int(round(float(margin) * max(y1 - y0, x1 - x0))))", SAM_EDGE_T),
     B("fft.changed-inclusive", FFT, "return self.magnitude > np.float32(self.threshold)",
@@ -505,7 +504,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     B("lc.layer-at-alpha-0", LC, "np.copyto(layer[box], c, where=a > 0)", "np.copyto(layer[box], c, where=a >= 0)",
       LC_EDGE_T),
     B("lc.canvas-exact-above-1-only", LC, "np.copyto(o, c, where=a >= 1)", "np.copyto(o, c, where=a > 1)", LC_EDGE_T),
-    B("lc.feather-0-not-hard", LC, "if radius <= 0:", "if radius < 0:", LC_EDGE_T),
+    # (radius < 0 instead of <= 0 in feather_alpha is equivalent: radius 0 divides by 0, giving exactly 1 inside the
+    # mask (distance >= 1) and 0 outside, the hard mask, with a numpy warning)
     B("e2m.threshold-inclusive", E2M, "raw = (diff > thr).view(np.uint8)", "raw = (diff >= thr).view(np.uint8)",
       E2M_EDGE_T),
     B("e2m.open-truncated", E2M, "r = int(round(OPEN * scale))", "r = int(OPEN * scale)", E2M_EDGE_T),

@@ -32,13 +32,29 @@ def test_band_alpha_0_keeps_the_original_bit_exact_in_the_band():
 
 
 def test_band_alpha_1_pastes_the_canvas_bit_exact_in_the_band():
-    original, canvas, final, refined = _case()
+    """A bright original and a dark canvas: o + 1.0 * (c - o) is NOT c in float32 for most pixels, so alpha 1 must
+    copy the canvas."""
+    _, _, final, refined = _case()
+    rng = np.random.default_rng(1)
+    original = 1.0 - 0.1 * rng.random(final.shape + (3,), dtype=np.float32)
+    canvas = 0.1 * rng.random(final.shape + (3,), dtype=np.float32)
+    blended = original + np.float32(1.0) * (canvas - original)
+    assert (blended != canvas).mean() > 0.5
     res = layer_composite(original, canvas, final, refined, band_alpha=1.0, color_match=False)
     either = final | refined
     np.testing.assert_array_equal(res.alpha, either.astype(np.float32))
     assert np.array_equal(res.image[either], canvas[either])  # exactly, not o + 1.0 * (c - o)
     assert np.array_equal(res.image[~either], original[~either])
     assert np.array_equal(res.layer[either], canvas[either])
+
+
+def test_the_layer_is_zero_wherever_alpha_is_0_inside_the_layers_box():
+    """final | refined is two offset squares: their bounding box holds alpha-0 corners, which stay 0 in the layer."""
+    original, canvas, final, refined = _case()
+    res = layer_composite(original, canvas, final, refined, color_match=False)
+    outside = res.alpha == 0
+    assert outside[4:18, 4:18].any()  # inside the box
+    assert not res.layer[outside].any() and np.array_equal(res.layer[~outside], canvas[~outside])
 
 
 def test_official_alpha_by_hand():

@@ -140,13 +140,15 @@ def test_difference_to_mask_items():
 
     images = _pair_of_photos()
     inputs = dict(original=images, edited=_edited(images, BOXES),
-                  valid_mask=_rect_masks((96, 128), [(0, 96, 0, 128), (0, 90, 4, 128)]))
+                  valid_mask=_rect_masks((96, 128), [(0, 96, 0, 128), (0, 96, 0, 90)]))  # item 1: part of its edit
 
     def run(**x):
         return ZoneEditToMask().run(**x, threshold_mode="automatic (noise floor)", threshold=12.0, min_region=64,
                                     close=9)
 
     check_items(run, inputs, _items(inputs))
+    masks, _ = run(**inputs)
+    assert masks[1, 50:80, 70:90].any() and not masks[1, :, 90:].any()  # the valid area of item 1 cuts its edit
 
 
 def test_align_edit_items():
