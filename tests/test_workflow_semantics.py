@@ -369,15 +369,20 @@ def check_links(want: set, got: set, where: str) -> None:
         wrong or (["missing: " + x for x in missing] + ["not in the table: " + x for x in extra]))
 
 
+def same_nodes(want: set[str], nodes: dict[str, dict], key: str, table: Table, where: str) -> None:
+    """The file's node titles are ``want`` and each node (``key``: "type" or "class_type") has the table's type."""
+    assert set(nodes) == want, (f"{where}: nodes differ from the table: not in the file {sorted(want - set(nodes))}, "
+                                f"not in the table {sorted(set(nodes) - want)}")
+    for t, n in nodes.items():
+        assert n[key] == table.nodes[t].type, f"{where}: {t!r} is a {n[key]}, the table says {table.nodes[t].type}"
+
+
 def check_ui_file(table: Table, ui: dict, defs: dict[str, NodeDef], where: str) -> None:
     nodes, links = ui_graph(ui, defs, where)
-    assert set(nodes) == set(table.nodes), (
-        f"{where}: nodes differ from the table: not in the file {sorted(set(table.nodes) - set(nodes))}, "
-        f"not in the table {sorted(set(nodes) - set(table.nodes))}")
+    same_nodes(set(table.nodes), nodes, "type", table, where)
     for t, n in nodes.items():
         want = table.nodes[t]
         w = f"{where}: {t!r}"
-        assert n["type"] == want.type, f"{w} is a {n['type']}, the table says {want.type}"
         assert n.get("mode", 0) == want.mode, f"{w} has mode {n.get('mode', 0)}, the table says {want.mode}"
         d = defs[n["type"]]
         controls: dict[str, object] = {}
@@ -392,13 +397,10 @@ def check_ui_file(table: Table, ui: dict, defs: dict[str, NodeDef], where: str) 
 def check_api_file(table: Table, api: dict, defs: dict[str, NodeDef], where: str) -> None:
     nodes, links = api_graph(api, defs, where)
     active = {t for t, n in table.nodes.items() if n.mode == 0}
-    assert set(nodes) == active, (
-        f"{where}: nodes differ from the table: not in the file {sorted(active - set(nodes))}, "
-        f"not in the table {sorted(set(nodes) - active)}")
+    same_nodes(active, nodes, "class_type", table, where)
     for t, n in nodes.items():
         want = table.nodes[t]
         w = f"{where}: {t!r}"
-        assert n["class_type"] == want.type, f"{w} is a {n['class_type']}, the table says {want.type}"
         d = defs[n["class_type"]]
         linked = {k for k, v in n["inputs"].items() if isinstance(v, list)}
         values = {k: v for k, v in n["inputs"].items() if not isinstance(v, list)}
