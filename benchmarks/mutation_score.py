@@ -464,6 +464,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     WF("wf.multi_turn.turn2-edits-turn1-layer",  # Turn 2 edits Turn 1's layer cut-out instead of its composite
        ("workflows/api/zone_multi_turn_api.json", '"image": [\n    "14",\n    0\n   ],\n   "instruction"',
         '"image": [\n    "14",\n    1\n   ],\n   "instruction"')),
+    Mutation("wf.node-default.band_alpha", N_LC, '"default": BAND_ALPHA,', '"default": 0.5,', WF_T, "workflow"),
+    Mutation("wf.node-default.min_iou", N_SAM, '"default": MIN_IOU,', '"default": 0.0,', WF_T, "workflow"),
     # ---- issue 20: boundaries (exactly at a threshold, at 0, round vs int of size-scaled sizes)
     B("a2m.min-area-truncated", A2M, "max(1, int(round(float(min_region) * image_size[0] * image_size[1] / REFERENCE_AREA)))",
       "max(1, int(float(min_region) * image_size[0] * image_size[1] / REFERENCE_AREA))", A2M_EDGE_T),

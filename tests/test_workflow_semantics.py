@@ -25,7 +25,9 @@ Table format (add one entry to ``TABLES`` per workflow file; a workflow without 
   (``RETURN_NAMES`` of the pack's nodes, ``output_name`` of core nodes), split at the LAST dot, so titles may
   contain dots ("6. Layer Composite"). The links listed must be exactly the file's links, no more, no fewer.
 - Widget values: every widget the table does not list must hold the node's DEFAULT (the pack's INPUT_TYPES, or
-  the core snapshot tests/data/comfy_core_nodes.json); a listed one must hold the listed value. Each listed value
+  the core snapshot tests/data/comfy_core_nodes.json); a listed one must hold the listed value. The pack's
+  defaults themselves are pinned in ``PACK_DEFAULTS`` (a changed default changes every workflow the builder
+  writes), with ``NOT_OFFICIAL`` giving the reason of each default that leaves the official ZONE value. Each listed value
   carries the reason it ships (why it differs from the default, or why it is pinned). Widgets fed by a link are
   not checked. Seed widgets must ship "fixed" as control_after_generate (reproducible results).
 - ``mode``: 0 (active, the default), ``MUTE`` (2) or ``BYPASS`` (4) as in the UI file. A muted or bypassed node
@@ -291,6 +293,40 @@ _qwen = Table({
 TABLES["zone_qwen_image_edit"] = _qwen.merged(localize_chain("Image to edit.IMAGE", "VAE Decode.IMAGE", "ZONE/qwen_local"))
 
 
+# ------------------------------------------------------------------------------ the pack's widget defaults
+#: What a workflow ships for every widget its table does not list: the pack nodes' defaults, pinned here so that a
+#: changed default (which tools/build_workflows.py would copy into every workflow) fails too. A new widget needs
+#: an entry. Model-file widgets (ZoneSAMLoader.model_name) have no default.
+PACK_DEFAULTS: dict[str, dict[str, object]] = {
+    "ZoneActionClassifier": {"instruction": "", "mode": "auto", "beta_remove": 0.2, "beta_other": 0.01},
+    "ZoneAlignEdit": {"model": "affine", "flow_cap": 0.0},
+    "ZoneAttentionToMask": {"rule": "official", "official_threshold": 54.0, "paper_threshold": 128.0, "min_region": 64},
+    "ZoneEditToMask": {"threshold_mode": "automatic (noise floor)", "threshold": 12.0, "min_region": 64, "close": 9},
+    "ZoneFFTEdgeSmoother": {"threshold": 30, "cutoff": 0.390625, "dilate": 4, "close": 21, "scale_with_size": True,
+                            "difference": "color", "drift": "remove", "noise_factor": 3.0},
+    "ZoneFusedIP2PSampler": {"instruction": "", "seed": 0, "steps": 20, "text_scale": 7.5, "image_scale": 1.5,
+                             "sampler": "dpmpp_2m", "scheduler": "normal", "working_size": 512,
+                             "record_branches": "empty prompt (official)", "beta": 0.01},
+    "ZoneLayerComposite": {"mode": "official", "band_alpha": 0.6, "feather": 8.0, "color_match": True},
+    "ZoneSAMLoader": {"device": "auto"},
+    "ZoneSAMRegionIoU": {"segment_on": "auto", "points_per_side": 32, "pred_iou_thresh": 0.88,
+                         "stability_score_thresh": 0.95, "box_nms_thresh": 0.7, "points_per_batch": 64,
+                         "min_mask_region_area": 0, "crop_n_layers": 0, "crop_to_region": False, "crop_margin": 0.5,
+                         "max_side": 1024, "rule": "union", "min_inside": 0.4, "min_iou": 0.3},
+}
+#: Defaults that differ from the official ZONE code on purpose (the rest are the official values or have no
+#: official counterpart), with the reason (measured in the README / docs).
+NOT_OFFICIAL: dict[tuple[str, str], str] = {
+    ("ZoneSAMRegionIoU", "rule"): "union: an object SAM splits into parts comes back whole (official: one segment)",
+    ("ZoneSAMRegionIoU", "min_iou"): "guard on: a poorly explained coarse mask is kept, not dropped (official: off)",
+    ("ZoneSAMRegionIoU", "max_side"): "SAM's own input is 1024 px: same masks, no GBs at 4 K (official: full size)",
+    ("ZoneFFTEdgeSmoother", "difference"): "colour: catches a hue change at equal brightness (official: grey)",
+    ("ZoneFFTEdgeSmoother", "drift"): "remove: a global cast neither inflates nor erases the mask (official: off)",
+    ("ZoneFFTEdgeSmoother", "scale_with_size"): "sizes follow the picture, not the pixel count (official: pixels)",
+    ("ZoneLayerComposite", "color_match"): "the pasted layer keeps the photo's tones (official: the canvas as is)",
+}
+
+
 # --------------------------------------------------------------------------------------------------- checks
 _NO_DEFAULT = object()
 
@@ -426,6 +462,24 @@ def test_every_workflow_has_a_table():
                          f"tests/test_workflow_semantics.py (format at the top of the file)")
     stale = sorted(set(TABLES) - files)
     assert not stale, f"tables of workflows that no longer ship: {stale}"
+
+
+def test_pack_defaults_are_pinned(defs):
+    """Every pack widget's default is the pinned one, and every pinned widget exists."""
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS
+
+    got = {name: {w.name: widget_default(w) for w in defs[name].widgets if widget_default(w) is not _NO_DEFAULT}
+           for name in NODE_CLASS_MAPPINGS}
+    for name in sorted(set(got) | set(PACK_DEFAULTS)):
+        want, have = PACK_DEFAULTS.get(name, {}), got.get(name, {})
+        diff = sorted(k for k in set(want) | set(have) if k not in want or k not in have or want[k] != have[k]
+                      or type(want[k]) is not type(have[k]))
+        assert not diff, "\n".join(
+            [f"{name}: default of {k} is {have.get(k, 'absent')!r}, PACK_DEFAULTS says {want.get(k, 'absent')!r}"
+             for k in diff] + ["(a changed default changes every shipped workflow: update PACK_DEFAULTS, and "
+                               "NOT_OFFICIAL with the reason if it leaves the official value)"])
+    for node, widget in NOT_OFFICIAL:
+        assert widget in PACK_DEFAULTS[node], f"NOT_OFFICIAL names {node}.{widget}, which is not a widget"
 
 
 @pytest.mark.parametrize("name", sorted(TABLES))
