@@ -1,7 +1,9 @@
-"""Mutation score: do the tests catch one-line bugs in the method's formulas and in the nodes' widget wiring?
+"""Mutation score: do the tests catch one-line bugs in the method's formulas, the nodes' widget wiring, the shipped
+workflows, the algorithms' boundaries and the batch loops?
 
 Each mutation below replaces ONE fragment of ONE file (a formula, a comparison, an argument a node or the pipeline
-passes on) by a plausible wrong version. Each is applied alone to a temporary COPY of the repository (the working
+passes on) by a plausible wrong version; a workflow mutation may edit its UI and API files together (``also``), so
+the files stay valid and agree and only the semantics tables can see it. Each is applied alone to a temporary COPY of the repository (the working
 tree is never touched), and the tests mapped to it are run there (`python -m pytest -x`, in the copy, so the copy's
 `zone_ops` is imported: tests/conftest.py checks it). A mutation is
 
@@ -16,6 +18,7 @@ caught honestly and the script stops). Usage:
 
     python benchmarks/mutation_score.py -j 2            # all (each 20-150 s on 2 shared, busy cores: 1-2 h)
     python benchmarks/mutation_score.py -k fft -k node  # ids containing any of these strings
+    python benchmarks/mutation_score.py --kind workflow --kind boundary --kind batch  # kinds (KINDS)
     python benchmarks/mutation_score.py --list          # the list, with each fragment's state (found / stale)
 
 Prints one line per mutation and a total; exit status 1 if any mutation survived or was stale/error.
