@@ -1,7 +1,9 @@
-"""Mutation score: do the tests catch one-line bugs in the method's formulas and in the nodes' widget wiring?
+"""Mutation score: do the tests catch one-line bugs in the method's formulas, the nodes' widget wiring, the shipped
+workflows, the algorithms' boundaries and the batch loops?
 
 Each mutation below replaces ONE fragment of ONE file (a formula, a comparison, an argument a node or the pipeline
-passes on) by a plausible wrong version. Each is applied alone to a temporary COPY of the repository (the working
+passes on) by a plausible wrong version; a workflow mutation may edit its UI and API files together (``also``), so
+the files stay valid and agree and only the semantics tables can see it. Each is applied alone to a temporary COPY of the repository (the working
 tree is never touched), and the tests mapped to it are run there (`python -m pytest -x`, in the copy, so the copy's
 `zone_ops` is imported: tests/conftest.py checks it). A mutation is
 
@@ -16,6 +18,7 @@ caught honestly and the script stops). Usage:
 
     python benchmarks/mutation_score.py -j 2            # all (each 20-150 s on 2 shared, busy cores: 1-2 h)
     python benchmarks/mutation_score.py -k fft -k node  # ids containing any of these strings
+    python benchmarks/mutation_score.py --kind workflow --kind boundary --kind batch  # kinds (KINDS)
     python benchmarks/mutation_score.py --list          # the list, with each fragment's state (found / stale)
 
 Prints one line per mutation and a total; exit status 1 if any mutation survived or was stale/error.
@@ -27,6 +30,7 @@ stage and node it lives in; after a merge, fix fragments reported stale and map 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
 import shutil
@@ -48,7 +52,18 @@ class Mutation:
     original: str  # an exact fragment, found exactly once in the file
     mutated: str
     tests: tuple[str, ...]  # pytest node ids or files, relative to the repository root
-    kind: str = "formula"  # "formula" (the method) or "wiring" (a node / pipeline argument)
+    kind: str = "formula"  # one of KINDS
+    also: tuple[tuple[str, str, str], ...] = ()  # more (file, original, mutated) edits applied with this one
+
+    @property
+    def edits(self) -> tuple[tuple[str, str, str], ...]:
+        return ((self.file, self.original, self.mutated),) + self.also
+
+
+#: formula: the method's maths; wiring: a node / pipeline argument; workflow: a shipped workflow's link or value
+#: (often in BOTH its files, so the UI / API twin check cannot see it); boundary: a comparison, a rounding, an
+#: order or a pass at the edge of an algorithm; batch: a batch item read at the wrong index.
+KINDS = ("formula", "wiring", "workflow", "boundary", "batch")
 
 
 T = "tests/"
@@ -110,6 +125,15 @@ IMG_T = (T + "test_images.py",)
 PIPE_T = (T + "test_pipeline.py",)
 CLI_T = (T + "test_cli.py::test_edit_one_image_with_sam",)
 OVEREDIT_T = (T + "test_overedit.py::test_pipeline_keeps_the_original_outside_its_mask_and_beats_the_canvas",)
+# issue 20: what the user gets (workflow tables) and the algorithms' edges
+WF_T = (T + "test_workflow_semantics.py",)
+A2M_EDGE_T = (T + "test_attention_to_mask_edges.py",)
+SAM_EDGE_T = (T + "test_sam_region_iou_edges.py",)
+FFT_EDGE_T = (T + "test_fft_edge_smoother_edges.py",)
+LC_EDGE_T = (T + "test_layer_composite_edges.py",)
+E2M_EDGE_T = (T + "test_edit_to_mask_edges.py",)
+AC_EDGE_T = (T + "test_action_classifier_edges.py",)
+BATCH_T = (T + "test_node_batches.py",)
 
 
 def M(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...], kind: str = "formula") -> Mutation:
@@ -118,6 +142,20 @@ def M(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...], k
 
 def W(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...]) -> Mutation:
     return Mutation(id, file, original, mutated, tests, "wiring")
+
+
+def B(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...]) -> Mutation:
+    return Mutation(id, file, original, mutated, tests, "boundary")
+
+
+def BATCH(id: str, file: str, original: str, mutated: str, tests: tuple[str, ...]) -> Mutation:
+    return Mutation(id, file, original, mutated, tests, "batch")
+
+
+def WF(id: str, *edits: tuple[str, str, str]) -> Mutation:
+    """A workflow mutation: one or more (file, original, mutated) edits of workflow files, applied together."""
+    (file, original, mutated), *more = edits
+    return Mutation(id, file, original, mutated, WF_T, "workflow", tuple(more))
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -402,6 +440,120 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("overedit.original-over-itself", "benchmarks/overedit.py",
       "comp = layer_composite(case.original, case.canvas, final", "comp = layer_composite(case.original, case.original, final",
       OVEREDIT_T),
+    # ---- issue 20: shipped workflows (links by output name, widget values), checked by tests/test_workflow_semantics.py
+    WF("wf.local.save-reads-layer-in-both-files",  # Save Image <- Layer Composite.layer: valid, twins agree
+       ("workflows/api/zone_local_edit_api.json", '"images": [\n    "15",\n    0\n   ],\n   "filename_prefix"',
+        '"images": [\n    "15",\n    1\n   ],\n   "filename_prefix"'),
+       ("workflows/zone_local_edit.json", "   27,\n   15,\n   0,\n   17,", "   27,\n   15,\n   1,\n   17,"),
+       ("workflows/zone_local_edit.json", '"slot_index": 0,\n     "links": [\n      27\n     ]',
+        '"slot_index": 0,\n     "links": []'),
+       ("workflows/zone_local_edit.json", '"slot_index": 1,\n     "links": [\n      32\n     ]',
+        '"slot_index": 1,\n     "links": [\n      32,\n      27\n     ]')),
+    WF("wf.mask_only.fft-threshold-in-both-files",
+       ("workflows/api/zone_mask_only_api.json", '"threshold": 30,', '"threshold": 31,'),
+       ("workflows/zone_mask_only.json", '"widgets_values": [\n    30,\n    0.390625,',
+        '"widgets_values": [\n    31,\n    0.390625,')),
+    WF("wf.mask_only.segment_on-in-both-files",
+       ("workflows/api/zone_mask_only_api.json", '"segment_on": "canvas",', '"segment_on": "auto",'),
+       ("workflows/zone_mask_only.json", '"widgets_values": [\n    "canvas",', '"widgets_values": [\n    "auto",')),
+    WF("wf.local.save-prefix-in-both-files",
+       ("workflows/api/zone_local_edit_api.json", '"filename_prefix": "ZONE/edit"', '"filename_prefix": "ComfyUI"'),
+       ("workflows/zone_local_edit.json", '"ZONE/edit"', '"ComfyUI"')),
+    WF("wf.local.seed-randomizes", ("workflows/zone_local_edit.json", '"fixed"', '"randomize"')),
+    WF("wf.any_editor.difference-reads-the-raw-edit",  # Difference To Mask.edited <- the unaligned edited image
+       ("workflows/api/zone_any_editor_api.json", '"edited": [\n    "5",\n    0\n   ],\n   "threshold_mode"',
+        '"edited": [\n    "3",\n    0\n   ],\n   "threshold_mode"')),
+    WF("wf.qwen.sampler-cfg", ("workflows/api/zone_qwen_image_edit_api.json", '"cfg": 2.5,', '"cfg": 8.0,')),
+    WF("wf.multi_turn.turn2-edits-turn1-layer",  # Turn 2 edits Turn 1's layer cut-out instead of its composite
+       ("workflows/api/zone_multi_turn_api.json", '"image": [\n    "14",\n    0\n   ],\n   "instruction"',
+        '"image": [\n    "14",\n    1\n   ],\n   "instruction"')),
+    Mutation("wf.node-default.band_alpha", N_LC, '"default": BAND_ALPHA,', '"default": 0.5,', WF_T, "workflow"),
+    Mutation("wf.node-default.min_iou", N_SAM, '"default": MIN_IOU,', '"default": 0.0,', WF_T, "workflow"),
+    # ---- issue 20: boundaries (exactly at a threshold, at 0, round vs int of size-scaled sizes)
+    B("a2m.min-area-truncated", A2M, "max(1, int(round(float(min_region) * image_size[0] * image_size[1] / REFERENCE_AREA)))",
+      "max(1, int(float(min_region) * image_size[0] * image_size[1] / REFERENCE_AREA))", A2M_EDGE_T),
+    B("a2m.min-area-exclusive", A2M, "keep = stats[:, cv2.CC_STAT_AREA] >= min_area",
+      "keep = stats[:, cv2.CC_STAT_AREA] > min_area", A2M_EDGE_T),
+    B("a2m.fallback-fraction-floor", A2M, "int(np.ceil(FALLBACK_FRACTION * flat.size))",
+      "int(FALLBACK_FRACTION * flat.size)", A2M_EDGE_T),
+    B("a2m.fallback-level-exclusive", A2M, "low = (diff <= level).view(np.uint8)", "low = (diff < level).view(np.uint8)",
+      A2M_EDGE_T),
+    B("a2m.token-count-last-refused", A2M, "if not 2 <= int(token_count) <= maps.shape[-1]:",
+      "if not 2 <= int(token_count) < maps.shape[-1]:", A2M_EDGE_T),
+    B("sam.guard-inclusive", SAM, "extended = iou < min_iou", "extended = iou <= min_iou", SAM_EDGE_T),
+    B("sam.union-min-inside-exclusive", SAM, "if inside >= min_inside:", "if inside > min_inside:", SAM_EDGE_T),
+    B("sam.union-accepts-equal-iou", SAM, "if better > iou:", "if better >= iou:", SAM_EDGE_T),
+    B("sam.union-one-pass", SAM, "        pending = left\n", "        pending = []\n", SAM_EDGE_T),
+    B("sam.union-least-inside-first", SAM, "pending = [i for _, _, i in sorted(candidates)]",
+      "pending = [i for _, _, i in sorted(candidates, reverse=True)]", SAM_EDGE_T),
+    B("sam.union-ties-smaller-first", SAM, "candidates.append((-inside, -int(seg_area), i))",
+      "candidates.append((-inside, int(seg_area), i))", SAM_EDGE_T),
+    B("sam.upscale-best-segment-only", SAM, "result.mask = binary_mask(segs.union(result.indices), size)",
+      "result.mask = binary_mask(segs.full(result.index), size)", SAM_EDGE_T),
+    B("sam.upscale-segments-one-by-one", SAM, "result.mask = binary_mask(segs.union(result.indices), size)",
+      "result.mask = np.logical_or.reduce([binary_mask(segs.full(i), size) for i in result.indices])", SAM_EDGE_T),
+    B("sam.segment-size-truncated", SAM, "return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))",
+      "return (max(1, int(size[0] * scale)), max(1, int(size[1] * scale)))", SAM_EDGE_T),
+    # (longest < max_side instead of <= is an equivalent mutant: at longest == max_side the scale is exactly 1)
+    B("sam.crop-pad-rounded", SAM, "pad = max(8, int(math.ceil(float(margin) * max(y1 - y0, x1 - x0))))",
+      "pad = max(8, int(round(float(margin) * max(y1 - y0, x1 - x0))))", SAM_EDGE_T),
+    B("fft.changed-inclusive", FFT, "return self.magnitude > np.float32(self.threshold)",
+      "return self.magnitude >= np.float32(self.threshold)", FFT_EDGE_T),
+    B("fft.lowpass-rim-dropped", FFT, "keep = fy * fy + fx * fx <= np.float32(cutoff * cutoff)",
+      "keep = fy * fy + fx * fx < np.float32(cutoff * cutoff)", FFT_EDGE_T),
+    B("fft.dilate-truncated", FFT, "radius = int(round(dilate * scale)) if dilate > 0 else 0",
+      "radius = int(dilate * scale) if dilate > 0 else 0", FFT_EDGE_T),
+    B("fft.odd-truncated", FFT, "n = max(1, int(round(x)))", "n = max(1, int(x))", FFT_EDGE_T),
+    B("node.fft.threshold-scale", N_FFT, "threshold=threshold / 255.0", "threshold=threshold / 256.0", FFT_EDGE_T),
+    B("lc.match-margin-truncated", LC, "int(round(MATCH_MARGIN * scale))", "int(MATCH_MARGIN * scale)", LC_EDGE_T),
+    B("lc.layer-at-alpha-0", LC, "np.copyto(layer[box], c, where=a > 0)", "np.copyto(layer[box], c, where=a >= 0)",
+      LC_EDGE_T),
+    B("lc.canvas-exact-above-1-only", LC, "np.copyto(o, c, where=a >= 1)", "np.copyto(o, c, where=a > 1)", LC_EDGE_T),
+    # (radius < 0 instead of <= 0 in feather_alpha is equivalent: radius 0 divides by 0, giving exactly 1 inside the
+    # mask (distance >= 1) and 0 outside, the hard mask, with a numpy warning)
+    B("e2m.threshold-inclusive", E2M, "raw = (diff > thr).view(np.uint8)", "raw = (diff >= thr).view(np.uint8)",
+      E2M_EDGE_T),
+    B("e2m.open-truncated", E2M, "r = int(round(OPEN * scale))", "r = int(OPEN * scale)", E2M_EDGE_T),
+    B("e2m.odd-truncated", E2M, "n = max(1, int(round(x)))", "n = max(1, int(x))", E2M_EDGE_T),
+    # ---- issue 20: classifier ties and the head's outputs
+    B("ac.lexical-tie-change-first", AC, "order = (Action.REMOVE, Action.CHANGE, Action.ADD)",
+      "order = (Action.CHANGE, Action.REMOVE, Action.ADD)", AC_EDGE_T),
+    B("ac.lexical-tie-add-before-change", AC, "order = (Action.REMOVE, Action.CHANGE, Action.ADD)",
+      "order = (Action.REMOVE, Action.ADD, Action.CHANGE)", AC_EDGE_T),
+    B("ac.lexical-temperature", AC, "torch.tensor(scores, dtype=torch.float64) * 1.5, 0)",
+      "torch.tensor(scores, dtype=torch.float64) * 1.0, 0)", AC_EDGE_T),
+    B("ac.head-tie-goes-to-last", AC, "label = Action(max(range(3), key=lambda i: p[i]))",
+      "label = Action(max(reversed(range(3)), key=lambda i: p[i]))", AC_EDGE_T),
+    M("ac.head-mean-counts-padding", AC, "return (self.token_logits(hidden) * m).sum(1) / m.sum(1).clamp_min(1.0)",
+      "return self.token_logits(hidden).mean(1)", AC_EDGE_T),
+    M("ac.head-std-multiplies", AC, "return self.mlp((hidden.to(self.mean) - self.mean) / self.std)",
+      "return self.mlp((hidden.to(self.mean) - self.mean) * self.std)", AC_EDGE_T),
+    M("ac.head-no-relu", AC, "nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 3)",
+      "nn.Linear(dim, hidden), nn.Identity(), nn.Linear(hidden, 3)", AC_EDGE_T),
+    M("ac.predict-softmax-over-texts", AC, "torch.softmax(head(hidden, mask), dim=-1)",
+      "torch.softmax(head(hidden, mask), dim=0)", AC_EDGE_T),
+    # ---- issue 20: batch items read at the wrong index
+    BATCH("node.sam.original-item-0", N_SAM, 'orig = to_rgb(image_item(original, i), "original")',
+          'orig = to_rgb(image_item(original, 0), "original")', BATCH_T),
+    BATCH("node.sam.canvas-item-0", N_SAM, 'image = to_rgb(image_item(canvas, i), "canvas")',
+          'image = to_rgb(image_item(canvas, 0), "canvas")', BATCH_T),
+    BATCH("node.sam.coarse-item-0", N_SAM, 'coarse = np_mask(mask_item(coarse_mask, i), "coarse_mask")',
+          'coarse = np_mask(mask_item(coarse_mask, 0), "coarse_mask")', BATCH_T),
+    BATCH("node.sam.action-item-0", N_SAM, "segment_image_choice(segment_on, _item_action(action, i))",
+          "segment_image_choice(segment_on, _item_action(action, 0))", BATCH_T),
+    BATCH("node.a2m.attention-item-0", N_A2M, "a = i if attention.batch_size > 1 else 0", "a = 0", BATCH_T),
+    BATCH("node.fft.refined-item-0", N_FFT, "refined = mask_item(refined_mask, i)", "refined = mask_item(refined_mask, 0)",
+          BATCH_T),
+    BATCH("node.fft.canvas-item-0", N_FFT, 'canv = to_rgb(image_item(canvas, i), "canvas")',
+          'canv = to_rgb(image_item(canvas, 0), "canvas")', BATCH_T),
+    BATCH("node.lc.final-item-0", N_LC, "mask_item(final_mask, i),", "mask_item(final_mask, 0),", BATCH_T),
+    BATCH("node.lc.refined-item-0", N_LC, "None if refined_mask is None else mask_item(refined_mask, i),",
+          "None if refined_mask is None else mask_item(refined_mask, 0),", BATCH_T),
+    BATCH("node.e2m.edited-item-0", N_E2M, "edit = image_item(edited, i)", "edit = image_item(edited, 0)", BATCH_T),
+    BATCH("node.e2m.valid-item-0", N_E2M, "None if valid_mask is None else mask_item(valid_mask, i)",
+          "None if valid_mask is None else mask_item(valid_mask, 0)", BATCH_T),
+    BATCH("node.align.edited-item-0", N_ALIGN, "image_item(edited, i), model=model", "image_item(edited, 0), model=model",
+          BATCH_T),
 )
 
 IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info",
@@ -409,11 +561,14 @@ IGNORE = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache",
 
 
 def fragment_state(m: Mutation, root: Path) -> str:
-    path = root / m.file
-    if not path.is_file():
-        return "stale (file missing)"
-    n = path.read_text().count(m.original)
-    return "found" if n == 1 else ("stale (fragment not found)" if n == 0 else f"stale (fragment found {n} times)")
+    for file, original, _ in m.edits:
+        path = root / file
+        if not path.is_file():
+            return f"stale ({file} missing)"
+        n = path.read_text().count(original)
+        if n != 1:
+            return f"stale (fragment not found in {file})" if n == 0 else f"stale (fragment found {n} times in {file})"
+    return "found"
 
 
 def run_tests(copy: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float]:
@@ -440,18 +595,27 @@ def apply_and_run(m: Mutation, copy: Path, timeout: float) -> tuple[str, str]:
     state = fragment_state(m, copy)
     if state != "found":
         return "stale", f"{'STALE':9s} {m.id:40s} {state}"
-    path = copy / m.file
-    source = path.read_text()
-    mutated = source.replace(m.original, m.mutated, 1)
+    sources: dict[Path, str] = {}
+    changed: dict[Path, str] = {}
+    for file, original, replacement in m.edits:
+        path = copy / file
+        sources.setdefault(path, path.read_text())
+        changed[path] = changed.get(path, sources[path]).replace(original, replacement, 1)
+    for path, text in changed.items():
+        try:
+            if path.suffix == ".py":
+                compile(text, str(path), "exec")
+            elif path.suffix == ".json":
+                json.loads(text)
+        except (SyntaxError, ValueError) as exc:
+            return "error", f"{'ERROR':9s} {m.id:40s} the mutated {path.name} does not parse: {exc}"
     try:
-        compile(mutated, str(path), "exec")
-    except SyntaxError as exc:
-        return "error", f"{'ERROR':9s} {m.id:40s} the mutated file does not compile: {exc}"
-    path.write_text(mutated)
-    try:
+        for path, text in changed.items():
+            path.write_text(text)
         outcome, seconds = run_tests(copy, m.tests, timeout)
     finally:
-        path.write_text(source)
+        for path, text in sources.items():
+            path.write_text(text)
     verdict = {"fail": "caught", "timeout": "timeout", "pass": "survived", "error": "error"}[outcome]
     return verdict, f"{verdict.upper():9s} {m.id:40s} {m.kind:7s} {seconds:5.0f} s"
 
@@ -462,17 +626,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutations and whether their fragments exist")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per test run (then: timeout)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the unmutated run (not recommended)")
-    parser.add_argument("--kind", choices=("formula", "wiring"), help="only the formula or only the wiring mutations")
+    parser.add_argument("--kind", choices=KINDS, action="append", help="only the mutations of this kind (repeatable)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutations run at once, each in its own copy")
     args = parser.parse_args(argv)
 
     ids = [m.id for m in MUTATIONS]
     assert len(ids) == len(set(ids)), "duplicate mutation ids"
     chosen = [m for m in MUTATIONS if (not args.k or any(k in m.id for k in args.k))
-              and (args.kind is None or m.kind == args.kind)]
+              and (not args.kind or m.kind in args.kind)]
     if args.list:
         for m in chosen:
-            print(f"{m.id:40s} {m.kind:8s} {m.file:32s} {fragment_state(m, ROOT)}")
+            print(f"{m.id:40s} {m.kind:8s} {m.file:38s} {fragment_state(m, ROOT)}")
         print(f"{len(chosen)} mutations")
         return 0
 
@@ -513,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmutation score: {counts['caught']} caught / {live_n} live = {score:.1%}; "
           f"survived {counts['survived']}, stale {counts['stale']}, error {counts['error']}, "
           f"timeout {counts['timeout']}")
-    for kind in ("formula", "wiring"):
+    for kind in KINDS:
         ks = [m.id for m in chosen if m.kind == kind and results.get(m.id) in ("caught", "survived")]
         caught = sum(results[i] == "caught" for i in ks)
         print(f"  {kind}: {caught} / {len(ks)} caught")

@@ -158,8 +158,10 @@ def _acyclic(edges: dict[str, set[str]], where: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ UI format
-def expected_widget_values(node: NodeDef, values: list, where: str) -> dict[str, object]:
-    """Walk ``widgets_values`` in the frontend's order; return {input name: value}; assert count and values."""
+def expected_widget_values(node: NodeDef, values: list, where: str,
+                           controls: dict[str, object] | None = None) -> dict[str, object]:
+    """Walk ``widgets_values`` in the frontend's order; return {input name: value}; assert count and values.
+    ``controls``, when given, receives {input name: control_after_generate value} of the seed-like inputs."""
     out: dict[str, object] = {}
     values = list(values)
     pos = 0
@@ -174,6 +176,8 @@ def expected_widget_values(node: NodeDef, values: list, where: str) -> dict[str,
             assert pos < len(values) and values[pos] in CONTROL_VALUES, (
                 f"{where}: {w.name!r} must be followed by a control_after_generate value {sorted(CONTROL_VALUES)}"
             )
+            if controls is not None:
+                controls[w.name] = values[pos]
             pos += 1
         if uploads and w is [x for x in widgets if x.required][-1]:  # the upload button ends the required widgets
             assert pos < len(values) and isinstance(values[pos], str), f"{where}: missing the upload widget value"
