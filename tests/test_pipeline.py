@@ -104,16 +104,17 @@ def test_edit_lands_without_sam_in_feather_mode(models, image, monkeypatch):
 
 
 def test_localize_passes_every_parameter_to_its_stage(image, monkeypatch):
-    """run_localize (any editor's output, no SAM): each LocalizeParams value reaches align_edit / edit_to_mask."""
+    """run_localize (any editor's output, no SAM): each LocalizeParams value reaches fit_alignment / edit_to_mask."""
     from zone_ops.pipeline import LocalizeParams, run_localize
 
     edited = image.copy()
     edited[30:60, 40:90] = edited[30:60, 40:90, ::-1]  # a local edit
-    spies = {name: Spy(monkeypatch, pipeline, name) for name in ("align_edit", "edit_to_mask")}
+    spies = {name: Spy(monkeypatch, pipeline, name) for name in ("fit_alignment", "edit_to_mask")}
     localize = LocalizeParams(align_model="similarity", flow_cap=1.5, diff_threshold=7.0, diff_min_region=5,
                               diff_close=3)
     run = run_localize(image, edited, params=ZoneParams(composite="feather", feather=8.0, color_match=False),
                        localize=localize)
-    assert spies["align_edit"].kwargs == {"model": "similarity", "flow_cap": 1.5}
+    assert {k: v for k, v in spies["fit_alignment"].kwargs.items() if k != "work"} == {"model": "similarity",
+                                                                                         "flow_cap": 1.5}
     assert spies["edit_to_mask"].kwargs == {"threshold": 7.0, "min_region": 5, "close": 3}
     assert run.difference.threshold == 7.0 and run.difference.mask.any()

@@ -55,6 +55,7 @@ class EditMask:
     mask:       bool [H, W] at the original's size, True = the editor changed it.
     difference: float32 [h, w], the drift-compensated, misalignment-tolerant Delta E at the working size.
     threshold:  the Delta E threshold applied. drift: the colour drift removed. note: "" or what to know.
+    share:      fraction of the valid area in the mask.
     """
 
     mask: np.ndarray
@@ -62,6 +63,12 @@ class EditMask:
     threshold: float
     drift: ColorDrift
     note: str = ""
+    share: float = 0.0
+
+    @property
+    def restyle(self) -> bool:
+        """True when more than WHOLE_IMAGE of the valid area changed: a restyle, not a local edit (paste nothing)."""
+        return self.share > WHOLE_IMAGE
 
     def describe(self) -> str:
         return (f"Delta E threshold {self.threshold:.1f}, mask {100 * self.mask.mean():.2f} % of the image; "
@@ -153,6 +160,6 @@ def edit_to_mask(original: np.ndarray, edited: np.ndarray, valid: np.ndarray | N
         note = (f"no difference above Delta E {thr:.1f} after removing the colour drift: the editor changed "
                 "nothing local (lower threshold to look closer)")
     elif share > WHOLE_IMAGE:
-        note = (f"the editor changed {100 * share:.0f} % of the picture: a global change, not a local edit "
-                "(raise threshold to keep only the strongest change)")
-    return EditMask(mask, diff, float(thr), drift, note)
+        note = (f"the editor changed {100 * share:.0f} % of the picture: a global change (a restyle), not a local "
+                "edit: nothing should be pasted (raise threshold to keep only the strongest change)")
+    return EditMask(mask, diff, float(thr), drift, note, share)
