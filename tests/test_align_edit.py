@@ -247,3 +247,72 @@ def test_fits_recover_a_known_transform_of_exact_points(model):
     assert inliers.all()
     np.testing.assert_allclose(fitted / fitted[2, 2], truth, atol=1e-3, rtol=1e-3)
     np.testing.assert_allclose(least_squares(src, dst, model), truth, atol=1e-6, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ at the editor's scale
+@pytest.fixture(scope="module")
+def full_bench():
+    """benchmarks/any_editor_fullres.py: the 1 MP editor with zoom, border crop, uneven shift, cast, noise, JPEG."""
+    return load_benchmark("any_editor_fullres")
+
+
+def test_smooth_field_recovers_a_known_uneven_shift_despite_outliers():
+    from zone_ops.any_editor.align_edit import fit_smooth
+
+    rng = np.random.default_rng(0)
+    shape = (300, 400)
+    pts = np.c_[rng.uniform(0, 399, 800), rng.uniform(0, 299, 800)]
+    truth = np.c_[2.5 * np.sin(pts[:, 0] / 400 * np.pi), -1.5 * np.cos(pts[:, 1] / 300 * np.pi)]
+    observed = truth + rng.normal(0, 0.1, truth.shape)
+    observed[:80] += rng.uniform(-15, 15, (80, 2))  # 10 % wild points (the edit)
+    field = fit_smooth(pts, observed, shape)
+    err = np.linalg.norm(field.at(pts[80:]) - truth[80:], axis=1)
+    assert np.median(err) < 0.1 and np.percentile(err, 95) < 0.3, (np.median(err), np.percentile(err, 95))
+    dense = field.dense(cap=2.0)
+    assert dense.shape == (300, 400, 2) and np.linalg.norm(dense, axis=-1).max() <= 2.0 + 1e-5
+    np.testing.assert_allclose(field.dense()[150, 200], field.at(np.array([[200.0, 150.0]]))[0], atol=1e-4)
+
+
+def test_large_original_is_fitted_at_the_editor_scale_to_a_fraction_of_an_editor_px(full_bench):
+    """A 2.4 MP original, a 0.35 MP editor output of another aspect with zoom, border crop, an uneven shift of
+    2-3 px, cast, noise and JPEG: the map agrees with the true one to < 0.5 editor px on the background, and the
+    working frame is the editor's size, not the original's."""
+    from zone_ops.any_editor.align_edit import edit_coords, fit_alignment
+
+    img = cv2.resize(photo("coffee"), (1900, 1266), interpolation=cv2.INTER_CUBIC)
+    truth = _local_edit(np.clip(img, 0, 1))
+    editor = full_bench.simulate_editor(truth, np.random.default_rng(4), bucket=(480, 736))
+    result = fit_alignment(img, editor.image)
+    assert result.note == "" and result.image.shape[:2] == result.work_shape
+    assert abs(result.work_shape[0] * result.work_shape[1] / (480 * 736) - 1) < 0.02
+    h, w = img.shape[:2]
+    ys, xs = np.mgrid[h // 10: h - h // 10: 16, w // 2: w - w // 10: 16]  # right half: away from the edit
+    pts = np.c_[xs.ravel(), ys.ravel()].astype(np.float64)
+    err = np.linalg.norm(edit_coords(result, pts) - editor.true_coords(pts), axis=1)
+    assert np.median(err) < 0.5, np.median(err)
+    assert result.flow > 0 and result.smooth_max > 0.5 and "uneven shift" in result.describe()
+    # the border crop: the edit covers less than the whole original
+    assert 0.8 < result.valid.mean() < 0.995
+
+
+def test_render_edit_in_a_box_is_the_same_pixels_as_the_whole_frame(bench):
+    from zone_ops.any_editor.align_edit import fit_alignment, render_edit
+
+    img = photo("astronaut")
+    editor = bench.simulate_editor(_local_edit(img), np.random.default_rng(2), bucket=(320, 320))
+    al = fit_alignment(img, editor.image)
+    full, valid = render_edit(al, editor.image, (1024, 1024))
+    box = (slice(300, 700), slice(100, 900))
+    part, part_valid = render_edit(al, editor.image, (1024, 1024), box)
+    np.testing.assert_array_equal(part, full[box])
+    np.testing.assert_array_equal(part_valid, valid[box])
+    assert (full[~valid] == 0).all() and full.dtype == np.float32
+
+
+def test_node_pastes_nothing_when_the_pictures_do_not_match():
+    img = photo("astronaut")
+    other = np.random.default_rng(0).random((300, 700, 3)).astype(np.float32)
+    with torch.inference_mode():
+        aligned, valid, report = ZoneAlignEdit().run(torch.from_numpy(img)[None], torch.from_numpy(other)[None],
+                                                     "affine", 2.0)
+    assert valid.sum() == 0 and "nothing will be pasted" in report and "restyle" in report
