@@ -190,7 +190,7 @@ def format_table(results: list[dict]) -> str:
         avg = {k: float(np.mean([r[m][k] for r in results])) for k in results[0][m]}
         rows.append(f"| mean | {m} | {avg['L1']:.4f} | {avg['L2']:.4f} | {avg['edit_kept']:.3f} "
                     f"| {_f(max(r[m]['max_alpha0'] for r in results))} |")
-    rows += ["", "| case | size | editor output | zoom | shift px | fitted | residual px (true) | IoU coarse | "
+    rows += ["", "| case | size | editor output | zoom | shift px | fitted | residual editor px (true) | IoU coarse | "
                  "IoU refined | IoU final | chain s |", "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|"]
     for r in results:
         rows.append(f"| {r['case']} | {r['size'][1]}x{r['size'][0]} | {r['bucket'][1]}x{r['bucket'][0]} "

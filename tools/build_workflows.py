@@ -564,6 +564,15 @@ def _editor_then_zone(g: Graph, loaders: list[tuple[str, tuple[int, int], str, d
     return g
 
 
+def _sample_and_decode(add, c, d_, model, positive, negative, latent, vae, cfg: float):
+    """KSampler (20 steps, euler / simple, the templates' settings) in column ``c``, VAE Decode in ``d_``; returns
+    the decoded IMAGE output."""
+    sampled = add("KSampler", c, (320, 270), "KSampler",
+                  {"seed": 0, "steps": 20, "cfg": cfg, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
+                  model=model, positive=positive, negative=negative, latent_image=latent)
+    return add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae)[0]
+
+
 KONTEXT_NOTE = (
     "## FLUX.1 Kontext [dev] (ComfyUI core nodes), made local by ZONE\n"
     "ComfyUI's own Kontext graph (FluxKontextImageScale picks Kontext's ~1 MP resolution, ReferenceLatent gives "
@@ -594,11 +603,7 @@ def flux_kontext(defs, display) -> Graph:
                   latent=latent[0])
         guided = add("FluxGuidance", c, (320, 60), "FluxGuidance", {"guidance": 2.5}, conditioning=ref[0])
         negative = add("ConditioningZeroOut", c, (320, 50), "Negative (zero)", conditioning=text[0])
-        sampled = add("KSampler", c, (320, 270), "KSampler",
-                      {"seed": 0, "steps": 20, "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple",
-                       "denoise": 1.0}, model=unet[0], positive=guided[0], negative=negative[0],
-                      latent_image=latent[0])
-        return add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])[0]
+        return _sample_and_decode(add, c, d_, unet[0], guided[0], negative[0], latent[0], vae[0], cfg=1.0)
 
     return _editor_then_zone(Graph(defs, display), loaders, build, "Kontext output (whole picture edited)",
                              "ZONE/kontext_local", KONTEXT_NOTE, "FLUX.1 Kontext [dev] + ZONE")
@@ -635,11 +640,7 @@ def qwen_image_edit_2509(defs, display) -> Graph:
                        clip=clip[0], vae=vae[0], image1=scaled[0])
         shifted = add("ModelSamplingAuraFlow", c, (320, 60), "ModelSamplingAuraFlow", {"shift": 3.0}, model=unet[0])
         normed = add("CFGNorm", c, (320, 60), "CFGNorm", {"strength": 1.0}, model=shifted[0])
-        sampled = add("KSampler", c, (320, 270), "KSampler",
-                      {"seed": 0, "steps": 20, "cfg": 2.5, "sampler_name": "euler", "scheduler": "simple",
-                       "denoise": 1.0}, model=normed[0], positive=positive[0], negative=negative[0],
-                      latent_image=latent[0])
-        return add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])[0]
+        return _sample_and_decode(add, c, d_, normed[0], positive[0], negative[0], latent[0], vae[0], cfg=2.5)
 
     return _editor_then_zone(Graph(defs, display), loaders, build, "Qwen 2509 output (whole picture edited)",
                              "ZONE/qwen2509_local", QWEN_2509_NOTE, "Qwen-Image-Edit-2509 + ZONE")
