@@ -1,7 +1,8 @@
 """The whole ZONE pipeline (stages 1-6) on one numpy image, for the command line and scripts (nodes do not use it).
 
 ``run_localize(original, edited, sam=None)`` is ZONE's localization for ANY editor's output: Align Edit and
-Difference To Mask in place of stages 1-3, then stages 4-6 (``LocalizeRun``).
+Difference To Mask in place of stages 1-3, then stages 4-6 (``LocalizeRun``), all at the editor's ~1 MP scale;
+only the final alpha is enlarged to the original's size and the edit pasted inside it (``any_editor.paste``).
 
 ``run_zone(image, instruction, backend, sam=None, params=ZoneParams())`` returns every stage's output and how long
 each stage took (``ZoneRun``). ``backend`` is a fused-sampler backend (``backends.diffusers_backend``); ``sam`` a
