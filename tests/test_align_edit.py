@@ -316,3 +316,19 @@ def test_node_pastes_nothing_when_the_pictures_do_not_match():
         aligned, valid, report = ZoneAlignEdit().run(torch.from_numpy(img)[None], torch.from_numpy(other)[None],
                                                      "affine", 2.0)
     assert valid.sum() == 0 and "nothing will be pasted" in report and "restyle" in report
+
+
+def test_detail_agreement_tells_a_local_edit_from_a_restyle(bench):
+    """The fine detail of the rest survives a local edit (agreement near 1) but not a cartoon filter of the whole
+    scene: that alignment is a restyle, which the pipeline and the nodes paste nothing for."""
+    img = photo("astronaut")
+    local = align_edit(img, bench.simulate_editor(_local_edit(img), np.random.default_rng(3)).image)
+    assert local.detail > 0.8 and not local.restyle and not local.mismatch
+    u8 = np.ascontiguousarray((img * 255).astype(np.uint8)[..., ::-1])
+    cartoon = cv2.stylization(u8, sigma_s=60, sigma_r=0.45)[..., ::-1].astype(np.float32) / 255.0
+    styled = align_edit(img, cartoon)
+    assert styled.mismatch and (styled.fell_back or (styled.restyle and "restyle" in styled.describe()))
+    with torch.inference_mode():
+        _, valid, report = ZoneAlignEdit().run(torch.from_numpy(img)[None], torch.from_numpy(cartoon)[None],
+                                               "affine", 2.0)
+    assert valid.sum() == 0 and "nothing will be pasted" in report

@@ -135,8 +135,13 @@ def test_localize_pastes_nothing_for_a_restyle_or_another_picture():
     original bit for bit, and a note says why."""
     from zone_ops.pipeline import run_localize
 
+    import cv2
+
     img = photo("coffee")
-    for edited, words in ((_hue_rotated(img), "restyle"), (np.random.default_rng(0).random((300, 500, 3)), "match")):
+    u8 = np.ascontiguousarray((img * 255).astype(np.uint8)[..., ::-1])
+    cartoon = cv2.stylization(u8, sigma_s=60, sigma_r=0.45)[..., ::-1].astype(np.float32) / 255.0
+    for edited, words in ((_hue_rotated(img), "restyle"), (cartoon, "restyle"),
+                          (np.random.default_rng(0).random((300, 500, 3)), "match")):
         run = run_localize(img, edited.astype(np.float32))
         assert not run.pasted and any(words in n for n in run.notes), run.notes
         np.testing.assert_array_equal(run.result, img)

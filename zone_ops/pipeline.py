@@ -326,7 +326,10 @@ def run_localize(
     timings["edit_to_mask"] = time.perf_counter() - t
 
     restyle = ""
-    if alignment.mismatch:
+    if alignment.restyle:
+        restyle = (f"the editor re-rendered the whole scene (detail agreement {alignment.detail:.2f}): a restyle, "
+                   "not a local edit: nothing pasted")
+    elif alignment.mismatch:
         restyle = "the edit does not match the original (a restyle of the whole scene?): nothing pasted"
     elif difference.restyle:
         restyle = (f"the editor changed {100 * difference.share:.0f} % of the picture (a restyle, not a local edit): "
