@@ -25,7 +25,9 @@ finds, for every pixel of the original, where it is in the editor's output:
 
 When fewer than ``MIN_INLIER_FRACTION`` of the tracked points agree even at the loose tolerance, the pictures do
 not match (a restyle that changed the whole scene, another picture): the result is the plain resize, ``fell_back``
-is True and ``note`` says why; the pipeline then pastes nothing.
+is True and ``note`` says why. When they do match but the edit kept little of the original's fine detail anywhere
+(``detail_agreement`` below ``DETAIL_MIN``: the editor re-rendered the whole scene), ``restyle`` is True. In both
+cases ``mismatch`` is True and the pipeline and the nodes paste nothing rather than a patchwork.
 
 ``align_edit`` returns the aligned image at the ORIGINAL's size (for the nodes); ``fit_alignment`` keeps it at the
 working size, and ``render_edit`` resamples the edit into any frame of the original's aspect, in a box only (the
