@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 
-from ..zone_ops.any_editor.align_edit import MODELS, align_edit
+from ..zone_ops.any_editor.align_edit import FLOW_CAP, MODELS, align_edit
 from ..zone_ops.core.images import broadcast_batch
 from .comfy_runtime import Progress, check_interrupt
 from .convert import batch_len, image_item, to_image, to_mask
@@ -16,12 +17,14 @@ log = logging.getLogger("ZONE")
 
 class ZoneAlignEdit:
     DESCRIPTION = (
-        "Brings the output of ANY image editor (Qwen-Image-Edit, FLUX Kontext, Step1X-Edit, OmniGen2, an online "
-        "tool) back into the original's frame: undoes its resize to another size or aspect, and the slight zoom and "
-        "shift such editors add, with a transform fitted robustly on the unchanged background (ORB features, "
-        "then sub-pixel corner tracking, RANSAC / MAGSAC; the edit itself is ignored as an outlier). Optional "
-        "dense residual flow for uneven shifts, capped in px. When the pictures cannot be matched it falls back "
-        "to a plain resize and says so in the report. Connect its outputs to ZONE Difference To Mask."
+        "Brings the output of ANY image editor (Qwen-Image-Edit, FLUX Kontext, Gemini, GPT-image, Seedream, an "
+        "online tool) back into the original's frame, at any resolution of the original: undoes its resize to "
+        "another size or aspect, the slight zoom, border crop and UNEVEN shift such editors add. Fitted at the "
+        "editor's own scale on the unchanged background: a global transform with a tolerance of a few editor px "
+        "(ORB, sub-pixel corner tracking, MAGSAC; the edit is an outlier), a smooth residual field, then a dense "
+        "flow (DIS, forward-backward and photometric confidence, smoothed, capped). When the pictures do not "
+        "match (a restyle of the whole scene) the valid mask is empty, so nothing is pasted, and the report says "
+        "why. Connect its outputs to ZONE Difference To Mask."
     )
     CATEGORY = "ZONE"
     FUNCTION = "run"
@@ -29,9 +32,10 @@ class ZoneAlignEdit:
     RETURN_NAMES = ("aligned", "valid_mask", "report")
     OUTPUT_TOOLTIPS = (
         "The edited image in the original's frame and size (black where the edit does not cover the original).",
-        "1 where the aligned edit covers the original (for ZONE Difference To Mask).",
-        "Per item: model, parameters (shift, zoom, rotation), points that agree, residual error in px, or why it "
-        "fell back to a plain resize.",
+        "1 where the aligned edit covers the original (for ZONE Difference To Mask); empty when the pictures do "
+        "not match (nothing will be pasted).",
+        "Per item: what was found (model, shift, zoom, rotation, uneven shift, flow, crop), points that agree, "
+        "residual error in editor px, or why nothing matches.",
     )
 
     @classmethod
@@ -43,9 +47,9 @@ class ZoneAlignEdit:
                 "model": (list(MODELS), {"default": "affine", "tooltip": (
                     "translation: shift only; similarity: + zoom and rotation; affine: + uneven stretch (an "
                     "aspect change, the usual editor bucket resize); homography: + perspective.")}),
-                "flow_cap": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 32.0, "step": 0.5, "tooltip": (
-                    "0 = off. Otherwise a dense residual flow (DIS) corrects uneven shifts left after the fit, each "
-                    "vector capped at this many px so that it cannot move the edit far (try 2).")}),
+                "flow_cap": ("FLOAT", {"default": FLOW_CAP, "min": 0.0, "max": 32.0, "step": 0.5, "tooltip": (
+                    "Dense residual flow (DIS, confidence-weighted, smoothed) for the uneven shifts left after the "
+                    "fit, each vector capped at this many EDITOR px so that it cannot move the edit far; 0 = off.")}),
             },
         }
 
@@ -56,11 +60,16 @@ class ZoneAlignEdit:
         for i in range(count):
             check_interrupt()
             result = align_edit(image_item(original, i), image_item(edited, i), model=model, flow_cap=flow_cap)
+            line = result.describe()
+            valid = result.valid
+            if result.mismatch:
+                valid = np.zeros_like(valid)  # a restyle or another picture: ZONE pastes nothing
+                line += " -> nothing will be pasted"
             if result.fell_back:
                 log.warning("ZONE Align Edit, item %d: %s", i, result.note)
             images.append(result.image)
-            valids.append(result.valid)
-            lines.append(f"item {i}: {result.describe()}" if count > 1 else result.describe())
+            valids.append(valid)
+            lines.append(f"item {i}: {line}" if count > 1 else line)
             progress.update()
         return (to_image(images), to_mask(valids), "\n".join(lines))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import torch
 
 from ..zone_ops.any_editor.edit_to_mask import CLOSE, MIN_REGION, edit_to_mask
@@ -24,8 +25,10 @@ class ZoneEditToMask:
         "Coarse edit mask for ANY editor: where the aligned edit differs from the original once the editor's global "
         "colour and brightness drift is removed (robust per-channel gain and offset fit). Colour difference in "
         "CIELAB (Delta E), tolerant to sub-pixel misalignment; automatic threshold from the noise floor; specks "
-        "and small regions removed, fragments joined (sizes scale with the image). Connect coarse_mask to ZONE SAM "
-        "Region IoU where ZONE Attention To Mask would go."
+        "and small regions removed, fragments joined (sizes scale with the image). When more than 80 % of the "
+        "picture changed (a restyle) or the edit does not match (empty valid_mask) the mask is empty: nothing is "
+        "pasted rather than a patchwork. Connect coarse_mask to ZONE SAM Region IoU where ZONE Attention To Mask "
+        "would go."
     )
     CATEGORY = "ZONE"
     FUNCTION = "run"
@@ -69,13 +72,24 @@ class ZoneEditToMask:
         for i in range(count):
             check_interrupt()
             edit = image_item(edited, i)
+            valid = None if valid_mask is None else mask_item(valid_mask, i)
+            if valid is not None and not (valid >= 0.5).any():  # ZONE Align Edit found no match: paste nothing
+                log.warning("ZONE Difference To Mask, item %d: the edit covers nothing of the original (no match): "
+                            "empty mask, nothing will be pasted", i)
+                masks.append(np.zeros(edit.shape[:2], bool))
+                previews.append(edit)
+                progress.update()
+                continue
             result = edit_to_mask(image_item(original, i), edit,
-                                  None if valid_mask is None else mask_item(valid_mask, i),
+                                  valid,
                                   threshold=threshold if threshold_mode == "manual" else None, min_region=min_region, close=close)
             log.info("ZONE Difference To Mask, item %d: %s", i, result.describe())
             if result.note:
                 log.warning("ZONE Difference To Mask, item %d: %s", i, result.note)
-            masks.append(result.mask)
+            mask = result.mask
+            if result.restyle:  # most of the picture changed: a restyle, not a local edit -> paste nothing
+                mask = np.zeros_like(mask)
+            masks.append(mask)
             previews.append(overlay_mask(edit, result.mask))
             progress.update()
         return (to_mask(masks), to_image(previews))

@@ -138,3 +138,22 @@ def test_inputs_are_never_written_and_outputs_only_replaced_with_overwrite(asset
     assert main(["localize", *args]) == 2
     assert "already exists" in capsys.readouterr().err
     assert main(["localize", *args, "--overwrite"]) == 0
+
+
+def test_localize_a_photo_larger_than_the_edit_at_full_resolution(tmp_path, capsys):
+    """A 1.1 MP photo, a 0.2 MP edit: result.png and the masks at the photo's size, aligned.png at the edit's scale,
+    every pixel with alpha 0 the photo's own; the record says what was found and that it was pasted."""
+    big = np.clip(cv2.resize(photo("coffee"), (1280, 854), interpolation=cv2.INTER_CUBIC), 0, 1)
+    edit = cv2.resize(_editor(big), (576, 384), interpolation=cv2.INTER_AREA)
+    orig_path, edit_path = _write(tmp_path / "photo.png", big), _write(tmp_path / "edit.png", edit)
+    assert main(["localize", str(orig_path), str(edit_path), "--out", str(tmp_path / "out")]) == 0
+    folder = tmp_path / "out" / "photo"
+    original, result, alpha = _read(orig_path), _read(folder / "result.png"), _read(folder / "alpha.png")
+    assert result.shape == original.shape and alpha.shape == original.shape[:2]
+    assert _read(folder / "mask_final.png").shape == original.shape[:2]
+    assert _read(folder / "aligned.png").shape[0] < 500  # the working (editor's) scale
+    np.testing.assert_array_equal(result[alpha == 0], original[alpha == 0])
+    record = json.loads((folder / "localize.json").read_text())
+    assert record["pasted"] and record["alignment"]["working_size"][0] < 500
+    assert record["alignment"]["residual_px"] < 0.5 and "uneven_shift_max_px" in record["alignment"]
+    assert 0.005 < (alpha > 0).mean() < 0.3

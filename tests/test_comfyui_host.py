@@ -311,23 +311,28 @@ def run_prompt(server: Server, workflow: dict, expect_error: bool = False) -> di
     raise AssertionError(f"workflow did not finish in {RUN_TIMEOUT_S}s:\n{server.log()[-3000:]}")
 
 
-#: Loaders of other editors' weights (Qwen-Image-Edit's diffusion model, text encoder, VAE; models/ folder of each)
-#: that the test models do not include.
-FOREIGN_LOADERS = {"UNETLoader": "diffusion_models", "CLIPLoader": "text_encoders", "VAELoader": "vae"}
+#: Loaders of other editors' weights (Qwen-Image-Edit's and FLUX.1 Kontext's diffusion model, text encoders, VAE;
+#: models/ folder of each) that the test models do not include.
+FOREIGN_LOADERS = {"UNETLoader": "diffusion_models", "CLIPLoader": "text_encoders",
+                   "DualCLIPLoader": "text_encoders", "VAELoader": "vae"}
+#: ComfyUI's paid API editors (comfy_api_nodes): no account here, so running stops at them.
+API_EDITORS = {"GeminiImageNode", "OpenAIGPTImage1", "ByteDanceSeedreamNode", "FluxKontextProImageNode"}
 
 
 def _validates_then_stops_at_a_foreign_loader(server, workflow: dict) -> None:
-    """No foreign weights here: placeholder files with the workflow's file names let the real server VALIDATE the
-    whole graph (node types, links, widget values, file names); running it then stops at a foreign loader. Its ZONE
-    part runs for real in zone_any_editor."""
+    """No foreign weights (or no API account) here: placeholder files with the workflow's file names let the real
+    server VALIDATE the whole graph (node types, links, widget values, file names); running it then stops at a
+    foreign loader or at the API call (unauthorised: nothing is sent). Its ZONE part runs for real in
+    zone_any_editor."""
     for node in workflow.values():
         folder = FOREIGN_LOADERS.get(node["class_type"])
         if folder:
-            name = next(v for k, v in node["inputs"].items() if k.endswith("_name"))
             (server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
-            (server.base / "models" / folder / name).write_bytes(b"placeholder, not a model")
+            for key, name in node["inputs"].items():
+                if key.rstrip("12").endswith("_name") and isinstance(name, str):
+                    (server.base / "models" / folder / name).write_bytes(b"placeholder, not a model")
     entry = run_prompt(server, workflow, expect_error=True)  # run_prompt asserts that the prompt was accepted
-    assert entry.get("error", {}).get("node_type") in FOREIGN_LOADERS, entry.get("error")
+    assert entry.get("error", {}).get("node_type") in set(FOREIGN_LOADERS) | API_EDITORS, entry.get("error")
 
 
 def test_not_executed_list_is_current():
@@ -347,7 +352,7 @@ def test_shipped_workflow_runs_as_shipped(server, object_info, path):
     twin = json.loads((API_DIR / f"{path.stem}_api.json").read_text())
     assert {k: v["inputs"] for k, v in shipped.items()} == {k: v["inputs"] for k, v in twin.items()}
     workflow = prepare(shipped)
-    if {n["class_type"] for n in workflow.values()} & set(FOREIGN_LOADERS):
+    if {n["class_type"] for n in workflow.values()} & (set(FOREIGN_LOADERS) | API_EDITORS):
         _validates_then_stops_at_a_foreign_loader(server, workflow)
         return
     start = time.monotonic()

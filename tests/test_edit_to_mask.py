@@ -100,7 +100,22 @@ def test_min_region_drops_small_changes():
 def test_global_restyle_is_reported():
     img = photo("chelsea")
     result = edit_to_mask(img, 1.0 - img)
-    assert result.mask.mean() > 0.8 and "global change" in result.note
+    assert result.mask.mean() > 0.8 and "global change" in result.note and result.restyle
+
+
+def test_node_pastes_nothing_for_a_restyle_or_an_empty_valid_mask():
+    """The node's mask is empty (so the composite pastes nothing) when most of the picture changed or when ZONE
+    Align Edit found no match (an empty valid mask); a local edit still gives its region."""
+    img = photo("chelsea")
+    local, region = _recolour(img)
+    t = lambda x: torch.from_numpy(np.ascontiguousarray(x, np.float32))[None]  # noqa: E731
+    with torch.inference_mode():
+        restyled, _ = ZoneEditToMask().run(t(img), t(1.0 - img), "automatic (noise floor)", 12.0, 64, 9)
+        unmatched, _ = ZoneEditToMask().run(t(img), t(local), "automatic (noise floor)", 12.0, 64, 9,
+                                            valid_mask=torch.zeros(1, *img.shape[:2]))
+        kept, _ = ZoneEditToMask().run(t(img), t(local), "automatic (noise floor)", 12.0, 64, 9)
+    assert restyled.sum() == 0 and unmatched.sum() == 0
+    assert _iou(kept[0].numpy() > 0.5, region) > 0.8
 
 
 def test_inputs_are_not_modified():

@@ -104,16 +104,67 @@ def test_edit_lands_without_sam_in_feather_mode(models, image, monkeypatch):
 
 
 def test_localize_passes_every_parameter_to_its_stage(image, monkeypatch):
-    """run_localize (any editor's output, no SAM): each LocalizeParams value reaches align_edit / edit_to_mask."""
+    """run_localize (any editor's output, no SAM): each LocalizeParams value reaches fit_alignment / edit_to_mask."""
     from zone_ops.pipeline import LocalizeParams, run_localize
 
     edited = image.copy()
     edited[30:60, 40:90] = edited[30:60, 40:90, ::-1]  # a local edit
-    spies = {name: Spy(monkeypatch, pipeline, name) for name in ("align_edit", "edit_to_mask")}
+    spies = {name: Spy(monkeypatch, pipeline, name) for name in ("fit_alignment", "edit_to_mask")}
     localize = LocalizeParams(align_model="similarity", flow_cap=1.5, diff_threshold=7.0, diff_min_region=5,
                               diff_close=3)
     run = run_localize(image, edited, params=ZoneParams(composite="feather", feather=8.0, color_match=False),
                        localize=localize)
-    assert spies["align_edit"].kwargs == {"model": "similarity", "flow_cap": 1.5}
+    assert {k: v for k, v in spies["fit_alignment"].kwargs.items() if k != "work"} == {"model": "similarity",
+                                                                                         "flow_cap": 1.5}
     assert spies["edit_to_mask"].kwargs == {"threshold": 7.0, "min_region": 5, "close": 3}
     assert run.difference.threshold == 7.0 and run.difference.mask.any()
+
+
+# ------------------------------------------------------------------------------------ any editor, full resolution
+def _hue_rotated(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    hsv[..., 0] = (hsv[..., 0] + 150.0) % 360.0
+    hsv[..., 1] = np.clip(hsv[..., 1] * 1.6 + 0.3, 0, 1)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def test_localize_pastes_nothing_for_a_restyle_or_another_picture():
+    """A restyle (the whole scene recoloured) and an unrelated picture: nothing is pasted, the result is the
+    original bit for bit, and a note says why."""
+    from zone_ops.pipeline import run_localize
+
+    import cv2
+
+    img = photo("coffee")
+    u8 = np.ascontiguousarray((img * 255).astype(np.uint8)[..., ::-1])
+    cartoon = cv2.stylization(u8, sigma_s=60, sigma_r=0.45)[..., ::-1].astype(np.float32) / 255.0
+    for edited, words in ((_hue_rotated(img), "restyle"), (cartoon, "restyle"),
+                          (np.random.default_rng(0).random((300, 500, 3)), "match")):
+        run = run_localize(img, edited.astype(np.float32))
+        assert not run.pasted and any(words in n for n in run.notes), run.notes
+        np.testing.assert_array_equal(run.result, img)
+        assert not run.alpha.any()
+
+
+def test_localize_works_at_the_editor_scale_and_pastes_at_full_resolution():
+    """A 1.7 MP original and a 0.3 MP edit: the masks are found at the edit's scale, the result and alpha have the
+    original's size, the edit is there and every pixel with alpha 0 is the original's."""
+    import cv2
+    from zone_ops.pipeline import run_localize
+
+    img = np.clip(cv2.resize(photo("coffee"), (1602, 1068), interpolation=cv2.INTER_CUBIC), 0, 1)
+    truth = img.copy()
+    truth[300:600, 500:900] = truth[300:600, 500:900, ::-1]  # a local change at full resolution
+    edited = cv2.resize(truth, (704, 448), interpolation=cv2.INTER_AREA)  # another aspect, 0.3 MP
+    run = run_localize(img, edited)
+    assert run.pasted and run.result.shape == img.shape and run.alpha.shape == img.shape[:2]
+    assert run.alignment.work_shape[0] < 500 and run.final.shape == run.alignment.work_shape
+    zero = run.alpha == 0
+    np.testing.assert_array_equal(run.result[zero], img[zero])
+    inside = np.zeros(img.shape[:2], bool)
+    inside[320:580, 520:880] = True
+    assert run.alpha[inside].mean() > 0.95 and zero.mean() > 0.8
+    assert np.abs(run.result - truth)[inside].mean() < 0.25 * np.abs(img - truth)[inside].mean()
+    assert run.full_size(run.final).shape == img.shape[:2]

@@ -40,7 +40,24 @@ MODEL_LINKS = {  # shown by the frontend's "missing models" dialog: file -> (url
     QWEN_CLIP: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/{QWEN_CLIP}", "text_encoders"),
     QWEN_VAE: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/vae/{QWEN_VAE}", "vae"),
 }
-MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "vae_name")
+# FLUX.1 Kontext [dev] and Qwen-Image-Edit-2509: the files and links of ComfyUI's own templates
+# (comfyui-workflow-templates: flux_kontext_dev_basic.json, image_qwen_image_edit_2509.json).
+KONTEXT_UNET = "flux1-dev-kontext_fp8_scaled.safetensors"
+FLUX_CLIP_L = "clip_l.safetensors"
+FLUX_T5 = "t5xxl_fp8_e4m3fn_scaled.safetensors"
+FLUX_VAE = "ae.safetensors"
+QWEN_2509_UNET = "qwen_image_edit_2509_fp8_e4m3fn.safetensors"
+MODEL_LINKS.update({
+    KONTEXT_UNET: (f"{_QWEN_HF}/flux1-kontext-dev_ComfyUI/resolve/main/split_files/diffusion_models/{KONTEXT_UNET}",
+                   "diffusion_models"),
+    FLUX_CLIP_L: (f"https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/{FLUX_CLIP_L}",
+                  "text_encoders"),
+    FLUX_T5: (f"https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/{FLUX_T5}", "text_encoders"),
+    FLUX_VAE: (f"{_QWEN_HF}/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/{FLUX_VAE}", "vae"),
+    QWEN_2509_UNET: (f"{_QWEN_HF}/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/diffusion_models/{QWEN_2509_UNET}",
+                     "diffusion_models"),
+})
+MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2", "vae_name")
 DOWNLOADABLE = (".safetensors", ".sft")  # the frontend's missing-models dialog refuses other suffixes (.ckpt)
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
 
@@ -92,7 +109,7 @@ class Graph:
             name = node.widgets.get(widget)
             if name in MODEL_LINKS and name.endswith(DOWNLOADABLE):
                 url, directory = MODEL_LINKS[name]
-                node.properties["models"] = [{"name": name, "url": url, "directory": directory}]
+                node.properties.setdefault("models", []).append({"name": name, "url": url, "directory": directory})
         self.nodes.append(node)
         return node
 
@@ -512,8 +529,173 @@ def qwen_image_edit(defs, display) -> Graph:
     return g
 
 
+# ------------------------------------------------------------------ every popular editor, one graph each
+FULL_RES_NOTE = (
+    "ZONE finds the edit at the editor's own ~1 MP scale (alignment with a tolerance in editor px, a smooth field "
+    "for its uneven shift, a capped residual flow), then pastes only the edited object onto your ORIGINAL at its "
+    "full resolution: every other pixel stays bit-identical. If the editor restyled the whole scene, nothing is "
+    "pasted and the Alignment report / console says so."
+)
+
+
+def _editor_then_zone(g: Graph, loaders: list[tuple[str, tuple[int, int], str, dict]], build, output_title: str,
+                      save_prefix: str, note: str, note_title: str) -> Graph:
+    """Models (``loaders`` + SAM) and the image to edit at x = 40; ``build(add, columns, loaded, image)`` places
+    the editor's nodes (columns b, c, d) and returns its output IMAGE; then a preview of it and ZONE's
+    localization with every stage's preview. The note names the weights."""
+    col = Column(40, 80)
+    loaded = [g.add(kind, col(size), size, title, widgets) for kind, size, title, widgets in loaders]
+    size = _size(g.defs["ZoneSAMLoader"])
+    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
+    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
+    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit (your full-resolution photo)",
+                {"image": EXAMPLE_IMAGE})
+    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    g.note(note, (40, -380), (900, 310), note_title)
+    g.note(ANY_EDITOR_NOTE, (980, -380), (720, 310), "Any other editor")
+    placed: list[Node] = []
+    add = _placer(g, placed)
+    columns = [Column(40 + k * STEP, 80) for k in (1, 2, 3)]
+    edited = build(add, columns, loaded, img)
+    add("PreviewImage", columns[2], (320, 300), output_title, images=edited)
+    _group_around(g, note_title.split(" + ")[0], placed, COLORS["edit"])
+    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], edited, sam, save_prefix=save_prefix)
+    _group_around(g, "ZONE localization (full resolution)", zone, COLORS["locate"])
+    return g
+
+
+def _sample_and_decode(add, c, d_, model, positive, negative, latent, vae, cfg: float):
+    """KSampler (20 steps, euler / simple, the templates' settings) in column ``c``, VAE Decode in ``d_``; returns
+    the decoded IMAGE output."""
+    sampled = add("KSampler", c, (320, 270), "KSampler",
+                  {"seed": 0, "steps": 20, "cfg": cfg, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
+                  model=model, positive=positive, negative=negative, latent_image=latent)
+    return add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae)[0]
+
+
+KONTEXT_NOTE = (
+    "## FLUX.1 Kontext [dev] (ComfyUI core nodes), made local by ZONE\n"
+    "ComfyUI's own Kontext graph (FluxKontextImageScale picks Kontext's ~1 MP resolution, ReferenceLatent gives "
+    "it your picture) edits the WHOLE picture and drifts. " + FULL_RES_NOTE + "\n\n"
+    f"- **models/diffusion_models/**: `{KONTEXT_UNET}` (Comfy-Org/flux1-kontext-dev_ComfyUI)\n"
+    f"- **models/text_encoders/**: `{FLUX_CLIP_L}` and `{FLUX_T5}` (comfyanonymous/flux_text_encoders)\n"
+    f"- **models/vae/**: `{FLUX_VAE}` (Comfy-Org/Lumina_Image_2.0_Repackaged)\n"
+    f"- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)\n\n"
+    "KSampler: 20 steps, cfg 1.0, guidance 2.5 (ComfyUI's template). Links: the loaders' missing-model dialog."
+)
+
+
+def flux_kontext(defs, display) -> Graph:
+    """FLUX.1 Kontext [dev] from core nodes (ComfyUI's template: FluxKontextImageScale, ReferenceLatent,
+    FluxGuidance, ConditioningZeroOut) -> ZONE. Returns the graph; reusable by other graph builders."""
+    loaders = [("UNETLoader", (320, 100), "FLUX.1 Kontext [dev] model", {"unet_name": KONTEXT_UNET}),
+               ("DualCLIPLoader", (320, 130), "CLIP-L + T5-XXL text encoders",
+                {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"}),
+               ("VAELoader", (320, 60), "FLUX VAE", {"vae_name": FLUX_VAE})]
+
+    def build(add, cols, loaded, img):
+        unet, clip, vae = loaded
+        b, c, d_ = cols
+        scaled = add("FluxKontextImageScale", b, (320, 50), "Kontext resolution (~1 MP)", image=img[0])
+        latent = add("VAEEncode", b, (320, 50), "VAE Encode", pixels=scaled[0], vae=vae[0])
+        text = add("CLIPTextEncode", b, (320, 160), "Instruction", {"text": "make his tie blue"}, clip=clip[0])
+        ref = add("ReferenceLatent", c, (320, 50), "ReferenceLatent (your picture)", conditioning=text[0],
+                  latent=latent[0])
+        guided = add("FluxGuidance", c, (320, 60), "FluxGuidance", {"guidance": 2.5}, conditioning=ref[0])
+        negative = add("ConditioningZeroOut", c, (320, 50), "Negative (zero)", conditioning=text[0])
+        return _sample_and_decode(add, c, d_, unet[0], guided[0], negative[0], latent[0], vae[0], cfg=1.0)
+
+    return _editor_then_zone(Graph(defs, display), loaders, build, "Kontext output (whole picture edited)",
+                             "ZONE/kontext_local", KONTEXT_NOTE, "FLUX.1 Kontext [dev] + ZONE")
+
+
+QWEN_2509_NOTE = (
+    "## Qwen-Image-Edit-2509 (ComfyUI core nodes), made local by ZONE\n"
+    "ComfyUI's own 2509 graph (TextEncodeQwenImageEditPlus; the picture scaled to 1 MP) edits the WHOLE picture "
+    "and shifts it unevenly by a few px (QwenLM/Qwen-Image #229, #160). " + FULL_RES_NOTE + "\n\n"
+    f"- **models/diffusion_models/**: `{QWEN_2509_UNET}` (Comfy-Org/Qwen-Image-Edit_ComfyUI)\n"
+    f"- **models/text_encoders/**: `{QWEN_CLIP}` (Comfy-Org/Qwen-Image_ComfyUI)\n"
+    f"- **models/vae/**: `{QWEN_VAE}` (Comfy-Org/Qwen-Image_ComfyUI)\n"
+    f"- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)\n\n"
+    "KSampler: 20 steps, cfg 2.5 (fp8 model, ComfyUI's template table); with the 4-step Lightning LoRA "
+    "(LoraLoaderModelOnly after the model loader): 4 steps, cfg 1.0."
+)
+
+
+def qwen_image_edit_2509(defs, display) -> Graph:
+    """Qwen-Image-Edit-2509 from core nodes (TextEncodeQwenImageEditPlus, ComfyUI's template) -> ZONE."""
+    loaders = [("UNETLoader", (320, 100), "Qwen-Image-Edit-2509 model", {"unet_name": QWEN_2509_UNET}),
+               ("CLIPLoader", (320, 130), "Qwen2.5-VL text encoder", {"clip_name": QWEN_CLIP, "type": "qwen_image"}),
+               ("VAELoader", (320, 60), "Qwen-Image VAE", {"vae_name": QWEN_VAE})]
+
+    def build(add, cols, loaded, img):
+        unet, clip, vae = loaded
+        b, c, d_ = cols
+        scaled = add("ImageScaleToTotalPixels", b, (320, 90), "Scale to 1 MP",
+                     {"upscale_method": "lanczos", "megapixels": 1.0}, image=img[0])
+        latent = add("VAEEncode", b, (320, 50), "VAE Encode", pixels=scaled[0], vae=vae[0])
+        positive = add("TextEncodeQwenImageEditPlus", b, (320, 200), "Instruction", {"prompt": "make his tie blue"},
+                       clip=clip[0], vae=vae[0], image1=scaled[0])
+        negative = add("TextEncodeQwenImageEditPlus", b, (320, 200), "Negative (empty)", {"prompt": ""},
+                       clip=clip[0], vae=vae[0], image1=scaled[0])
+        shifted = add("ModelSamplingAuraFlow", c, (320, 60), "ModelSamplingAuraFlow", {"shift": 3.0}, model=unet[0])
+        normed = add("CFGNorm", c, (320, 60), "CFGNorm", {"strength": 1.0}, model=shifted[0])
+        return _sample_and_decode(add, c, d_, normed[0], positive[0], negative[0], latent[0], vae[0], cfg=2.5)
+
+    return _editor_then_zone(Graph(defs, display), loaders, build, "Qwen 2509 output (whole picture edited)",
+                             "ZONE/qwen2509_local", QWEN_2509_NOTE, "Qwen-Image-Edit-2509 + ZONE")
+
+
+API_NOTE = (
+    "## {name} (a paid ComfyUI API node), made local by ZONE\n"
+    "{what} " + FULL_RES_NOTE + "\n\n"
+    "- No weights: the edit runs on the provider's servers through ComfyUI's API nodes (comfy_api_nodes). Sign in "
+    "to your comfy.org account in ComfyUI (Settings > User) and buy credits; the node's price shows on it.\n"
+    f"- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b) for ZONE.\n\n"
+    "Other editors: zone_gemini_image, zone_gpt_image, zone_seedream, zone_flux_kontext_pro (one graph each), "
+    "zone_flux_kontext and zone_qwen_image_edit_2509 (local weights)."
+)
+#: The paid API editors: graph name -> (API node, title, widgets, image input, what the note says about it).
+API_EDITORS = {
+    "zone_gemini_image": ("GeminiImageNode", "Google Gemini Image (Nano Banana)",
+                          {"prompt": "make his tie blue", "model": "gemini-2.5-flash-image", "seed": 0,
+                           "aspect_ratio": "auto"}, "images",
+                          "Gemini returns its own resolution and aspect (e.g. 1152x896 for a 1024x858 input), "
+                          "stretched and cropped."),
+    "zone_gpt_image": ("OpenAIGPTImage1", "OpenAI GPT Image 1",
+                       {"prompt": "make his tie blue", "seed": 0, "quality": "high", "background": "opaque",
+                        "size": "auto", "n": 1}, "image",
+                       "GPT-image returns 1024x1024, 1024x1536 or 1536x1024 and redraws the whole picture."),
+    "zone_seedream": ("ByteDanceSeedreamNode", "ByteDance Seedream 4",
+                      {"prompt": "make his tie blue", "size_preset": "2048x2048 (1:1)"}, "image",
+                      "Seedream returns the preset size: pick the preset nearest your photo's aspect."),
+    "zone_flux_kontext_pro": ("FluxKontextProImageNode", "FLUX.1 Kontext [pro]",
+                              {"prompt": "make his tie blue", "aspect_ratio": "1:1", "seed": 0}, "input_image",
+                              "Kontext Pro returns ~1 MP in the aspect_ratio you set (write your photo's, e.g. 4:3)."),
+}
+
+
+def api_editor(name: str):
+    """The builder of one paid API editor's graph: the API node on the image, then ZONE."""
+    kind, title, widgets, image_input, what = API_EDITORS[name]
+
+    def graph(defs, display) -> Graph:
+        def build(add, cols, loaded, img):
+            size = _size(defs[kind], 40)
+            return add(kind, cols[0], size, title, widgets, **{image_input: img[0]})[0]
+
+        note = API_NOTE.format(name=title, what=what)
+        return _editor_then_zone(Graph(defs, display), [], build, f"{title} output (whole picture edited)",
+                                 f"ZONE/{name[5:]}_local", note, f"{title} + ZONE")
+
+    graph.__name__ = name
+    return graph
+
+
 GRAPHS = {"zone_local_edit": local_edit, "zone_multi_turn": multi_turn, "zone_mask_only": mask_only,
-          "zone_any_editor": any_editor, "zone_qwen_image_edit": qwen_image_edit}
+          "zone_any_editor": any_editor, "zone_qwen_image_edit": qwen_image_edit,
+          "zone_flux_kontext": flux_kontext, "zone_qwen_image_edit_2509": qwen_image_edit_2509,
+          **{name: api_editor(name) for name in API_EDITORS}}
 THUMBNAIL_WIDTH = 512
 
 

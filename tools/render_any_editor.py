@@ -25,7 +25,7 @@ from zone_ops.core.preview import overlay_mask  # noqa: E402
 
 
 def main(out: str = "docs/any_editor.png", case_name: str = "coffee-green", width: int = 270) -> None:
-    r = evaluate(case_name, seed=0, model="affine", flow_cap=0.0)
+    r = evaluate(case_name, seed=0, model="affine", flow_cap=2.0)
     im = r["images"]
     orig = im["original"]
     h, w = orig.shape[:2]

@@ -1,7 +1,8 @@
 """The whole ZONE pipeline (stages 1-6) on one numpy image, for the command line and scripts (nodes do not use it).
 
 ``run_localize(original, edited, sam=None)`` is ZONE's localization for ANY editor's output: Align Edit and
-Difference To Mask in place of stages 1-3, then stages 4-6 (``LocalizeRun``).
+Difference To Mask in place of stages 1-3, then stages 4-6 (``LocalizeRun``), all at the editor's ~1 MP scale;
+only the final alpha is enlarged to the original's size and the edit pasted inside it (``any_editor.paste``).
 
 ``run_zone(image, instruction, backend, sam=None, params=ZoneParams())`` returns every stage's output and how long
 each stage took (``ZoneRun``). ``backend`` is a fused-sampler backend (``backends.diffusers_backend``); ``sam`` a
@@ -27,7 +28,8 @@ from .stages import fft_edge_smoother as _fft
 from .stages import layer_composite as _lc
 from .stages.action_classifier import classify
 from .any_editor.align_edit import MODELS as ALIGN_MODELS
-from .any_editor.align_edit import Alignment, align_edit
+from .any_editor.align_edit import FLOW_CAP, Alignment, fit_alignment, reduce_to, work_shape
+from .any_editor.paste import enlarge_mask, paste_full_res
 from .stages.attention_to_mask import CoarseMask, attention_to_mask
 from .any_editor.edit_to_mask import EditMask, edit_to_mask
 from .stages.fft_edge_smoother import fft_edge_smooth
@@ -239,12 +241,12 @@ NO_SAM_LOCALIZE_NOTE = ("no SAM checkpoint given: stage 4 (Region-IoU) skipped, 
 class LocalizeParams:
     """The any-editor steps before stage 4 (ZONE Align Edit, ZONE Difference To Mask), node defaults.
 
-    align_model: translation / similarity / affine / homography. flow_cap: px, 0 = no residual flow.
+    align_model: translation / similarity / affine / homography. flow_cap: editor px, 0 = no residual flow.
     diff_threshold: Delta E, None = automatic. diff_min_region / diff_close: px at 512x512.
     """
 
     align_model: str = "affine"
-    flow_cap: float = 0.0
+    flow_cap: float = FLOW_CAP
     diff_threshold: float | None = None
     diff_min_region: int = _e2m.MIN_REGION
     diff_close: int = _e2m.CLOSE
@@ -262,15 +264,18 @@ class LocalizeParams:
 
 @dataclass
 class LocalizeRun:
-    """One any-editor localization. Images float32 [H, W, 3] at the ORIGINAL size, masks bool [H, W].
+    """One any-editor localization. ``result`` and ``alpha`` at the ORIGINAL size; the alignment, difference and
+    masks at the WORKING size (about the editor's pixel count, ``alignment.work_shape``), where the chain runs.
 
-    result: the original with the edit pasted in; alignment: ZONE Align Edit's result (aligned image, valid area,
-    matrix, report); difference: ZONE Difference To Mask's (coarse mask, threshold, colour drift); refined / final:
-    stage 4 / 5 masks; composite: stage 6; refine: stage 4's result (None without SAM); timings per
-    ``LOCALIZE_STAGES``; notes: fallbacks.
+    result: the original with the edit pasted in (float32 [H, W, 3]); alpha: float32 [H, W], the paste opacity
+    (0 = the original's pixel, bit for bit); alignment: ZONE Align Edit's result (aligned image, valid area, maps,
+    report); difference: ZONE Difference To Mask's (coarse mask, threshold, colour drift); refined / final: stage
+    4 / 5 masks; composite: stage 6 at the working size; refine: stage 4's result (None without SAM); timings per
+    ``LOCALIZE_STAGES``; notes: fallbacks; pasted: False when nothing was pasted (a restyle, no match).
     """
 
     result: np.ndarray
+    alpha: np.ndarray
     alignment: Alignment
     difference: EditMask
     refined: np.ndarray
@@ -279,6 +284,11 @@ class LocalizeRun:
     refine: RefineResult | None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    pasted: bool = True
+
+    def full_size(self, mask: np.ndarray) -> np.ndarray:
+        """A working-size bool mask enlarged to the original's size."""
+        return enlarge_mask(mask, self.result.shape[:2])
 
 
 def run_localize(
@@ -290,26 +300,50 @@ def run_localize(
     localize: LocalizeParams = LocalizeParams(),
     check_cancel: Callable[[], None] | None = None,
 ) -> LocalizeRun:
-    """ZONE's localization for any editor's output: align ``edited`` (any size) to ``original``, difference mask,
-    then stages 4-6 (``params``: their settings; ``segment_on`` "auto" segments the aligned edit)."""
-    orig = to_rgb(original, "original", clip=False)  # kept exactly: the composite copies it outside the mask
+    """ZONE's localization for any editor's output, at full resolution: align ``edited`` (any size, ~1 MP) to
+    ``original`` (any size) at the editor's scale, difference mask and stages 4-6 there (``params``: their
+    settings; ``segment_on`` "auto" segments the aligned edit), then the final alpha enlarged to the original's
+    size and the edit resampled and pasted inside it only. Nothing is pasted (``pasted`` False, a note says why)
+    when the pictures do not match or the editor changed most of the picture (a restyle)."""
+    orig = to_rgb(original, "original", clip=False)  # kept exactly: the paste copies it outside the alpha
     model_input = to_rgb(orig)
     timings: dict[str, float] = {}
     notes: list[str] = []
 
     t = time.perf_counter()
-    alignment = align_edit(model_input, edited, model=localize.align_model, flow_cap=localize.flow_cap)
+    edited = to_rgb(edited, "edited")
+    work = reduce_to(model_input, work_shape(model_input.shape[:2], edited.shape[:2]))  # the editor's scale
+    alignment = fit_alignment(model_input, edited, model=localize.align_model, flow_cap=localize.flow_cap, work=work)
     if alignment.fell_back:
         notes.append(f"align: {alignment.note}")
     timings["align_edit"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    difference = edit_to_mask(model_input, alignment.image, alignment.valid, threshold=localize.diff_threshold,
+    difference = edit_to_mask(work, alignment.image, alignment.valid, threshold=localize.diff_threshold,
                               min_region=localize.diff_min_region, close=localize.diff_close)
     if difference.note:
         notes.append(f"difference mask: {difference.note}")
     timings["edit_to_mask"] = time.perf_counter() - t
 
-    refine, refined, final, composite = _localize(orig, model_input, alignment.image, difference.mask, sam, params,
+    restyle = ""
+    if alignment.restyle:
+        restyle = (f"the editor re-rendered the whole scene (detail agreement {alignment.detail:.2f}): a restyle, "
+                   "not a local edit: nothing pasted")
+    elif alignment.mismatch:
+        restyle = "the edit does not match the original (a restyle of the whole scene?): nothing pasted"
+    elif difference.restyle:
+        restyle = (f"the editor changed {100 * difference.share:.0f} % of the picture (a restyle, not a local edit): "
+                   "nothing pasted; use the editor's output as it is, or raise the difference threshold")
+    if restyle:
+        notes.append(restyle)
+        empty = np.zeros(work.shape[:2], bool)
+        composite = layer_composite(work, alignment.image, empty, empty)
+        return LocalizeRun(orig.copy(), np.zeros(orig.shape[:2], np.float32), alignment, difference, empty, empty,
+                           composite, None, timings, notes, pasted=False)
+
+    refine, refined, final, composite = _localize(work, work, alignment.image, difference.mask, sam, params,
                                                   None, timings, notes, NO_SAM_LOCALIZE_NOTE, check_cancel)
-    return LocalizeRun(composite.image, alignment, difference, refined, final, composite, refine, timings, notes)
+    t = time.perf_counter()
+    result, alpha = paste_full_res(orig, edited, alignment, composite.alpha, composite.drift)
+    timings["layer_composite"] += time.perf_counter() - t
+    return LocalizeRun(result, alpha, alignment, difference, refined, final, composite, refine, timings, notes)

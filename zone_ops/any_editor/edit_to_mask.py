@@ -46,6 +46,8 @@ CLOSE = 9
 MIN_REGION = 64
 #: A mask covering more than this fraction of the valid area is reported (a global restyle, not a local edit).
 WHOLE_IMAGE = 0.8
+#: ... and more than this fraction with an implausible colour drift is a restyle as well (see ``EditMask.restyle``).
+RESTYLE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class EditMask:
     mask:       bool [H, W] at the original's size, True = the editor changed it.
     difference: float32 [h, w], the drift-compensated, misalignment-tolerant Delta E at the working size.
     threshold:  the Delta E threshold applied. drift: the colour drift removed. note: "" or what to know.
+    share:      fraction of the valid area in the mask.
     """
 
     mask: np.ndarray
@@ -62,6 +65,14 @@ class EditMask:
     threshold: float
     drift: ColorDrift
     note: str = ""
+    share: float = 0.0
+
+    @property
+    def restyle(self) -> bool:
+        """A restyle, not a local edit (paste nothing): more than WHOLE_IMAGE of the valid area changed, or more
+        than RESTYLE_SHARE while no plausible global colour drift explains the rest (gains far from 1 or a noise
+        floor of a different picture: the editor recoloured the whole scene)."""
+        return self.share > WHOLE_IMAGE or (self.share > RESTYLE_SHARE and not self.drift.plausible)
 
     def describe(self) -> str:
         return (f"Delta E threshold {self.threshold:.1f}, mask {100 * self.mask.mean():.2f} % of the image; "
@@ -152,7 +163,7 @@ def edit_to_mask(original: np.ndarray, edited: np.ndarray, valid: np.ndarray | N
     if not mask.any():
         note = (f"no difference above Delta E {thr:.1f} after removing the colour drift: the editor changed "
                 "nothing local (lower threshold to look closer)")
-    elif share > WHOLE_IMAGE:
-        note = (f"the editor changed {100 * share:.0f} % of the picture: a global change, not a local edit "
-                "(raise threshold to keep only the strongest change)")
-    return EditMask(mask, diff, float(thr), drift, note)
+    elif share > WHOLE_IMAGE or (share > RESTYLE_SHARE and not drift.plausible):
+        note = (f"the editor changed {100 * share:.0f} % of the picture: a global change (a restyle), not a local "
+                "edit: nothing should be pasted (raise threshold to keep only the strongest change)")
+    return EditMask(mask, diff, float(thr), drift, note, share)

@@ -16,8 +16,10 @@ failures (missing or damaged file, bad parameter, unavailable device, unwritable
 line and exit with status 2.
 
 ``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
-(two files, or two folders paired by file name). For each pair ``NAME`` it writes ``--out/NAME/``: ``result.png``,
-``aligned.png`` (the edit in the original's frame), ``mask_coarse.png`` (the difference mask), ``mask_refined.png``,
+(two files, or two folders paired by file name), at the original's full resolution: the alignment and the masks
+are found at the editor's scale (~1 MP) and only the final alpha's pixels are enlarged and pasted. For each pair
+``NAME`` it writes ``--out/NAME/``: ``result.png`` (the original's size), ``aligned.png`` (the edit in the
+original's frame at the working scale), ``mask_coarse.png`` (the difference mask), ``mask_refined.png``,
 ``mask_final.png``, ``alpha.png`` and ``localize.json`` (alignment report and matrix, colour drift, threshold,
 parameters, timings, notes), with the same output safety (``zone_ops.cli.safety``; the edited files are inputs too).
 """
@@ -172,7 +174,8 @@ def build_localize_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help=f"for SAM; on this machine: {', '.join(available_devices())}")
     g = p.add_argument_group("align edit")
     g.add_argument("--align-model", choices=ALIGN_MODELS, default=e.align_model)
-    g.add_argument("--flow-cap", type=float, default=e.flow_cap, help="residual flow cap in px (0 = off)")
+    g.add_argument("--flow-cap", type=float, default=e.flow_cap,
+                   help="dense residual flow cap in editor px (0 = off)")
     g = p.add_argument_group("difference to mask")
     g.add_argument("--diff-threshold", type=float, default=e.diff_threshold,
                    help="CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
@@ -257,7 +260,8 @@ def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
                 arr = np.asarray(im, dtype=np.float32) / 65535.0
                 return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=-1), None, 16
             has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
+            arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32)
+            arr /= np.float32(255.0)  # in place: one full-size float32 array, not two (a 12 MP photo is 146 MB)
     except (UnidentifiedImageError, OSError) as exc:
         raise CliError(f"cannot read image {str(path)!r}: {exc}") from None
     return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if has_alpha else None), 8
@@ -269,7 +273,9 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bi
 
     arr = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
     top = 65535.0 if bits == 16 else 255.0
-    q = np.round(np.clip(arr, 0.0, 1.0) * top).astype(np.uint16 if bits == 16 else np.uint8)
+    q = np.clip(arr, 0.0, 1.0)  # one full-size temporary, scaled and rounded in place
+    q *= top
+    q = np.rint(q, out=q).astype(np.uint16 if bits == 16 else np.uint8)
     if q.ndim == 3:
         q = cv2.cvtColor(q, cv2.COLOR_RGBA2BGRA if q.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
     if not cv2.imwrite(str(path), q):
@@ -296,7 +302,7 @@ def mask_record(coarse: np.ndarray, run: Any) -> dict[str, Any]:
         "coarse_px": int(coarse.sum()),
         "refined_px": int(run.refined.sum()),
         "final_px": int(run.final.sum()),
-        "changed_px": int((run.composite.alpha > 0).sum()),
+        "changed_px": int((getattr(run, "alpha", run.composite.alpha) > 0).sum()),
         "sam_used": refine is not None,
         "sam_fell_back": None if refine is None else bool(refine.fell_back),
         "sam_segments_chosen": None if refine is None else [int(i) for i in refine.indices],
@@ -428,7 +434,11 @@ def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str],
             "residual_px": None if al.residual != al.residual else round(float(al.residual), 4),
             "residual_flow_mean_px": round(float(al.flow), 4),
             "valid_fraction": round(float(al.valid.mean()), 6),
+            "uneven_shift_max_px": round(float(al.smooth_max), 4),
+            "flow_confident_fraction": round(float(al.flow_support), 4),
+            "working_size": list(al.work_shape),
         },
+        "pasted": run.pasted,
         "difference": {
             "delta_e_threshold": round(diff.threshold, 4),
             "colour_drift": {"gain": diff.drift.gain.round(5).tolist(), "offset": diff.drift.offset.round(5).tolist(),
@@ -479,10 +489,11 @@ def localize(args: argparse.Namespace) -> int:
         edited_rgb, _, _ = read_image(edited)
         run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
         write_image(files["result"], run.result, alpha, bits)
-        write_image(files["aligned"], run.alignment.image, None, bits)
+        write_image(files["aligned"], run.alignment.image, None, bits)  # at the working (editor's) scale
         for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
-                          ("mask_final", run.final), ("alpha", run.composite.alpha)):
-            write_image(files[key], np.asarray(mask, np.float32))
+                          ("mask_final", run.final)):
+            write_image(files[key], run.full_size(mask).view(np.uint8).astype(np.float32))
+        write_image(files["alpha"], run.alpha)
         record = localize_sidecar(run, (original, edited), {k: f.name for k, f in files.items()}, params,
                                   localize_params, args, device)
         files["record"].write_text(json.dumps(record, indent=2))
