@@ -32,6 +32,7 @@ EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_ed
 
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}
+BYPASS = 4  # a node's mode when bypassed (Ctrl+B); 2 = muted
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 
@@ -230,7 +231,14 @@ def check_ui(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
         w = f"{where}: node {nid} ({t})"
         for key in ("pos", "size", "mode"):
             assert key in n, f"{w} lacks {key!r}"
-        assert n["mode"] == 0, f"{w}: muted/bypassed nodes are not allowed in a shipped workflow"
+        assert n["mode"] in (0, BYPASS), f"{w}: muted nodes are not allowed in a shipped workflow"
+        if n["mode"] == BYPASS:  # an optional model shipped off (Ctrl+B turns it on): a loader feeding optional inputs
+            assert not any(i.get("link") is not None for i in n.get("inputs", [])), f"{w}: bypassed, with inputs"
+            for o in n.get("outputs", []):
+                for lid in o.get("links") or []:
+                    dst = nodes[links[lid][3]]
+                    assert not defs[dst["type"]].inputs[dst["inputs"][links[lid][4]]["name"]].required, (
+                        f"{w}: bypassed, but {dst['type']} needs its output")
         if t in VIRTUAL:
             assert [type(v) for v in n.get("widgets_values", [])] == [str], f"{w}: a note holds one text"
             assert not n.get("inputs") and not n.get("outputs"), f"{w}: a note has no slots"
@@ -321,17 +329,21 @@ def check_api(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
 
 def ui_to_api(ui: dict, defs: dict[str, NodeDef], display: dict[str, str] | None = None) -> dict:
     """The API-format prompt the frontend queues for a UI-format workflow (its graphToPrompt): notes dropped, each
-    widget value under its input name, each link as ``[source id, output slot]``. Asserts that every link of the
-    UI file arrives as an input of the prompt (a conversion must never lose a link)."""
+    widget value under its input name, each link as ``[source id, output slot]``. A bypassed node (mode 4) is left
+    out with the links from it, as the frontend does for a node without an input of the link's type (the only kind
+    check_ui allows bypassed). Asserts that every other link of the UI file arrives as an input of the prompt (a
+    conversion must never lose a link)."""
     links = {link[0]: link for link in ui["links"]}
+    off = {n["id"] for n in ui["nodes"] if n.get("mode", 0) != 0}
+    links = {k: v for k, v in links.items() if v[1] not in off and v[3] not in off}
     api: dict[str, dict] = {}
     for n in ui["nodes"]:
-        if n["type"] in VIRTUAL:
+        if n["type"] in VIRTUAL or n["id"] in off:
             continue
         d = defs[n["type"]]
         inputs: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), f"node {n['id']}"))
         for i in n.get("inputs", []):
-            if i.get("link") is not None:
+            if i.get("link") in links:
                 link = links[i["link"]]
                 inputs[i["name"]] = [str(link[1]), link[2]]
         title = n.get("title") or (display or {}).get(n["type"], n["type"])

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402  (loads the pack as ComfyUI does, under the name comfyui_zone)
 import render_graph  # noqa: E402  (tools/, next to this script)
 from PIL import Image  # noqa: E402
-from test_workflows import CORE_SNAPSHOT, NodeDef, _core_defs, _pack_defs  # noqa: E402
+from test_workflows import BYPASS, CORE_SNAPSHOT, NodeDef, _core_defs, _pack_defs  # noqa: E402
 
 IP2P_FILE = "instruct-pix2pix-00-22000.safetensors"
 MAGICBRUSH_FILE = "MagicBrush-epoch-52-step-4999.ckpt"
@@ -52,6 +52,7 @@ class Node:
         self.widgets = dict(widgets)
         self.inputs: dict[str, tuple["Node", int]] = {}
         self.properties: dict = {}
+        self.mode = 0  # BYPASS: shipped off, Ctrl+B turns it on (a loader that feeds optional inputs only)
 
     def out(self, name_or_slot: str | int) -> tuple["Node", int]:
         if isinstance(name_or_slot, int):
@@ -160,7 +161,7 @@ class Graph:
                     slot["link"] = link_id
                 inputs.append(slot)
             entry = {"id": n.id, "type": n.type, "pos": n.pos, "size": n.size, "flags": {}, "order": order[n.id],
-                     "mode": 0, "inputs": inputs, "outputs": [],
+                     "mode": n.mode, "inputs": inputs, "outputs": [],
                      "properties": {"Node name for S&R": n.type, **n.properties},
                      "widgets_values": self._widget_values(n)[0]}
             if n.title:
@@ -180,9 +181,14 @@ class Graph:
     def api(self) -> dict:
         out = {}
         for n in self.nodes:
+            if n.mode == BYPASS:  # the frontend queues the graph without it (and without the links from it)
+                assert not n.inputs, f"{n.title}: a bypassed node with inputs would pass them through"
+                continue
             inputs = {}
             values = self._widget_values(n)[1]
             for name in n.d.inputs:
+                if name in n.inputs and n.inputs[name][0].mode == BYPASS:
+                    continue
                 if name in n.inputs:
                     src, slot = n.inputs[name]
                     inputs[name] = [str(src.id), slot]
@@ -333,8 +339,9 @@ def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> tuple[Node, N
                  {"ckpt_name": IP2P_FILE})
     mb = None
     if magicbrush:
-        mb = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "MagicBrush checkpoint (optional)",
+        mb = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "MagicBrush (optional: Ctrl+B turns it on)",
                    {"ckpt_name": MAGICBRUSH_FILE})
+        mb.mode = BYPASS  # the workflow runs with IP2P + SAM alone; the note says how to add MagicBrush
     size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     g.group("Models", (x - 20, y - 80, 360, col.y - y + 40), COLORS["models"])
