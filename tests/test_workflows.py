@@ -523,3 +523,58 @@ def test_model_files_of_a_real_comfyui_do_not_change_the_checks(monkeypatch):
     assert NODE_CLASS_MAPPINGS["ZoneSAMLoader"].INPUT_TYPES()["required"]["model_name"][0]  # the live list
     assert _pack_defs()["ZoneSAMLoader"].inputs["model_name"].choices == []
     test_readme_node_reference_current()
+
+
+#: Where each loader's file widget looks (ComfyUI's models/<folder>).
+MODEL_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", ("UNETLoader", "unet_name"): "diffusion_models",
+                 ("CLIPLoader", "clip_name"): "text_encoders", ("VAELoader", "vae_name"): "vae",
+                 ("ZoneSAMLoader", "model_name"): "sams"}
+#: The frontend's missing-models dialog (MissingModelsWarning, frontend 1.27.10) downloads only these.
+DIALOG_SOURCES = ("https://huggingface.co/", "https://civitai.com/")
+DIALOG_SUFFIXES = (".safetensors", ".sft")
+
+
+def model_announcements(wf: dict, defs: dict[str, NodeDef]) -> dict[str, str]:
+    """Every model file a UI workflow's loaders name -> how a user learns of it before Run: "dialog" (the loader's
+    ``properties.models`` entry the missing-models dialog offers: same name, an allowed host and suffix, the loader's
+    folder) or "note" (a Markdown note line naming the file, ``models/<folder>/`` and an https source), else
+    "NOT ANNOUNCED"."""
+    notes = [line for n in wf["nodes"] if n["type"] in VIRTUAL for text in n["widgets_values"] for line in text.splitlines()]
+    found: dict[str, str] = {}
+    for n in wf["nodes"]:
+        if n["type"] in VIRTUAL:
+            continue
+        values = expected_widget_values(defs[n["type"]], n.get("widgets_values", []), n["type"])
+        for (kind, widget), folder in MODEL_FOLDERS.items():
+            if n["type"] != kind or widget not in values:
+                continue
+            name = values[widget]
+            offered = [m for m in n["properties"].get("models", []) if m["name"] == name and m["directory"] == folder
+                       and m["url"].startswith(DIALOG_SOURCES) and name.endswith(DIALOG_SUFFIXES)]
+            noted = [line for line in notes if f"`{name}`" in line and f"models/{folder}/" in line and "https://" in line]
+            found[name] = "dialog" if offered else "note" if noted else "NOT ANNOUNCED"
+    return found
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_every_model_file_is_announced_before_run(path: Path, defs):
+    """Each file a loader names is offered by the missing-models dialog on open or named (file, folder, source) in a
+    note: a user never learns of a model at Run from "Value not in list"."""
+    found = model_announcements(json.loads(path.read_text()), defs)
+    assert found, f"{path.name}: no loader found"
+    missing = {name for name, how in found.items() if how == "NOT ANNOUNCED"}
+    assert not missing, f"{path.name}: {sorted(missing)} announced neither by the missing-models dialog nor by a note"
+
+
+def test_model_announcement_check_catches_a_silent_file(defs):
+    """The check fails for a SAM file no note names, and for a .ckpt put into the dialog's list."""
+    wf, _ = _first_zone_workflow()
+    for n in wf["nodes"]:
+        if n["type"] in VIRTUAL:
+            n["widgets_values"] = [n["widgets_values"][0].replace("sam_vit_h_4b8939.pth", "another file")]
+    assert model_announcements(wf, defs)["sam_vit_h_4b8939.pth"] == "NOT ANNOUNCED"
+    loader = next(n for n in wf["nodes"] if n["type"] == "CheckpointLoaderSimple")
+    loader["properties"]["models"] = [{"name": "x.ckpt", "url": "https://huggingface.co/a/b/resolve/main/x.ckpt",
+                                       "directory": "checkpoints"}]
+    loader["widgets_values"][0] = "x.ckpt"
+    assert model_announcements(wf, defs)["x.ckpt"] == "NOT ANNOUNCED"

@@ -40,6 +40,7 @@ MODEL_LINKS = {  # shown by the frontend's "missing models" dialog: file -> (url
     QWEN_CLIP: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/{QWEN_CLIP}", "text_encoders"),
     QWEN_VAE: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/vae/{QWEN_VAE}", "vae"),
 }
+SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth"  # segment-anything's README
 MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "vae_name")
 DOWNLOADABLE = (".safetensors", ".sft")  # the frontend's missing-models dialog refuses other suffixes (.ckpt)
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
@@ -238,12 +239,20 @@ def _defs_and_names() -> tuple[dict[str, NodeDef], dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------ the graphs
+def _fetch(file: str, folder: str, url: str, what: str) -> str:
+    """A note line announcing a model file the missing-models dialog cannot offer (file, folder, source)."""
+    return f"- **{what}**: `{file}` into **models/{folder}/**, from {url}\n"
+
+
+SAM_LINE = _fetch(SAM_FILE, "sams", SAM_URL, "SAM") + "  (or `sam_vit_l_0b3195.pth` / `sam_vit_b_01ec64.pth`: pick it in *SAM loader*)\n"
+MAGICBRUSH_LINE = _fetch(MAGICBRUSH_FILE, "checkpoints", MODEL_LINKS[MAGICBRUSH_FILE][0], "MagicBrush, optional")
 MODELS_NOTE = (
-    "## Weights (nothing is downloaded)\n"
-    f"- **models/checkpoints/**: `{IP2P_FILE}` (timbrooks/instruct-pix2pix) and, optional, "
-    f"`{MAGICBRUSH_FILE}` (osunlp/InstructPix2Pix-MagicBrush).\n"
-    f"- **models/sams/**: a SAM v1 checkpoint, `{SAM_FILE}` (best) or `sam_vit_l_0b3195.pth` / `sam_vit_b_01ec64.pth`.\n"
-    "Press *r* (refresh) after copying files."
+    "## Models: what to fetch (nothing is downloaded for you)\n"
+    f"- **InstructPix2Pix**: `{IP2P_FILE}` into **models/checkpoints/** (the missing-models dialog on open offers "
+    "it; source: timbrooks/instruct-pix2pix on Hugging Face)\n"
+    + SAM_LINE + MAGICBRUSH_LINE +
+    "\nThe workflow runs with IP2P + SAM. **MagicBrush is shipped off** (the purple node): to fuse it in as in the "
+    "paper, click the *MagicBrush* node and press **Ctrl+B**. Press **r** after copying files."
 )
 STEP = 360  # column pitch
 
@@ -397,7 +406,7 @@ def mask_only(defs, display) -> Graph:
            "paint a rough mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
-           f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
+           "\n\n## Model\n" + SAM_LINE, (40, -280), (720, 210), "ZONE post-processing")
     b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
     placed = []
 
@@ -427,8 +436,7 @@ ANY_EDITOR_NOTE = (
     "edited**, and the picture you gave the editor to **original** (all nodes that take `original`). The edit may "
     "have another size or aspect, a slight zoom or shift and a colour cast: Align Edit undoes the geometry, "
     "Difference To Mask finds what changed beyond the colour drift, SAM snaps it to an object and the edit is "
-    "pasted onto the ORIGINAL, so every other pixel stays identical.\n\n"
-    f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)."
+    "pasted onto the ORIGINAL, so every other pixel stays identical.\n\n## Model\n" + SAM_LINE
 )
 
 
@@ -475,7 +483,7 @@ QWEN_NOTE = (
     "zooms and recolours what it should keep. The right part (ZONE) aligns its output to your original, finds "
     "the edit, snaps it to a SAM segment and pastes only that onto the original at full resolution.\n\n"
     f"- **models/diffusion_models/**: `{QWEN_UNET}`\n- **models/text_encoders/**: `{QWEN_CLIP}`\n"
-    f"- **models/vae/**: `{QWEN_VAE}`\n- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)\n\n"
+    f"- **models/vae/**: `{QWEN_VAE}`\n(the missing-models dialog on open offers these three)\n" + SAM_LINE + "\n"
     "KSampler: 20 steps, cfg 2.5 (fp8 model); a 4-step Lightning LoRA needs 4 steps, cfg 1.0."
 )
 
