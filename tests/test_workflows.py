@@ -33,6 +33,16 @@ EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_ed
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}
 BYPASS = 4  # a node's mode when bypassed (Ctrl+B); 2 = muted
+#: The graph canvas a user sees at a 1600x1000 and a 1280x800 browser window (frontend 1.27.10, measured: the left
+#: sidebar and the top bars take 64 x 78 px, at 1280 px 40 x 40 px and the workflow tabs then cover the top 38 px of
+#: the canvas), as (width, height, covered top) in screen pixels.
+VIEWPORTS = {"1600x1000": (1536, 922, 0), "1280x800": (1240, 760, 38)}
+#: Bottom right of the canvas, measured from its bottom-right corner (width, height): the minimap (250x200 px, 8 px
+#: from the right, 66 px from the bottom; shown by default) and the zoom buttons (307x45 px) below it.
+CORNERS = ((258, 266), (323, 61))
+#: Below this zoom the frontend draws nodes without text (MinFontSizeForLOD 8 px / NODE_TEXT_SIZE 14 px).
+MIN_SCALE = 8 / 14
+TITLE_H = 30  # a node's title bar, above its pos
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 
@@ -578,3 +588,48 @@ def test_model_announcement_check_catches_a_silent_file(defs):
                                        "directory": "checkpoints"}]
     loader["widgets_values"][0] = "x.ckpt"
     assert model_announcements(wf, defs)["x.ckpt"] == "NOT ANNOUNCED"
+
+
+def hidden_on_open(wf: dict, viewport: tuple[int, int]) -> list[str]:
+    """What a user does NOT see when the workflow opens in a canvas of ``viewport`` (width, height, covered top) px:
+    the saved
+    view (``extra.ds``: canvas px = (graph position + offset) * scale) must show every note, every input (model
+    loaders, Load Image) and at least one result (SaveImage), whole, outside the minimap corner, at a zoom the
+    frontend draws text at. Returns the titles of what is cut off, hidden or unreadable."""
+    ds = wf["extra"]["ds"]
+    scale, (ox, oy) = ds["scale"], ds["offset"]
+    width, height, top = viewport
+    if scale < MIN_SCALE:
+        return [f"zoom {scale} < {MIN_SCALE:.3f}: the frontend draws no text"]
+
+    def visible(n: dict) -> bool:
+        x0, y0 = (n["pos"][0] + ox) * scale, (n["pos"][1] - TITLE_H + oy) * scale
+        x1, y1 = (n["pos"][0] + n["size"][0] + ox) * scale, (n["pos"][1] + n["size"][1] + oy) * scale
+        inside = 0 <= x0 and top <= y0 and x1 <= width and y1 <= height
+        return inside and not any(x1 > width - cw and y1 > height - ch for cw, ch in CORNERS)
+
+    loaders = {kind for kind, _ in MODEL_FOLDERS} | {"LoadImage"}
+    must = [n for n in wf["nodes"] if n["type"] in VIRTUAL or n["type"] in loaders]
+    hidden = [n.get("title", n["type"]) for n in must if not visible(n)]
+    results = [n for n in wf["nodes"] if n["type"] == "SaveImage"]
+    if not any(visible(n) for n in results):
+        hidden.append("every result (SaveImage)")
+    return hidden
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_saved_view_shows_notes_inputs_and_result(path: Path, viewport: str):
+    """On open (at 1600x1000 and at 1280x800) the help, the inputs and the result are on screen, readable."""
+    hidden = hidden_on_open(json.loads(path.read_text()), VIEWPORTS[viewport])
+    assert not hidden, f"{path.name} at {viewport}: not shown on open: {hidden}"
+
+
+def test_saved_view_check_catches_the_old_view():
+    """The view every workflow had before (scale 0.75, offset 40,40) hid the notes above it: the check says so."""
+    wf, _ = _first_zone_workflow()
+    wf["extra"]["ds"] = {"scale": 0.75, "offset": [40, 40]}
+    hidden = hidden_on_open(wf, VIEWPORTS["1600x1000"])
+    assert any(n["type"] == "MarkdownNote" and n["title"] in hidden for n in wf["nodes"]), hidden
+    wf["extra"]["ds"] = {"scale": 0.4, "offset": [0, 400]}
+    assert "the frontend draws no text" in hidden_on_open(wf, VIEWPORTS["1280x800"])[0]
