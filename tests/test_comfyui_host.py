@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 import pytest
 
 import comfy_models
-from test_workflows import API_DIR, CORE_SNAPSHOT, WORKFLOWS, _core_defs, _pack_defs, ui_to_api
+from test_workflows import API_DIR, CORE_SNAPSHOT, WORKFLOWS, _core_defs, _pack_defs, api_twin, ui_to_api
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.slow]
 
@@ -225,10 +226,11 @@ def test_template_browser_lists_the_ui_workflows(server):
     listed = server.get("/workflow_templates").get("ComfyUI-ZONE", [])
     expected = sorted(p.stem for p in API_DIR.parent.glob("*.json"))
     assert sorted(listed) == expected, f"template browser lists {listed}, expected {expected}"
-    for name in expected:
-        wf = server.get(f"/api/workflow_templates/ComfyUI-ZONE/{name}.json")
+    for name in expected:  # the file names are the cards' titles, with spaces: quoted as the browser does
+        wf = server.get(f"/api/workflow_templates/ComfyUI-ZONE/{urllib.parse.quote(name)}.json")
         assert "nodes" in wf
-        with urllib.request.urlopen(f"{server.url}/api/workflow_templates/ComfyUI-ZONE/{name}.jpg", timeout=30) as r:
+        url = f"{server.url}/api/workflow_templates/ComfyUI-ZONE/{urllib.parse.quote(name)}.jpg"
+        with urllib.request.urlopen(url, timeout=30) as r:
             assert r.status == 200 and r.read(3) == b"\xff\xd8\xff", f"{name}.jpg: the card's picture"
 
 
@@ -364,7 +366,7 @@ def test_shipped_workflow_runs_as_shipped(cold_server, path):
     defs = {**_core_defs(), **_pack_defs()}  # file-list combos take any name (checked against the server below)
     display = {name: d["display_name"] for name, d in object_info.items()}
     shipped = ui_to_api(json.loads(path.read_text()), defs, display)
-    twin = json.loads((API_DIR / f"{path.stem}_api.json").read_text())
+    twin = json.loads(api_twin(path).read_text())
     assert {k: v["inputs"] for k, v in shipped.items()} == {k: v["inputs"] for k, v in twin.items()}
     workflow = prepare(shipped)
     if {n["class_type"] for n in workflow.values()} & set(FOREIGN_LOADERS):

@@ -28,7 +28,25 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
 API_DIR = WORKFLOWS / "api"
 CORE_SNAPSHOT = Path(__file__).resolve().parent / "data" / "comfy_core_nodes.json"
-EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_editor", "zone_qwen_image_edit")
+#: Each shipped workflow's id (its API twin is workflows/api/<id>_api.json) -> its template card title. ComfyUI's
+#: template browser titles a custom node pack's card with the UI file's name and nothing else (frontend 1.27.10,
+#: getTemplateTitle), so the UI file is named as the card should read: workflows/<title>.json and <title>.jpg.
+CARDS = {"zone_local_edit": "ZONE local edit", "zone_multi_turn": "ZONE multi-turn local edit",
+         "zone_mask_only": "ZONE paste back a painted region", "zone_any_editor": "ZONE make any editor local",
+         "zone_qwen_image_edit": "Qwen-Image-Edit made local by ZONE"}
+EXPECTED = tuple(CARDS)
+
+
+def ui_file(workflow_id: str) -> Path:
+    """The UI file (the template card) of a workflow id, e.g. "zone_local_edit" -> workflows/ZONE local edit.json."""
+    return WORKFLOWS / f"{CARDS[workflow_id]}.json"
+
+
+def api_twin(ui_path: Path) -> Path:
+    """The API twin of a UI file: workflows/api/<id>_api.json."""
+    ids = {title: wid for wid, title in CARDS.items()}
+    assert ui_path.stem in ids, f"{ui_path.name}: not a card of CARDS {sorted(CARDS.values())}"
+    return API_DIR / f"{ids[ui_path.stem]}_api.json"
 
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}
@@ -387,10 +405,11 @@ def _api_files() -> list[Path]:
 def test_expected_workflows_ship():
     names = {p.stem for p in _ui_files()}
     apis = {p.stem for p in _api_files()}
+    assert names == set(CARDS.values()), f"UI files {sorted(names)} are not the cards {sorted(CARDS.values())}"
     for stem in EXPECTED:
-        assert stem in names, f"workflows/{stem}.json missing"
+        assert ui_file(stem).is_file(), f"{ui_file(stem).name} missing"
         assert f"{stem}_api" in apis, f"workflows/api/{stem}_api.json missing"
-    assert {f"{s}_api" for s in names} == apis, "every UI workflow needs exactly one API twin and vice versa"
+    assert {api_twin(p).stem for p in _ui_files()} == apis, "every UI workflow needs exactly one API twin and vice versa"
 
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
@@ -420,7 +439,7 @@ def test_api_workflow_valid(path: Path, defs):
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
 def test_ui_and_api_twins_agree(path: Path, defs):
-    api_path = API_DIR / f"{path.stem}_api.json"
+    api_path = api_twin(path)
     assert api_path.is_file(), f"{api_path} missing"
     check_twins(json.loads(path.read_text()), json.loads(api_path.read_text()), defs, path.name)
 
@@ -436,10 +455,10 @@ def test_zone_nodes_all_used(defs):
 
 # A broken workflow must be caught: mutate a valid one in the ways a node change would break it.
 def _first_zone_workflow() -> tuple[dict, dict]:
-    path = WORKFLOWS / "zone_local_edit.json"
+    path = ui_file("zone_local_edit")
     if not path.is_file():
-        pytest.skip("zone_local_edit.json not written yet")
-    return json.loads(path.read_text()), json.loads((API_DIR / "zone_local_edit_api.json").read_text())
+        pytest.skip(f"{path.name} not written yet")
+    return json.loads(path.read_text()), json.loads(api_twin(path).read_text())
 
 
 def _zone_node(wf: dict) -> dict:

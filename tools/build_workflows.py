@@ -1,6 +1,7 @@
 """Regenerate the shipped workflows from the node definitions: ``.venv/bin/python tools/build_workflows.py``.
 
-Writes ``workflows/<name>.json`` (UI format, drag-and-drop; listed by ComfyUI's template browser) and
+Writes ``workflows/<card title>.json`` (UI format, drag-and-drop; listed by ComfyUI's template browser, which titles
+the card with the file name: tests/test_workflows.py CARDS maps each graph's name to it) and
 ``workflows/api/<name>_api.json`` (API format for ``POST /prompt``; kept out of the template browser, which only
 lists the top level). Widget values are the node defaults unless a graph below sets them, in the frontend's
 order (seed inputs get a ``control_after_generate`` value, image loaders an upload value), so the files stay
@@ -22,7 +23,7 @@ import conftest  # noqa: E402  (loads the pack as ComfyUI does, under the name c
 import render_graph  # noqa: E402  (tools/, next to this script)
 from PIL import Image  # noqa: E402
 from test_workflows import (  # noqa: E402
-    BYPASS, CORE_SNAPSHOT, MIN_SCALE, TITLE_H, VIEWPORTS, NodeDef, _core_defs, _pack_defs,
+    BYPASS, CARDS, CORE_SNAPSHOT, MIN_SCALE, TITLE_H, VIEWPORTS, NodeDef, _core_defs, _pack_defs,
 )
 
 IP2P_FILE = "instruct-pix2pix-00-22000.safetensors"
@@ -584,17 +585,18 @@ def main() -> None:
     for name, build in GRAPHS.items():
         g = build(defs, display)
         g.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://github.com/zone-comfyui/ComfyUI-ZONE/workflows/{name}"))
-        (out / f"{name}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
+        card = CARDS[name]  # the UI file is named as its template card reads (a new graph needs an entry)
+        (out / f"{card}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
         (out / "api" / f"{name}_api.json").write_text(json.dumps(g.api(), indent=1) + "\n")
-        # The template browser shows <name>.jpg on the workflow's card. A picture of the real frontend
-        # (tools/screenshot_workflows.py) is kept; a new workflow gets a schematic until one is taken.
-        thumb_path = out / f"{name}.jpg"
+        # The template browser shows <card>.jpg on the workflow's card: the before -> after picture of
+        # tools/render_cards.py is kept; a new workflow gets a schematic of its graph until it has one.
+        thumb_path = out / f"{card}.jpg"
         if not thumb_path.exists():
             thumb = render_graph.render(g.ui(), scale=0.5)
             thumb = thumb.resize((THUMBNAIL_WIDTH, max(1, round(thumb.height * THUMBNAIL_WIDTH / thumb.width))),
                                  Image.LANCZOS)
             thumb.save(thumb_path, quality=85, optimize=True)
-        print(f"wrote workflows/{name}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
+        print(f"wrote workflows/{card}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
 
 
 if __name__ == "__main__":
