@@ -652,3 +652,24 @@ def test_saved_view_check_catches_the_old_view():
     assert any(n["type"] == "MarkdownNote" and n["title"] in hidden for n in wf["nodes"]), hidden
     wf["extra"]["ds"] = {"scale": 0.4, "offset": [0, 400]}
     assert "the frontend draws no text" in hidden_on_open(wf, VIEWPORTS["1280x800"])[0]
+
+
+@pytest.mark.parametrize("workflow_id", ["zone_local_edit", "zone_multi_turn"])
+def test_magicbrush_is_one_action_away(workflow_id: str, defs):
+    """Shipped with IP2P + SAM only (the MagicBrush loader bypassed, so the queued graph has no MagicBrush); turning
+    that one node on (Ctrl+B: mode 0) queues a valid graph in which every Fused IP2P Sampler gets MagicBrush."""
+    wf = json.loads(ui_file(workflow_id).read_text())
+    loaders = [n for n in wf["nodes"] if n["mode"] == BYPASS]
+    assert [n["type"] for n in loaders] == ["CheckpointLoaderSimple"] and "MagicBrush" in loaders[0]["widgets_values"][0]
+    shipped = ui_to_api(wf, defs)
+    samplers = [n for n in shipped.values() if n["class_type"] == "ZoneFusedIP2PSampler"]
+    assert samplers and not any("magicbrush_model" in n["inputs"] for n in samplers)
+    assert not any("MagicBrush" in str(n["inputs"].get("ckpt_name")) for n in shipped.values())
+    loaders[0]["mode"] = 0
+    on = ui_to_api(wf, defs)
+    check_api(on, defs, f"{workflow_id} with MagicBrush on")
+    mb = str(loaders[0]["id"])
+    assert on[mb]["class_type"] == "CheckpointLoaderSimple"
+    assert all(n["inputs"]["magicbrush_model"] == [mb, 0] for n in on.values() if n["class_type"] == "ZoneFusedIP2PSampler")
+    note = " ".join(n["widgets_values"][0] for n in wf["nodes"] if n["type"] in VIRTUAL)
+    assert "Ctrl+B" in note and "MagicBrush" in note, "the visible note must say how to turn MagicBrush on"
