@@ -102,16 +102,17 @@ def main() -> int:
         page.get_by_text("ComfyUI-ZONE", exact=True).last.click()
         page.wait_for_timeout(3000)
         page.screenshot(path=str(args.out / "templates_1600x1000.png"))
-        cards = page.evaluate("() => [...document.querySelectorAll('img')].filter(i => i.src.includes("
-                              "'ComfyUI-ZONE')).map(i => [decodeURIComponent(i.src.split('/').pop()), "
-                              "i.naturalWidth])")
-        print(f"template cards (picture, width): {cards}")
+        pictures = page.evaluate("() => [...document.querySelectorAll('img')].filter(i => i.src.startsWith('blob:')"
+                                 " && i.naturalWidth > 0).length")  # the frontend fetches card pictures as blobs
+        titles = [p.stem for p in sorted((ROOT / "workflows").glob("*.json"))]
+        cards = [t for t in titles if page.get_by_text(t, exact=True).count()]
+        print(f"template cards: {len(cards)} of {len(titles)} titled {cards}, {pictures} pictures loaded")
         page.get_by_text("ZONE local edit", exact=True).first.click()  # open a card as a user does
         page.wait_for_timeout(4000)
         page.keyboard.press("Escape")
         opened = page.evaluate("() => window.app.graph._nodes.length")
         print(f"'ZONE local edit' card opened: {opened} nodes")
-        if not cards or not opened:
+        if len(cards) != len(titles) or pictures < len(titles) or not opened:
             failures.append("template browser")
         browser.close()
     for f in failures:
