@@ -131,7 +131,11 @@ def clip_text_encoder(clip: Any) -> Callable[[list[str]], tuple[torch.Tensor, to
             return short(ids)  # type: ignore[arg-type]
         hidden, mask = standard(tokenized)
         if plain and state["fast"] is None:
-            fast_hidden, fast_mask = short(ids)  # type: ignore[arg-type]
+            try:
+                fast_hidden, fast_mask = short(ids)  # type: ignore[arg-type]
+            except Exception:  # a text model built otherwise than ComfyUI's CLIPTextModel_: the standard path only
+                state["fast"] = False
+                return hidden, mask
             n = fast_mask.shape[1]
             same = n <= mask.shape[1] and torch.equal(fast_mask, mask[:, :n]) and not mask[:, n:].any()
             if same:

@@ -411,3 +411,11 @@ def test_comfyui_clip_fast_path_equals_the_77_token_pass(monkeypatch):
     broken = node_module.clip_text_encoder(clip)
     torch.testing.assert_close(broken(texts)[0], ref_hidden)
     assert broken.fast_path["fast"] is False and broken(texts)[0].shape[1] == 77
+
+    def raising(clip, ids):
+        raise TypeError("a text model of another structure")
+
+    monkeypatch.setattr(node_module, "_encode_short", raising)
+    other = node_module.clip_text_encoder(clip)
+    torch.testing.assert_close(other(texts)[0], ref_hidden)
+    assert other.fast_path["fast"] is False
