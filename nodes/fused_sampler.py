@@ -72,7 +72,9 @@ class ZoneFusedIP2PSampler:
                 "vae": ("VAE", {"tooltip": "VAE of the IP2P checkpoint."}),
                 "image": ("IMAGE", {"tooltip": "Image(s) to edit; any size and aspect."}),
                 "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "What to change, e.g. 'make his tie blue'."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True, "tooltip": (
+                    "Seed of the starting noise (shared by IP2P and MagicBrush): the same seed, settings and image "
+                    "give the same edit; another seed gives another variant of the edit.")}),
                 "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Denoising steps (official: 20)."}),
                 "text_scale": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "Instruction guidance (official 7.5)."}),
                 "image_scale": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.05, "tooltip": "Image guidance (official 1.5); higher = closer to the input."}),

@@ -352,6 +352,7 @@ def test_comfyui_clip_batched_encoding_equals_one_by_one():
 
     clip = tiny_clip(0)
     encoder = clip_text_encoder(clip)
+    encoder.fast_path["fast"] = False  # the standard path; the fast one is checked against it below
     texts = ["make his tie blue", "remove the dog", "add a red hat to the woman on the left"]
     hidden, mask = encoder(texts)
     assert hidden.shape[:2] == (3, 77) and mask.shape == (3, 77)
@@ -375,3 +376,46 @@ def test_nan_encoder_says_what_to_do_and_caches_nothing(tmp_path):
     message = str(info.value)
     assert "disconnect the CLIP" in message and "set mode to change / add / remove" in message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.comfyui
+def test_comfyui_clip_fast_path_equals_the_77_token_pass(monkeypatch):
+    """The real-token fast path (CLIP's causal text model run over the real tokens only) gives ComfyUI's own states
+    at the real positions, turns itself on only after checking that on the first batch, and leaves texts with prompt
+    weights or longer than one chunk to ComfyUI's path."""
+    from comfy_env import import_comfy, tiny_clip
+
+    import_comfy()
+    import comfyui_zone.nodes.action_classifier as node_module
+
+    clip = tiny_clip(3)
+    texts = ["make his tie blue", "remove the dog", "add a red hat to the woman on the left", "a"]
+    standard = node_module.clip_text_encoder(clip)
+    standard.fast_path["fast"] = False
+    ref_hidden, ref_mask = standard(texts)
+    fast = node_module.clip_text_encoder(clip)
+    assert fast.fast_path["fast"] is None
+    first = fast(texts[:2])  # checked against the standard path, which it returns
+    assert fast.fast_path["fast"] is True
+    torch.testing.assert_close(first[0], ref_hidden[:2])
+    hidden, mask = fast(texts)
+    n = mask.shape[1]
+    assert n == int(ref_mask.sum(1).max()) < 77  # padded to the longest real text, not to 77
+    assert torch.equal(mask, ref_mask[:, :n]) and not ref_mask[:, n:].any()
+    torch.testing.assert_close(hidden[mask], ref_hidden[:, :n][mask], atol=1e-5, rtol=1e-5)
+    # prompt weights and multi-chunk texts: ComfyUI's path (77 positions per chunk)
+    assert fast(["remove the (dog:1.3)"])[0].shape[1] == 77
+    assert fast(["paint " * 80])[0].shape[1] >= 154
+    # a model whose short pass disagrees (here: a broken one) never gets the fast path
+    monkeypatch.setattr(node_module, "_encode_short", lambda clip, ids: torch.zeros(*ids.shape, 32))
+    broken = node_module.clip_text_encoder(clip)
+    torch.testing.assert_close(broken(texts)[0], ref_hidden)
+    assert broken.fast_path["fast"] is False and broken(texts)[0].shape[1] == 77
+
+    def raising(clip, ids):
+        raise TypeError("a text model of another structure")
+
+    monkeypatch.setattr(node_module, "_encode_short", raising)
+    other = node_module.clip_text_encoder(clip)
+    torch.testing.assert_close(other(texts)[0], ref_hidden)
+    assert other.fast_path["fast"] is False

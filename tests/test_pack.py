@@ -40,3 +40,13 @@ def test_descriptions_render_as_markdown():
         assert text.strip(), f"{name} has no DESCRIPTION"
         bad = re.findall(r"[*]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|<[A-Za-z/!]", text)
         assert not bad, f"{name}.DESCRIPTION has Markdown-active {bad}: put formulas in `backticks`"
+
+
+def test_every_input_has_a_tooltip():
+    """A user hovering any input of a ZONE node reads what it does (the sampler's seed too)."""
+    from comfyui_zone.nodes import NODE_CLASS_MAPPINGS
+
+    missing = [f"{name}.{key}" for name, cls in NODE_CLASS_MAPPINGS.items()
+               for section in cls.INPUT_TYPES().values() for key, spec in section.items()
+               if not (len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("tooltip"))]
+    assert not missing, f"inputs without a tooltip: {missing}"

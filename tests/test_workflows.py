@@ -28,12 +28,45 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
 API_DIR = WORKFLOWS / "api"
 CORE_SNAPSHOT = Path(__file__).resolve().parent / "data" / "comfy_core_nodes.json"
-EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_editor", "zone_qwen_image_edit",
-            "zone_flux_kontext", "zone_qwen_image_edit_2509", "zone_gemini_image", "zone_gpt_image", "zone_seedream",
-            "zone_flux_kontext_pro")
+#: Each shipped workflow's id (its API twin is workflows/api/<id>_api.json) -> its template card title. ComfyUI's
+#: template browser titles a custom node pack's card with the UI file's name and nothing else (frontend 1.27.10,
+#: getTemplateTitle), so the UI file is named as the card should read: workflows/<title>.json and <title>.jpg.
+CARDS = {"zone_local_edit": "ZONE local edit", "zone_multi_turn": "ZONE multi-turn local edit",
+         "zone_mask_only": "ZONE paste back a painted region", "zone_any_editor": "ZONE make any editor local",
+         "zone_qwen_image_edit": "Qwen-Image-Edit made local by ZONE",
+         "zone_flux_kontext": "FLUX.1 Kontext made local by ZONE",
+         "zone_qwen_image_edit_2509": "Qwen-Image-Edit-2509 made local by ZONE",
+         "zone_gemini_image": "Gemini image (API) made local by ZONE",
+         "zone_gpt_image": "GPT-image (API) made local by ZONE",
+         "zone_seedream": "Seedream (API) made local by ZONE",
+         "zone_flux_kontext_pro": "FLUX.1 Kontext Pro (API) made local by ZONE"}
+EXPECTED = tuple(CARDS)
+
+
+def ui_file(workflow_id: str) -> Path:
+    """The UI file (the template card) of a workflow id, e.g. "zone_local_edit" -> workflows/ZONE local edit.json."""
+    return WORKFLOWS / f"{CARDS[workflow_id]}.json"
+
+
+def api_twin(ui_path: Path) -> Path:
+    """The API twin of a UI file: workflows/api/<id>_api.json."""
+    ids = {title: wid for wid, title in CARDS.items()}
+    assert ui_path.stem in ids, f"{ui_path.name}: not a card of CARDS {sorted(CARDS.values())}"
+    return API_DIR / f"{ids[ui_path.stem]}_api.json"
 
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}
+BYPASS = 4  # a node's mode when bypassed (Ctrl+B); 2 = muted
+#: The graph canvas a user sees at a 1600x1000 and a 1280x800 browser window (frontend 1.27.10, measured: the left
+#: sidebar and the top bars take 64 x 78 px, at 1280 px 40 x 40 px and the workflow tabs then cover the top 38 px of
+#: the canvas), as (width, height, covered top) in screen pixels.
+VIEWPORTS = {"1600x1000": (1536, 922, 0), "1280x800": (1240, 760, 38)}
+#: Bottom right of the canvas, measured from its bottom-right corner (width, height): the minimap (250x200 px, 8 px
+#: from the right, 66 px from the bottom; shown by default) and the zoom buttons (307x45 px) below it.
+CORNERS = ((258, 266), (323, 61))
+#: Below this zoom the frontend draws nodes without text (MinFontSizeForLOD 8 px / NODE_TEXT_SIZE 14 px).
+MIN_SCALE = 8 / 14
+TITLE_H = 30  # a node's title bar, above its pos
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 
@@ -236,7 +269,14 @@ def check_ui(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
         w = f"{where}: node {nid} ({t})"
         for key in ("pos", "size", "mode"):
             assert key in n, f"{w} lacks {key!r}"
-        assert n["mode"] == 0, f"{w}: muted/bypassed nodes are not allowed in a shipped workflow"
+        assert n["mode"] in (0, BYPASS), f"{w}: muted nodes are not allowed in a shipped workflow"
+        if n["mode"] == BYPASS:  # an optional model shipped off (Ctrl+B turns it on): a loader feeding optional inputs
+            assert not any(i.get("link") is not None for i in n.get("inputs", [])), f"{w}: bypassed, with inputs"
+            for o in n.get("outputs", []):
+                for lid in o.get("links") or []:
+                    dst = nodes[links[lid][3]]
+                    assert not defs[dst["type"]].inputs[dst["inputs"][links[lid][4]]["name"]].required, (
+                        f"{w}: bypassed, but {dst['type']} needs its output")
         if t in VIRTUAL:
             assert [type(v) for v in n.get("widgets_values", [])] == [str], f"{w}: a note holds one text"
             assert not n.get("inputs") and not n.get("outputs"), f"{w}: a note has no slots"
@@ -327,17 +367,21 @@ def check_api(wf: dict, defs: dict[str, NodeDef], where: str) -> None:
 
 def ui_to_api(ui: dict, defs: dict[str, NodeDef], display: dict[str, str] | None = None) -> dict:
     """The API-format prompt the frontend queues for a UI-format workflow (its graphToPrompt): notes dropped, each
-    widget value under its input name, each link as ``[source id, output slot]``. Asserts that every link of the
-    UI file arrives as an input of the prompt (a conversion must never lose a link)."""
+    widget value under its input name, each link as ``[source id, output slot]``. A bypassed node (mode 4) is left
+    out with the links from it, as the frontend does for a node without an input of the link's type (the only kind
+    check_ui allows bypassed). Asserts that every other link of the UI file arrives as an input of the prompt (a
+    conversion must never lose a link)."""
     links = {link[0]: link for link in ui["links"]}
+    off = {n["id"] for n in ui["nodes"] if n.get("mode", 0) != 0}
+    links = {k: v for k, v in links.items() if v[1] not in off and v[3] not in off}
     api: dict[str, dict] = {}
     for n in ui["nodes"]:
-        if n["type"] in VIRTUAL:
+        if n["type"] in VIRTUAL or n["id"] in off:
             continue
         d = defs[n["type"]]
         inputs: dict[str, object] = dict(expected_widget_values(d, n.get("widgets_values", []), f"node {n['id']}"))
         for i in n.get("inputs", []):
-            if i.get("link") is not None:
+            if i.get("link") in links:
                 link = links[i["link"]]
                 inputs[i["name"]] = [str(link[1]), link[2]]
         title = n.get("title") or (display or {}).get(n["type"], n["type"])
@@ -371,10 +415,11 @@ def _api_files() -> list[Path]:
 def test_expected_workflows_ship():
     names = {p.stem for p in _ui_files()}
     apis = {p.stem for p in _api_files()}
+    assert names == set(CARDS.values()), f"UI files {sorted(names)} are not the cards {sorted(CARDS.values())}"
     for stem in EXPECTED:
-        assert stem in names, f"workflows/{stem}.json missing"
+        assert ui_file(stem).is_file(), f"{ui_file(stem).name} missing"
         assert f"{stem}_api" in apis, f"workflows/api/{stem}_api.json missing"
-    assert {f"{s}_api" for s in names} == apis, "every UI workflow needs exactly one API twin and vice versa"
+    assert {api_twin(p).stem for p in _ui_files()} == apis, "every UI workflow needs exactly one API twin and vice versa"
 
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
@@ -404,7 +449,7 @@ def test_api_workflow_valid(path: Path, defs):
 
 @pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
 def test_ui_and_api_twins_agree(path: Path, defs):
-    api_path = API_DIR / f"{path.stem}_api.json"
+    api_path = api_twin(path)
     assert api_path.is_file(), f"{api_path} missing"
     check_twins(json.loads(path.read_text()), json.loads(api_path.read_text()), defs, path.name)
 
@@ -420,10 +465,10 @@ def test_zone_nodes_all_used(defs):
 
 # A broken workflow must be caught: mutate a valid one in the ways a node change would break it.
 def _first_zone_workflow() -> tuple[dict, dict]:
-    path = WORKFLOWS / "zone_local_edit.json"
+    path = ui_file("zone_local_edit")
     if not path.is_file():
-        pytest.skip("zone_local_edit.json not written yet")
-    return json.loads(path.read_text()), json.loads((API_DIR / "zone_local_edit_api.json").read_text())
+        pytest.skip(f"{path.name} not written yet")
+    return json.loads(path.read_text()), json.loads(api_twin(path).read_text())
 
 
 def _zone_node(wf: dict) -> dict:
@@ -504,3 +549,124 @@ def test_model_files_of_a_real_comfyui_do_not_change_the_checks(monkeypatch):
     from test_docs import test_node_reference_current  # docs/nodes.md, generated from the same INPUT_TYPES
 
     test_node_reference_current()
+
+
+#: Where each loader's file widget looks (ComfyUI's models/<folder>).
+MODEL_FOLDERS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints", ("UNETLoader", "unet_name"): "diffusion_models",
+                 ("CLIPLoader", "clip_name"): "text_encoders", ("VAELoader", "vae_name"): "vae",
+                 ("ZoneSAMLoader", "model_name"): "sams"}
+#: The frontend's missing-models dialog (MissingModelsWarning, frontend 1.27.10) downloads only these.
+DIALOG_SOURCES = ("https://huggingface.co/", "https://civitai.com/")
+DIALOG_SUFFIXES = (".safetensors", ".sft")
+
+
+def model_announcements(wf: dict, defs: dict[str, NodeDef]) -> dict[str, str]:
+    """Every model file a UI workflow's loaders name -> how a user learns of it before Run: "dialog" (the loader's
+    ``properties.models`` entry the missing-models dialog offers: same name, an allowed host and suffix, the loader's
+    folder) or "note" (a Markdown note line naming the file, ``models/<folder>/`` and an https source), else
+    "NOT ANNOUNCED"."""
+    notes = [line for n in wf["nodes"] if n["type"] in VIRTUAL for text in n["widgets_values"] for line in text.splitlines()]
+    found: dict[str, str] = {}
+    for n in wf["nodes"]:
+        if n["type"] in VIRTUAL:
+            continue
+        values = expected_widget_values(defs[n["type"]], n.get("widgets_values", []), n["type"])
+        for (kind, widget), folder in MODEL_FOLDERS.items():
+            if n["type"] != kind or widget not in values:
+                continue
+            name = values[widget]
+            offered = [m for m in n["properties"].get("models", []) if m["name"] == name and m["directory"] == folder
+                       and m["url"].startswith(DIALOG_SOURCES) and name.endswith(DIALOG_SUFFIXES)]
+            noted = [line for line in notes if f"`{name}`" in line and f"models/{folder}/" in line and "https://" in line]
+            found[name] = "dialog" if offered else "note" if noted else "NOT ANNOUNCED"
+    return found
+
+
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_every_model_file_is_announced_before_run(path: Path, defs):
+    """Each file a loader names is offered by the missing-models dialog on open or named (file, folder, source) in a
+    note: a user never learns of a model at Run from "Value not in list"."""
+    found = model_announcements(json.loads(path.read_text()), defs)
+    assert found, f"{path.name}: no loader found"
+    missing = {name for name, how in found.items() if how == "NOT ANNOUNCED"}
+    assert not missing, f"{path.name}: {sorted(missing)} announced neither by the missing-models dialog nor by a note"
+
+
+def test_model_announcement_check_catches_a_silent_file(defs):
+    """The check fails for a SAM file no note names, and for a .ckpt put into the dialog's list."""
+    wf, _ = _first_zone_workflow()
+    for n in wf["nodes"]:
+        if n["type"] in VIRTUAL:
+            n["widgets_values"] = [n["widgets_values"][0].replace("sam_vit_h_4b8939.pth", "another file")]
+    assert model_announcements(wf, defs)["sam_vit_h_4b8939.pth"] == "NOT ANNOUNCED"
+    loader = next(n for n in wf["nodes"] if n["type"] == "CheckpointLoaderSimple")
+    loader["properties"]["models"] = [{"name": "x.ckpt", "url": "https://huggingface.co/a/b/resolve/main/x.ckpt",
+                                       "directory": "checkpoints"}]
+    loader["widgets_values"][0] = "x.ckpt"
+    assert model_announcements(wf, defs)["x.ckpt"] == "NOT ANNOUNCED"
+
+
+def hidden_on_open(wf: dict, viewport: tuple[int, int]) -> list[str]:
+    """What a user does NOT see when the workflow opens in a canvas of ``viewport`` (width, height, covered top) px:
+    the saved
+    view (``extra.ds``: canvas px = (graph position + offset) * scale) must show every note, every input (model
+    loaders, Load Image) and at least one result (SaveImage), whole, outside the minimap corner, at a zoom the
+    frontend draws text at. Returns the titles of what is cut off, hidden or unreadable."""
+    ds = wf["extra"]["ds"]
+    scale, (ox, oy) = ds["scale"], ds["offset"]
+    width, height, top = viewport
+    if scale < MIN_SCALE:
+        return [f"zoom {scale} < {MIN_SCALE:.3f}: the frontend draws no text"]
+
+    def visible(n: dict) -> bool:
+        x0, y0 = (n["pos"][0] + ox) * scale, (n["pos"][1] - TITLE_H + oy) * scale
+        x1, y1 = (n["pos"][0] + n["size"][0] + ox) * scale, (n["pos"][1] + n["size"][1] + oy) * scale
+        inside = 0 <= x0 and top <= y0 and x1 <= width and y1 <= height
+        return inside and not any(x1 > width - cw and y1 > height - ch for cw, ch in CORNERS)
+
+    loaders = {kind for kind, _ in MODEL_FOLDERS} | {"LoadImage"}
+    must = [n for n in wf["nodes"] if n["type"] in VIRTUAL or n["type"] in loaders]
+    hidden = [n.get("title", n["type"]) for n in must if not visible(n)]
+    results = [n for n in wf["nodes"] if n["type"] == "SaveImage"]
+    if not any(visible(n) for n in results):
+        hidden.append("every result (SaveImage)")
+    return hidden
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+@pytest.mark.parametrize("path", _ui_files(), ids=lambda p: p.name)
+def test_saved_view_shows_notes_inputs_and_result(path: Path, viewport: str):
+    """On open (at 1600x1000 and at 1280x800) the help, the inputs and the result are on screen, readable."""
+    hidden = hidden_on_open(json.loads(path.read_text()), VIEWPORTS[viewport])
+    assert not hidden, f"{path.name} at {viewport}: not shown on open: {hidden}"
+
+
+def test_saved_view_check_catches_the_old_view():
+    """The view every workflow had before (scale 0.75, offset 40,40) hid the notes above it: the check says so."""
+    wf, _ = _first_zone_workflow()
+    wf["extra"]["ds"] = {"scale": 0.75, "offset": [40, 40]}
+    hidden = hidden_on_open(wf, VIEWPORTS["1600x1000"])
+    assert any(n["type"] == "MarkdownNote" and n["title"] in hidden for n in wf["nodes"]), hidden
+    wf["extra"]["ds"] = {"scale": 0.4, "offset": [0, 400]}
+    assert "the frontend draws no text" in hidden_on_open(wf, VIEWPORTS["1280x800"])[0]
+
+
+@pytest.mark.parametrize("workflow_id", ["zone_local_edit", "zone_multi_turn"])
+def test_magicbrush_is_one_action_away(workflow_id: str, defs):
+    """Shipped with IP2P + SAM only (the MagicBrush loader bypassed, so the queued graph has no MagicBrush); turning
+    that one node on (Ctrl+B: mode 0) queues a valid graph in which every Fused IP2P Sampler gets MagicBrush."""
+    wf = json.loads(ui_file(workflow_id).read_text())
+    loaders = [n for n in wf["nodes"] if n["mode"] == BYPASS]
+    assert [n["type"] for n in loaders] == ["CheckpointLoaderSimple"] and "MagicBrush" in loaders[0]["widgets_values"][0]
+    shipped = ui_to_api(wf, defs)
+    samplers = [n for n in shipped.values() if n["class_type"] == "ZoneFusedIP2PSampler"]
+    assert samplers and not any("magicbrush_model" in n["inputs"] for n in samplers)
+    assert not any("MagicBrush" in str(n["inputs"].get("ckpt_name")) for n in shipped.values())
+    loaders[0]["mode"] = 0
+    on = ui_to_api(wf, defs)
+    check_api(on, defs, f"{workflow_id} with MagicBrush on")
+    mb = str(loaders[0]["id"])
+    assert on[mb]["class_type"] == "CheckpointLoaderSimple"
+    assert all(n["inputs"]["magicbrush_model"] == [mb, 0] for n in on.values() if n["class_type"] == "ZoneFusedIP2PSampler")
+    note = " ".join(n["widgets_values"][0] for n in wf["nodes"] if n["type"] in VIRTUAL)
+    assert "Ctrl+B" in note and "MagicBrush" in note, "the visible note must say how to turn MagicBrush on"

@@ -1,6 +1,7 @@
 """Regenerate the shipped workflows from the node definitions: ``.venv/bin/python tools/build_workflows.py``.
 
-Writes ``workflows/<name>.json`` (UI format, drag-and-drop; listed by ComfyUI's template browser) and
+Writes ``workflows/<card title>.json`` (UI format, drag-and-drop; listed by ComfyUI's template browser, which titles
+the card with the file name: tests/test_workflows.py CARDS maps each graph's name to it) and
 ``workflows/api/<name>_api.json`` (API format for ``POST /prompt``; kept out of the template browser, which only
 lists the top level). Widget values are the node defaults unless a graph below sets them, in the frontend's
 order (seed inputs get a ``control_after_generate`` value, image loaders an upload value), so the files stay
@@ -10,6 +11,7 @@ valid when a node gains or reorders inputs: re-run this script and ``pytest test
 from __future__ import annotations
 
 import json
+import math
 import sys
 import uuid
 from pathlib import Path
@@ -20,7 +22,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 import conftest  # noqa: E402  (loads the pack as ComfyUI does, under the name comfyui_zone)
 import render_graph  # noqa: E402  (tools/, next to this script)
 from PIL import Image  # noqa: E402
-from test_workflows import CORE_SNAPSHOT, NodeDef, _core_defs, _pack_defs  # noqa: E402
+from test_workflows import (  # noqa: E402
+    BYPASS, CARDS, CORE_SNAPSHOT, MIN_SCALE, TITLE_H, VIEWPORTS, NodeDef, _core_defs, _pack_defs,
+)
 
 IP2P_FILE = "instruct-pix2pix-00-22000.safetensors"
 MAGICBRUSH_FILE = "MagicBrush-epoch-52-step-4999.ckpt"
@@ -58,7 +62,9 @@ MODEL_LINKS.update({
                      "diffusion_models"),
 })
 MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2", "vae_name")
+SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth"  # segment-anything's README
 DOWNLOADABLE = (".safetensors", ".sft")  # the frontend's missing-models dialog refuses other suffixes (.ckpt)
+VIEW_MARGIN = 12  # screen pixels around what the view shows
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
 
 
@@ -69,6 +75,7 @@ class Node:
         self.widgets = dict(widgets)
         self.inputs: dict[str, tuple["Node", int]] = {}
         self.properties: dict = {}
+        self.mode = 0  # BYPASS: shipped off, Ctrl+B turns it on (a loader that feeds optional inputs only)
 
     def out(self, name_or_slot: str | int) -> tuple["Node", int]:
         if isinstance(name_or_slot, int):
@@ -89,6 +96,7 @@ class Graph:
         self.nodes: list[Node] = []
         self.notes: list[dict] = []
         self.groups: list[dict] = []
+        self.shown: list[Node | dict] = []  # what the saved view must show on open (see ``view``)
         self._id = 0
 
     def _next(self) -> int:
@@ -114,6 +122,7 @@ class Graph:
         return node
 
     def note(self, text: str, pos, size=(320, 120), title: str = "Note") -> None:
+        """A Markdown note (always in the saved view)."""
         self.notes.append({"id": self._next(), "type": "MarkdownNote", "pos": list(pos), "size": list(size), "flags": {},
                            "order": 0, "mode": 0, "inputs": [], "outputs": [], "title": title, "properties": {},
                            "widgets_values": [text], "color": "#432", "bgcolor": "#653"})
@@ -177,7 +186,7 @@ class Graph:
                     slot["link"] = link_id
                 inputs.append(slot)
             entry = {"id": n.id, "type": n.type, "pos": n.pos, "size": n.size, "flags": {}, "order": order[n.id],
-                     "mode": 0, "inputs": inputs, "outputs": [],
+                     "mode": n.mode, "inputs": inputs, "outputs": [],
                      "properties": {"Node name for S&R": n.type, **n.properties},
                      "widgets_values": self._widget_values(n)[0]}
             if n.title:
@@ -192,14 +201,36 @@ class Graph:
             note["order"] = len(nodes) + k
         return {"id": self.uuid, "revision": 0, "last_node_id": self._id, "last_link_id": link_id,
                 "nodes": nodes + self.notes, "links": links, "groups": self.groups, "config": {},
-                "extra": {"ds": {"scale": 0.75, "offset": [40, 40]}}, "version": 0.4}
+                "extra": {"ds": self.view()}, "version": 0.4}
+
+    def view(self) -> dict:
+        """The saved view (``extra.ds``: canvas pixel = (graph position + offset) * scale): the notes and the nodes in
+        ``shown`` (inputs, result) fill the smallest canvas of VIEWPORTS from its top left, at the largest zoom <= 1
+        that fits. Raises if that zoom would hide the text. tests/test_workflows.py checks the minimap corner."""
+        boxes = [(b["pos"], b["size"]) if isinstance(b, dict) else (b.pos, b.size) for b in self.notes + self.shown]
+        x0 = min(p[0] for p, _ in boxes)
+        y0 = min(p[1] - TITLE_H for p, _ in boxes)
+        x1 = max(p[0] + s[0] for p, s in boxes)
+        y1 = max(p[1] + s[1] for p, s in boxes)
+        top = max(t for _, _, t in VIEWPORTS.values())
+        width, height = min(w for w, _, _ in VIEWPORTS.values()), min(h - t for _, h, t in VIEWPORTS.values())
+        scale = min(1.0, (width - 2 * VIEW_MARGIN) / (x1 - x0), (height - 2 * VIEW_MARGIN) / (y1 - y0))
+        if scale < MIN_SCALE:
+            raise ValueError(f"the notes, inputs and result span {x1 - x0}x{y1 - y0}: zoom {scale:.3f} < {MIN_SCALE:.3f}")
+        scale = math.floor(scale * 1000) / 1000
+        return {"scale": scale, "offset": [VIEW_MARGIN / scale - x0, (top + VIEW_MARGIN) / scale - y0]}
 
     def api(self) -> dict:
         out = {}
         for n in self.nodes:
+            if n.mode == BYPASS:  # the frontend queues the graph without it (and without the links from it)
+                assert not n.inputs, f"{n.title}: a bypassed node with inputs would pass them through"
+                continue
             inputs = {}
             values = self._widget_values(n)[1]
             for name in n.d.inputs:
+                if name in n.inputs and n.inputs[name][0].mode == BYPASS:
+                    continue
                 if name in n.inputs:
                     src, slot = n.inputs[name]
                     inputs[name] = [str(src.id), slot]
@@ -249,14 +280,28 @@ def _defs_and_names() -> tuple[dict[str, NodeDef], dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------ the graphs
+def _fetch(file: str, folder: str, url: str, what: str) -> str:
+    """A note line announcing a model file the missing-models dialog cannot offer (file, folder, source)."""
+    return f"- **{what}**: `{file}` into **models/{folder}/**, from {url}\n"
+
+
+SAM_LINE = _fetch(SAM_FILE, "sams", SAM_URL, "SAM") + "  (or `sam_vit_l_0b3195.pth` / `sam_vit_b_01ec64.pth`: pick it in *SAM loader*)\n"
+MAGICBRUSH_LINE = _fetch(MAGICBRUSH_FILE, "checkpoints", MODEL_LINKS[MAGICBRUSH_FILE][0], "MagicBrush, optional")
 MODELS_NOTE = (
-    "## Weights (nothing is downloaded)\n"
-    f"- **models/checkpoints/**: `{IP2P_FILE}` (timbrooks/instruct-pix2pix) and, optional, "
-    f"`{MAGICBRUSH_FILE}` (osunlp/InstructPix2Pix-MagicBrush).\n"
-    f"- **models/sams/**: a SAM v1 checkpoint, `{SAM_FILE}` (best) or `sam_vit_l_0b3195.pth` / `sam_vit_b_01ec64.pth`.\n"
-    "Press *r* (refresh) after copying files."
+    "## Models: what to fetch (nothing is downloaded for you)\n"
+    f"- **InstructPix2Pix**: `{IP2P_FILE}` into **models/checkpoints/** (the missing-models dialog on open offers "
+    "it; source: timbrooks/instruct-pix2pix on Hugging Face)\n"
+    + SAM_LINE + MAGICBRUSH_LINE +
+    "\nThe workflow runs with IP2P + SAM. **MagicBrush is shipped off** (the purple node): to fuse it in as in the "
+    "paper, click the *MagicBrush* node and press **Ctrl+B**. Press **r** after copying files."
 )
-STEP = 360  # column pitch
+STEP = 340  # column pitch (nodes are 320 wide)
+RESULT_SIZE = (320, 360)  # the SaveImage node
+IMAGE_SIZE = (320, 300)  # a Load Image node
+
+
+def _of_type(nodes: list[Node], *kinds: str) -> list[Node]:
+    return [n for n in nodes if n.type in kinds]
 
 
 def _action_out(action: Node):
@@ -327,7 +372,7 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         links["refined_mask"] = refined[0]
     comp = add("ZoneLayerComposite", d_, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
     add("PreviewAny", d_, (320, 120), "SAM choice", source=refined[2])
-    add("SaveImage", e, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
+    add("SaveImage", e, RESULT_SIZE, "Result", {"filename_prefix": save_prefix}, images=comp["image"])
     if previews:
         layer = comp["layer"] if "layer" in comp.d.output_names else comp["preview"]
         _preview_row(add, x, _bottom(placed) + 60, [
@@ -350,26 +395,28 @@ def _loaders(g: Graph, x: int, y: int, magicbrush: bool = True) -> tuple[Node, N
                  {"ckpt_name": IP2P_FILE})
     mb = None
     if magicbrush:
-        mb = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "MagicBrush checkpoint (optional)",
+        mb = g.add("CheckpointLoaderSimple", col((320, 100)), (320, 100), "MagicBrush (optional: Ctrl+B turns it on)",
                    {"ckpt_name": MAGICBRUSH_FILE})
+        mb.mode = BYPASS  # the workflow runs with IP2P + SAM alone; the note says how to add MagicBrush
     size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     g.group("Models", (x - 20, y - 80, 360, col.y - y + 40), COLORS["models"])
-    img = g.add("LoadImage", (x, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.group("Input", (x - 20, col.y, 360, 460), COLORS["input"])
+    img = g.add("LoadImage", (x, col.y + 80), IMAGE_SIZE, "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (x - 20, col.y, 360, IMAGE_SIZE[1] + 100), COLORS["input"])
     return ip2p, mb, sam, img
 
 
 def local_edit(defs, display) -> Graph:
     g = Graph(defs, display)
     ip2p, mb, sam, img = _loaders(g, 40, 80)
-    g.note(MODELS_NOTE, (40, -260), (720, 190), "Which weights go where")
+    g.note(MODELS_NOTE, (40, -200), (1000, 150), "Which weights go where")
     g.note("ZONE edits only the region the instruction names: IP2P (+ MagicBrush) edits the whole image, its "
            "attention locates the edit, SAM snaps it to an object, and the edited layer is pasted onto the "
            "ORIGINAL, so every other pixel stays identical. The previews below show each stage.",
-           (800, -260), (720, 190), "How it works")
-    _, placed = _edit_chain(g, 420, 80, img[0], "make his tie blue", ip2p, mb, sam)
+           (1080, -200), (640, 150), "How it works")
+    _, placed = _edit_chain(g, 400, 80, img[0], "make his tie blue", ip2p, mb, sam)
     _group_around(g, "ZONE local edit", placed, COLORS["edit"])
+    g.shown = [ip2p, mb, sam, img] + _of_type(placed, "PrimitiveStringMultiline", "SaveImage")
     return g
 
 
@@ -377,11 +424,13 @@ def multi_turn(defs, display) -> Graph:
     g = Graph(defs, display)
     ip2p, mb, sam, img = _loaders(g, 40, 80)
     g.note(MODELS_NOTE + "\n\nEach turn edits the previous turn's result; pixels no turn touches stay identical "
-           "to the original.", (40, -280), (720, 210), "Multi-turn editing")
+           "to the original; scroll down for turns 2 and 3.", (40, -200), (1200, 150), "Multi-turn editing")
     current, y = img[0], 80
     for k, text in enumerate(["make his tie blue", "add sunglasses to him", "remove the flag"]):
-        comp, placed = _edit_chain(g, 420, y, current, text, ip2p, mb, sam, title=f"Turn {k + 1}", previews=False,
+        comp, placed = _edit_chain(g, 400, y, current, text, ip2p, mb, sam, title=f"Turn {k + 1}", previews=False,
                                    save_prefix=f"ZONE/turn{k + 1}")
+        if k == 0:  # the view shows turn 1; turns 2 and 3 are below
+            g.shown = [ip2p, mb, sam, img] + _of_type(placed, "PrimitiveStringMultiline", "SaveImage")
         _group_around(g, f"Turn {k + 1}: {text}", placed, COLORS["edit"])
         current, y = comp["image"], _bottom(placed) + 140
     return g
@@ -392,9 +441,9 @@ def _pair_inputs(g: Graph, edited_title: str) -> tuple[Node, Node, Node]:
     col = Column(40, 80)
     size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
-    orig = g.add("LoadImage", col((320, 360)), (320, 360), "Original image", {"image": EXAMPLE_IMAGE})
+    orig = g.add("LoadImage", col(IMAGE_SIZE), IMAGE_SIZE, "Original image", {"image": EXAMPLE_IMAGE})
     # example.png ships with ComfyUI (input/), so nothing is missing on load; the user picks the edited image here.
-    edited = g.add("LoadImage", col((320, 360)), (320, 360), edited_title, {"image": EXAMPLE_IMAGE})
+    edited = g.add("LoadImage", col(IMAGE_SIZE), IMAGE_SIZE, edited_title, {"image": EXAMPLE_IMAGE})
     g.group("Inputs", (20, 0, 360, col.y - 40), COLORS["input"])
     return sam, orig, edited
 
@@ -407,7 +456,7 @@ def mask_only(defs, display) -> Graph:
            "paint a rough mask over the edit on the **canvas** Load Image (right click > Open in MaskEditor). SAM snaps the mask "
            "to an object, the FFT smoother finds where canvas and original really differ, and the edit is "
            "composited onto the original. The canvas must have the original's size.\n\n"
-           f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b).", (40, -280), (720, 210), "ZONE post-processing")
+           "\n\n## Model\n" + SAM_LINE, (40, -250), (1000, 180), "ZONE post-processing")
     b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
     placed = []
 
@@ -423,10 +472,11 @@ def mask_only(defs, display) -> Graph:
         links["refined_mask"] = refined[0]
     comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", **links)
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
-    add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
+    add("SaveImage", d_, RESULT_SIZE, "Result", {"filename_prefix": "ZONE/post"}, images=comp["image"])
     _preview_row(add, 40 + STEP, _bottom(placed) + 60, [
         ("Painted mask", as_image[0]), ("SAM segment", refined["preview"]), ("Final mask", final["preview"])])
     _group_around(g, "ZONE post-processing", placed, COLORS["locate"])
+    g.shown = [sam, orig, canvas] + _of_type(placed, "SaveImage")
     return g
 
 
@@ -437,15 +487,15 @@ ANY_EDITOR_NOTE = (
     "edited**, and the picture you gave the editor to **original** (all nodes that take `original`). The edit may "
     "have another size or aspect, a slight zoom or shift and a colour cast: Align Edit undoes the geometry, "
     "Difference To Mask finds what changed beyond the colour drift, SAM snaps it to an object and the edit is "
-    "pasted onto the ORIGINAL, so every other pixel stays identical.\n\n"
-    f"**models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)."
+    "pasted onto the ORIGINAL, so every other pixel stays identical.\n\n## Model\n" + SAM_LINE
 )
 
 
-def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix: str = "ZONE/any_editor"
-                    ) -> list[Node]:
+def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix: str = "ZONE/any_editor",
+                    save_at: tuple[int, int] | None = None) -> list[Node]:
     """Align Edit -> Difference To Mask -> SAM Region IoU -> FFT Edge Smoother -> Layer Composite -> Save, with a
-    preview of every stage, in columns from ``(x, y)``; returns the nodes placed."""
+    preview of every stage, in columns from ``(x, y)`` (the Save node at ``save_at`` if given, else in a fourth
+    column); returns the nodes placed."""
     defs = g.defs
     placed: list[Node] = []
 
@@ -463,8 +513,9 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
     comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", original=original,
                canvas=align["aligned"], final_mask=final[0], refined_mask=refined[0])
     add("PreviewAny", c, (320, 120), "SAM choice", source=refined[2])
-    add("SaveImage", d_, (360, 420), "Result", {"filename_prefix": save_prefix}, images=comp["image"])
-    _preview_row(add, x, _bottom(placed) + 60, [
+    add("SaveImage", (lambda size: save_at) if save_at else d_, RESULT_SIZE, "Result",
+        {"filename_prefix": save_prefix}, images=comp["image"])
+    _preview_row(add, x, _bottom(placed[:-1] if save_at else placed) + 60, [
         ("Aligned edit", align["aligned"]), ("Difference mask", coarse["preview"]), ("SAM segment", refined["preview"]),
         ("Final mask", final["preview"]), ("Layer (the edit alone)", comp["layer"])])
     return placed
@@ -473,9 +524,10 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
 def any_editor(defs, display) -> Graph:
     g = Graph(defs, display)
     sam, orig, edited = _pair_inputs(g, "Edited image (any editor's output)")
-    g.note(ANY_EDITOR_NOTE, (40, -300), (900, 230), "Use ZONE with any editor")
+    g.note(ANY_EDITOR_NOTE, (40, -250), (1200, 180), "Use ZONE with any editor")
     placed = _localize_chain(g, 40 + STEP, 80, orig[0], edited[0], sam)
     _group_around(g, "ZONE localization", placed, COLORS["locate"])
+    g.shown = [sam, orig, edited] + _of_type(placed, "SaveImage")
     return g
 
 
@@ -485,12 +537,14 @@ QWEN_NOTE = (
     "zooms and recolours what it should keep. The right part (ZONE) aligns its output to your original, finds "
     "the edit, snaps it to a SAM segment and pastes only that onto the original at full resolution.\n\n"
     f"- **models/diffusion_models/**: `{QWEN_UNET}`\n- **models/text_encoders/**: `{QWEN_CLIP}`\n"
-    f"- **models/vae/**: `{QWEN_VAE}`\n- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)\n\n"
+    f"- **models/vae/**: `{QWEN_VAE}`\n(the missing-models dialog on open offers these three)\n" + SAM_LINE + "\n"
     "KSampler: 20 steps, cfg 2.5 (fp8 model); a 4-step Lightning LoRA needs 4 steps, cfg 1.0."
 )
 
 
 def qwen_image_edit(defs, display) -> Graph:
+    """Row 1: the models, the image, ComfyUI's Qwen-Image-Edit graph, its output and (top right) ZONE's result; row 2:
+    ZONE's localization chain, which feeds that result."""
     g = Graph(defs, display)
     col = Column(40, 80)
     unet = g.add("UNETLoader", col((320, 100)), (320, 100), "Qwen-Image-Edit model", {"unet_name": QWEN_UNET})
@@ -500,32 +554,39 @@ def qwen_image_edit(defs, display) -> Graph:
     size = _size(defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
-    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
-    g.note(QWEN_NOTE, (40, -340), (900, 270), "Qwen-Image-Edit + ZONE")
-    g.note(ANY_EDITOR_NOTE, (980, -340), (720, 270), "Any other editor")
+    img = g.add("LoadImage", (40 + STEP, 80), IMAGE_SIZE, "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (20 + STEP, 0, 360, IMAGE_SIZE[1] + 100), COLORS["input"])
+    g.note(QWEN_NOTE, (40, -310), (900, 240), "Qwen-Image-Edit + ZONE")
+    g.note(ANY_EDITOR_NOTE, (980, -310), (720, 240), "Any other editor")
     placed: list[Node] = []
 
     add = _placer(g, placed)
 
-    b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
-    scaled = add("ImageScaleToTotalPixels", b, (320, 90), "Scale to 1 MP",
+    c, d_, e = Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80), Column(40 + 4 * STEP, 80)
+    positive = add("TextEncodeQwenImageEdit", c, (320, 160), "Instruction", {"prompt": "make his tie blue"})
+    negative = add("TextEncodeQwenImageEdit", c, (320, 160), "Negative (empty)", {"prompt": ""})
+    scaled = add("ImageScaleToTotalPixels", c, (320, 90), "Scale to 1 MP",
                  {"upscale_method": "lanczos", "megapixels": 1.0}, image=img[0])
-    latent = add("VAEEncode", b, (320, 50), "VAE Encode", pixels=scaled[0], vae=vae[0])
-    positive = add("TextEncodeQwenImageEdit", b, (320, 160), "Instruction",
-                   {"prompt": "make his tie blue"}, clip=clip[0], vae=vae[0], image=scaled[0])
-    negative = add("TextEncodeQwenImageEdit", b, (320, 160), "Negative (empty)", {"prompt": ""},
-                   clip=clip[0], vae=vae[0], image=scaled[0])
-    shifted = add("ModelSamplingAuraFlow", c, (320, 60), "ModelSamplingAuraFlow", {"shift": 3.0}, model=unet[0])
-    normed = add("CFGNorm", c, (320, 60), "CFGNorm", {"strength": 1.0}, model=shifted[0])
-    sampled = add("KSampler", c, (320, 270), "KSampler",
+    latent = add("VAEEncode", c, (320, 50), "VAE Encode", pixels=scaled[0], vae=vae[0])
+    for encoder in (positive, negative):
+        encoder.inputs.update(clip=clip[0], vae=vae[0], image=scaled[0])
+    shifted = add("ModelSamplingAuraFlow", d_, (320, 60), "ModelSamplingAuraFlow", {"shift": 3.0}, model=unet[0])
+    normed = add("CFGNorm", d_, (320, 60), "CFGNorm", {"strength": 1.0}, model=shifted[0])
+    sampled = add("KSampler", d_, (320, 270), "KSampler",
                   {"seed": 0, "steps": 20, "cfg": 2.5, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
                   model=normed[0], positive=positive[0], negative=negative[0], latent_image=latent[0])
-    decoded = add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
-    add("PreviewImage", d_, (320, 300), "Qwen output (whole picture edited)", images=decoded[0])
+    decoded = add("VAEDecode", e, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
+    add("PreviewImage", e, (320, 300), "Qwen output (whole picture edited)", images=decoded[0])
     _group_around(g, "Qwen-Image-Edit (ComfyUI core)", placed, COLORS["edit"])
-    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], decoded[0], sam, save_prefix="ZONE/qwen_local")
-    _group_around(g, "ZONE localization", zone, COLORS["locate"])
+    result_at = (40 + 5 * STEP, 80)
+    zone = _localize_chain(g, 40 + 2 * STEP, _bottom(placed) + 140, img[0], decoded[0], sam,
+                           save_prefix="ZONE/qwen_local", save_at=result_at)
+    result = _of_type(zone, "SaveImage")
+    result[0].size = [RESULT_SIZE[0], 280]  # clear of the minimap at 1280x800
+    _group_around(g, "ZONE localization (its result: top right)", [n for n in zone if n not in result],
+                  COLORS["locate"])
+    _group_around(g, "ZONE result", result, COLORS["result"])
+    g.shown = [unet, clip, vae, sam, img, positive] + result
     return g
 
 
@@ -706,17 +767,18 @@ def main() -> None:
     for name, build in GRAPHS.items():
         g = build(defs, display)
         g.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://github.com/zone-comfyui/ComfyUI-ZONE/workflows/{name}"))
-        (out / f"{name}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
+        card = CARDS[name]  # the UI file is named as its template card reads (a new graph needs an entry)
+        (out / f"{card}.json").write_text(json.dumps(g.ui(), indent=1) + "\n")
         (out / "api" / f"{name}_api.json").write_text(json.dumps(g.api(), indent=1) + "\n")
-        # The template browser shows <name>.jpg on the workflow's card. A picture of the real frontend
-        # (tools/screenshot_workflows.py) is kept; a new workflow gets a schematic until one is taken.
-        thumb_path = out / f"{name}.jpg"
+        # The template browser shows <card>.jpg on the workflow's card: the before -> after picture of
+        # tools/render_cards.py is kept; a new workflow gets a schematic of its graph until it has one.
+        thumb_path = out / f"{card}.jpg"
         if not thumb_path.exists():
             thumb = render_graph.render(g.ui(), scale=0.5)
             thumb = thumb.resize((THUMBNAIL_WIDTH, max(1, round(thumb.height * THUMBNAIL_WIDTH / thumb.width))),
                                  Image.LANCZOS)
             thumb.save(thumb_path, quality=85, optimize=True)
-        print(f"wrote workflows/{name}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
+        print(f"wrote workflows/{card}.json and workflows/api/{name}_api.json ({len(g.nodes)} nodes)")
 
 
 if __name__ == "__main__":

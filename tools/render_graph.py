@@ -1,6 +1,6 @@
 """Draw a UI-format workflow as a small PNG diagram (groups, nodes with their slots, links) for the docs.
 
-``.venv/bin/python tools/render_graph.py workflows/zone_local_edit.json docs/zone_local_edit_graph.png``
+``.venv/bin/python tools/render_graph.py "workflows/ZONE local edit.json" docs/zone_local_edit_graph.png``
 Not a screenshot of the frontend: a schematic with the same positions, titles, slots and link colours.
 """
 

@@ -1,13 +1,13 @@
 """Load the shipped workflows into a running ComfyUI's real frontend (headless Chromium) and photograph them.
 
-    python tools/screenshot_workflows.py --url http://127.0.0.1:8188            # README picture + thumbnails
+    python tools/screenshot_workflows.py --url http://127.0.0.1:8188            # README picture
     python tools/screenshot_workflows.py --url ... --queue --fast --files ip2p.safetensors,mb.safetensors,sam.pth
 
 Needs a ComfyUI with this pack in ``custom_nodes/ComfyUI-ZONE``, Playwright for Python (``pip install playwright``)
 and a Chromium: Debian's (``apt-get install -y chromium``, the default ``--chromium /usr/bin/chromium``);
 Playwright's own browser download is not needed. Each workflow file is dropped onto the page as a user drops it,
-then the graph is photographed: ``workflows/<name>.jpg`` is the template browser's card picture (ComfyUI asks for
-``<name>.jpg`` beside the workflow) and ``--readme NAME`` also writes ``docs/comfyui_<NAME>.png``. The template
+then the graph is photographed: ``--readme NAME`` writes ``docs/comfyui_<name>.png`` and ``--thumbnails`` a picture of
+the graph as ``workflows/<name>.jpg`` (the template card picture, which by default is tools/render_cards.py's). The template
 browser is opened and photographed too (``docs/comfyui_templates.png`` with ``--templates``). Console errors and
 failed requests (404s) are printed and make the exit status 1.
 
@@ -110,9 +110,11 @@ def main() -> int:
     p.add_argument("--chromium", default="/usr/bin/chromium")
     p.add_argument("--workflows", nargs="*", type=_workflow_path, default=sorted((ROOT / "workflows").glob("*.json")),
                    help="workflow files or names (default: every workflow in workflows/)")
-    p.add_argument("--readme", default="zone_local_edit", help="workflow whose picture goes to docs/ ('' = none)")
+    p.add_argument("--readme", default="ZONE local edit", help="workflow (file name without .json) whose picture "
+                   "goes to docs/comfyui_<name, lower case, _ for spaces>.png ('' = none)")
     p.add_argument("--templates", action="store_true", help="also photograph the template browser")
-    p.add_argument("--no-thumbnails", action="store_true", help="do not write workflows/<name>.jpg")
+    p.add_argument("--thumbnails", action="store_true", help="write workflows/<name>.jpg from the graph (the "
+                   "template cards show tools/render_cards.py's before -> after pictures instead)")
     p.add_argument("--queue", action="store_true", help="run each workflow from the page and wait for it")
     p.add_argument("--fast", action="store_true", help="CPU-speed values before queueing (see fast_values)")
     p.add_argument("--files", default="", help="ip2p,magicbrush,sam file names to select before queueing")
@@ -146,7 +148,7 @@ def main() -> int:
             titles = page.evaluate("() => window.app.graph._nodes.map(n => n.title)")
             print(f"{path.stem}: {len(titles)} nodes loaded")
             shot = page.screenshot(type="png")
-            if not args.no_thumbnails:  # the graph as it opens, without the side and top bars
+            if args.thumbnails:  # the graph as it opens, without the side and top bars
                 box = page.locator("#graph-canvas").bounding_box()
                 thumb = path.with_suffix(".jpg")
                 page.screenshot(path=str(thumb), type="jpeg", quality=90,
@@ -155,7 +157,7 @@ def main() -> int:
                     im.convert("RGB").resize((800, 480), Image.LANCZOS).save(thumb, quality=85)
                 print(f"  wrote {thumb.relative_to(ROOT)}")
             if path.stem == args.readme:
-                target = args.out / f"comfyui_{path.stem}.png"
+                target = args.out / f"comfyui_{path.stem.lower().replace(' ', '_')}.png"
                 target.write_bytes(shot)
                 print(f"  wrote {target}")
             if args.queue:
