@@ -45,7 +45,8 @@ from pathlib import Path
 
 import pytest
 
-from test_workflows import API_DIR, VIRTUAL, WORKFLOWS, NodeDef, _core_defs, _pack_defs, expected_widget_values
+from test_workflows import (API_DIR, CARDS, VIRTUAL, WORKFLOWS, NodeDef, _core_defs, _pack_defs,
+                            expected_widget_values, ui_file)
 
 MUTE, BYPASS = 2, 4
 IP2P_FILE = "instruct-pix2pix-00-22000.safetensors"
@@ -97,7 +98,7 @@ def ip2p_loaders() -> Table:
     """The IP2P (+ MagicBrush) checkpoints, SAM and the image to edit (zone_local_edit, zone_multi_turn)."""
     return Table({
         "InstructPix2Pix checkpoint": N("CheckpointLoaderSimple", ckpt_name=(IP2P_FILE, R_IP2P)),
-        "MagicBrush checkpoint (optional)": N("CheckpointLoaderSimple", ckpt_name=(MAGICBRUSH_FILE, R_MB)),
+        "MagicBrush (optional: Ctrl+B turns it on)": N("CheckpointLoaderSimple", BYPASS, ckpt_name=(MAGICBRUSH_FILE, R_MB)),
         "SAM loader": N("ZoneSAMLoader", model_name=(SAM_FILE, R_SAM)),
         "Image to edit": N("LoadImage", image=(EXAMPLE, R_EXAMPLE)),
     }, [])
@@ -127,7 +128,7 @@ def edit_chain(prefix: str, image: str, instruction: str, save_prefix: str, prev
         f"{fs}.ip2p_model <- InstructPix2Pix checkpoint.MODEL",
         f"{fs}.clip <- InstructPix2Pix checkpoint.CLIP",
         f"{fs}.vae <- InstructPix2Pix checkpoint.VAE",
-        f"{fs}.magicbrush_model <- MagicBrush checkpoint (optional).MODEL",
+        f"{fs}.magicbrush_model <- MagicBrush (optional: Ctrl+B turns it on).MODEL",
         f"{fs}.image <- {image}",
         f"{fs}.instruction <- {t('Instruction')}.STRING",
         f"{fs}.action <- {ac}.action",
@@ -299,7 +300,7 @@ TABLES["zone_qwen_image_edit"] = _qwen.merged(localize_chain("Image to edit.IMAG
 #: an entry. Model-file widgets (ZoneSAMLoader.model_name) have no default.
 PACK_DEFAULTS: dict[str, dict[str, object]] = {
     "ZoneActionClassifier": {"instruction": "", "mode": "auto", "beta_remove": 0.2, "beta_other": 0.01},
-    "ZoneAlignEdit": {"model": "affine", "flow_cap": 0.0},
+    "ZoneAlignEdit": {"model": "affine", "flow_cap": 2.0},
     "ZoneAttentionToMask": {"rule": "official", "official_threshold": 54.0, "paper_threshold": 128.0, "min_region": 64},
     "ZoneEditToMask": {"threshold_mode": "automatic (noise floor)", "threshold": 12.0, "min_region": 64, "close": 9},
     "ZoneFFTEdgeSmoother": {"threshold": 30, "cutoff": 0.390625, "dilate": 4, "close": 21, "scale_with_size": True,
@@ -451,12 +452,10 @@ def defs() -> dict[str, NodeDef]:
     return {**_core_defs(), **_pack_defs()}
 
 
-def _ui_files() -> list[Path]:
-    return sorted(WORKFLOWS.glob("*.json"))
-
-
 def test_every_workflow_has_a_table():
-    files = {p.stem for p in _ui_files()} | {p.stem[: -len("_api")] for p in API_DIR.glob("*_api.json")}
+    titles = {title: wid for wid, title in CARDS.items()}
+    files = {titles.get(p.stem, p.stem) for p in WORKFLOWS.glob("*.json")}
+    files |= {p.stem[: -len("_api")] for p in API_DIR.glob("*_api.json")}
     missing = sorted(files - set(TABLES))
     assert not missing, (f"workflows without a wiring table: {missing}: add TABLES[name] = Table(...) to "
                          f"tests/test_workflow_semantics.py (format at the top of the file)")
@@ -499,7 +498,7 @@ def test_table_is_well_formed(name, defs):
 
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_ui_file_matches_its_table(name, defs):
-    path = WORKFLOWS / f"{name}.json"
+    path = ui_file(name)
     check_ui_file(TABLES[name], json.loads(path.read_text()), defs, path.name)
 
 
@@ -510,7 +509,7 @@ def test_api_file_matches_its_table(name, defs):
 
 
 def _load(name: str) -> tuple[dict, dict]:
-    return (json.loads((WORKFLOWS / f"{name}.json").read_text()),
+    return (json.loads(ui_file(name).read_text()),
             json.loads((API_DIR / f"{name}_api.json").read_text()))
 
 
@@ -568,6 +567,6 @@ def test_a_seed_that_randomizes_is_named(defs):
 
 def test_a_bypassed_node_must_be_in_the_table(defs):
     ui, _ = _load("zone_local_edit")
-    _node(ui, "MagicBrush checkpoint (optional)")["mode"] = BYPASS
-    with pytest.raises(AssertionError, match="has mode 4, the table says 0"):
+    _node(ui, "MagicBrush (optional: Ctrl+B turns it on)")["mode"] = 0  # shipped bypassed: the minimum models
+    with pytest.raises(AssertionError, match="has mode 0, the table says 4"):
         check_ui_file(TABLES["zone_local_edit"], ui, defs, "mutated")

@@ -601,27 +601,34 @@ FULL_RES_NOTE = (
 
 def _editor_then_zone(g: Graph, loaders: list[tuple[str, tuple[int, int], str, dict]], build, output_title: str,
                       save_prefix: str, note: str, note_title: str) -> Graph:
-    """Models (``loaders`` + SAM) and the image to edit at x = 40; ``build(add, columns, loaded, image)`` places
-    the editor's nodes (columns b, c, d) and returns its output IMAGE; then a preview of it and ZONE's
-    localization with every stage's preview. The note names the weights."""
+    """The layout of ``qwen_image_edit``: row 1 the models (``loaders`` + SAM), the image to edit, the editor's
+    nodes placed by ``build(add, columns, loaded, image)`` (columns b, c, d; returns its output IMAGE), a preview of
+    that output and (top right) ZONE's result; row 2 ZONE's localization with every stage's preview. The notes name
+    the weights; the saved view shows notes, inputs and the result."""
     col = Column(40, 80)
     loaded = [g.add(kind, col(size), size, title, widgets) for kind, size, title, widgets in loaders]
     size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
-    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit (your full-resolution photo)",
+    img = g.add("LoadImage", (40 + STEP, 80), IMAGE_SIZE, "Image to edit (your full-resolution photo)",
                 {"image": EXAMPLE_IMAGE})
-    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
-    g.note(note, (40, -380), (900, 310), note_title)
-    g.note(ANY_EDITOR_NOTE, (980, -380), (720, 310), "Any other editor")
+    g.group("Input", (20 + STEP, 0, 360, IMAGE_SIZE[1] + 100), COLORS["input"])
+    g.note(note, (40, -310), (900, 240), note_title)
+    g.note(ANY_EDITOR_NOTE, (980, -310), (720, 240), "Any other editor")
     placed: list[Node] = []
     add = _placer(g, placed)
-    columns = [Column(40 + k * STEP, 80) for k in (1, 2, 3)]
+    columns = [Column(40 + k * STEP, 80) for k in (2, 3, 4)]
     edited = build(add, columns, loaded, img)
     add("PreviewImage", columns[2], (320, 300), output_title, images=edited)
     _group_around(g, note_title.split(" + ")[0], placed, COLORS["edit"])
-    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], edited, sam, save_prefix=save_prefix)
-    _group_around(g, "ZONE localization (full resolution)", zone, COLORS["locate"])
+    zone = _localize_chain(g, 40 + 2 * STEP, _bottom(placed) + 140, img[0], edited, sam, save_prefix=save_prefix,
+                           save_at=(40 + 5 * STEP, 80))
+    result = _of_type(zone, "SaveImage")
+    result[0].size = [RESULT_SIZE[0], 280]  # clear of the minimap at 1280x800
+    _group_around(g, "ZONE localization (full resolution; its result: top right)",
+                  [n for n in zone if n not in result], COLORS["locate"])
+    _group_around(g, "ZONE result", result, COLORS["result"])
+    g.shown = loaded + [sam, img] + _of_type(placed, "CLIPTextEncode", "TextEncodeQwenImageEditPlus")[:1] + result
     return g
 
 
