@@ -464,6 +464,18 @@ MUTATIONS: tuple[Mutation, ...] = (
        ("workflows/api/zone_any_editor_api.json", '"edited": [\n    "5",\n    0\n   ],\n   "threshold_mode"',
         '"edited": [\n    "3",\n    0\n   ],\n   "threshold_mode"')),
     WF("wf.qwen.sampler-cfg", ("workflows/api/zone_qwen_image_edit_api.json", '"cfg": 2.5,', '"cfg": 8.0,')),
+    WF("wf.kontext.save-reads-layer-in-both-files",  # Result <- Layer Composite.layer in the editor + ZONE graph
+       ("workflows/api/zone_flux_kontext_api.json", '"images": [\n    "22",\n    0\n   ],\n   "filename_prefix"',
+        '"images": [\n    "22",\n    1\n   ],\n   "filename_prefix"'),
+       ("workflows/zone_flux_kontext.json", "   34,\n   22,\n   0,\n   24,", "   34,\n   22,\n   1,\n   24,"),
+       ("workflows/zone_flux_kontext.json", '"slot_index": 0,\n     "links": [\n      34\n     ]',
+        '"slot_index": 0,\n     "links": []'),
+       ("workflows/zone_flux_kontext.json", '"slot_index": 1,\n     "links": [\n      39\n     ]',
+        '"slot_index": 1,\n     "links": [\n      39,\n      34\n     ]')),
+    WF("wf.kontext.guidance-in-both-files",  # FluxGuidance back to its default 3.5 (the template ships 2.5)
+       ("workflows/api/zone_flux_kontext_api.json", '"guidance": 2.5', '"guidance": 3.5'),
+       ("workflows/zone_flux_kontext.json", '"widgets_values": [\n    2.5\n   ],\n   "title": "FluxGuidance"',
+        '"widgets_values": [\n    3.5\n   ],\n   "title": "FluxGuidance"')),
     WF("wf.multi_turn.turn2-edits-turn1-layer",  # Turn 2 edits Turn 1's layer cut-out instead of its composite
        ("workflows/api/zone_multi_turn_api.json", '"image": [\n    "14",\n    0\n   ],\n   "instruction"',
         '"image": [\n    "14",\n    1\n   ],\n   "instruction"')),

@@ -32,8 +32,9 @@ Table format (add one entry to ``TABLES`` per workflow file; a workflow without 
   not checked. Seed widgets must ship "fixed" as control_after_generate (reproducible results).
 - ``mode``: 0 (active, the default), ``MUTE`` (2) or ``BYPASS`` (4) as in the UI file. A muted or bypassed node
   is not checked in the API file (the frontend does not send it; its links are checked in the UI file only).
-- Shared pieces (the ZONE edit chain, the localization chain) are built by the functions below with a title
-  prefix and their inputs, so a new graph reuses them; a value or link that differs in one graph is passed in.
+- Shared pieces (the ZONE edit chain, the localization chain, an editor + ZONE graph, KSampler + VAE Decode, the
+  Qwen-Image-Edit nodes, a paid API editor node) are built by the functions below with a title prefix and their
+  inputs, so a new graph reuses them; a value or link that differs in one graph is passed in.
 """
 
 from __future__ import annotations
@@ -250,48 +251,136 @@ TABLES["zone_mask_only"] = _mask_only
 TABLES["zone_any_editor"] = pair_inputs("Edited image (any editor's output)").merged(
     localize_chain("Original image.IMAGE", "Edited image (any editor's output).IMAGE", "ZONE/any_editor"))
 
+PHOTO = "Image to edit (your full-resolution photo)"
+R_SEED = "seed 0, fixed, as in every ZONE graph: a rerun gives the same edit"
+
+
+def editor_then_zone(editor: Table, edited: str, output_title: str, save_prefix: str, photo: str = PHOTO) -> Table:
+    """One editor + ZONE (tools/build_workflows.py ``_editor_then_zone``): SAM loader, the user's photo (``photo``,
+    which the editor's nodes read), the ``editor`` nodes, a preview of its output ``edited`` ("VAE Decode.IMAGE"),
+    and the localization of that output against the FULL-resolution photo (not the ~1 MP copy the editor saw)."""
+    return Table({
+        "SAM loader": N("ZoneSAMLoader", model_name=(SAM_FILE, R_SAM)),
+        photo: N("LoadImage", image=(EXAMPLE, R_EXAMPLE)),
+        output_title: N("PreviewImage"),
+    }, [f"{output_title}.images <- {edited}"]).merged(editor).merged(
+        localize_chain(f"{photo}.IMAGE", edited, save_prefix))
+
+
+def sample_and_decode(model: str, positive: str, negative: str, vae: str, cfg: tuple[float, str],
+                      template: str) -> Table:
+    """KSampler (20 steps, euler / simple, denoise 1 as ComfyUI's templates; ``cfg`` with its reason) on the
+    encoded picture ("VAE Encode.LATENT") -> VAE Decode."""
+    return Table({
+        "KSampler": N("KSampler", seed=(0, "reproducible example"), steps=(20, "20 steps: " + template),
+                      cfg=cfg, sampler_name=("euler", template), scheduler=("simple", template),
+                      denoise=(1.0, "the edit model starts from noise: " + template)),
+        "VAE Decode": N("VAEDecode"),
+    }, [
+        f"KSampler.model <- {model}",
+        f"KSampler.positive <- {positive}",
+        f"KSampler.negative <- {negative}",
+        "KSampler.latent_image <- VAE Encode.LATENT",
+        "VAE Decode.samples <- KSampler.LATENT",
+        f"VAE Decode.vae <- {vae}",
+    ])
+
+
+def qwen_edit(unet_title: str, unet_file: str, encoder: str, image_input: str, photo: str, template: str) -> Table:
+    """ComfyUI's Qwen-Image-Edit graph from core nodes: the photo scaled to 1 MP, encoded by the VAE and by the
+    ``encoder`` (TextEncodeQwenImageEdit reads it as ``image``, ...Plus (2509) as ``image1``), AuraFlow shift,
+    CFGNorm, KSampler (cfg 2.5: the fp8 model without the Lightning LoRA), VAE Decode."""
+    return Table({
+        unet_title: N("UNETLoader", unet_name=(unet_file, "model file (fp8): " + template)),
+        "Qwen2.5-VL text encoder": N("CLIPLoader", clip_name=("qwen_2.5_vl_7b_fp8_scaled.safetensors", "model file: " + template),
+                                     type=("qwen_image", "the Qwen text encoder's type; the default is stable_diffusion")),
+        "Qwen-Image VAE": N("VAELoader", vae_name=("qwen_image_vae.safetensors", "model file: " + template)),
+        "Scale to 1 MP": N("ImageScaleToTotalPixels", upscale_method=("lanczos", template + " (sharpest downscale)"),
+                           megapixels=(1.0, "Qwen-Image-Edit works at about 1 MP; " + template)),
+        "VAE Encode": N("VAEEncode"),
+        "Instruction": N(encoder, prompt=("make his tie blue", "the example instruction")),
+        "Negative (empty)": N(encoder, prompt=("", "empty negative prompt: " + template)),
+        "ModelSamplingAuraFlow": N("ModelSamplingAuraFlow", shift=(3.0, "shift 3 of " + template)),
+        "CFGNorm": N("CFGNorm", strength=(1.0, template)),
+    }, [
+        f"Scale to 1 MP.image <- {photo}.IMAGE",
+        "VAE Encode.pixels <- Scale to 1 MP.IMAGE",
+        "VAE Encode.vae <- Qwen-Image VAE.VAE",
+        *(f"{cond}.{inp} <- {src}" for cond in ("Instruction", "Negative (empty)")
+          for inp, src in (("clip", "Qwen2.5-VL text encoder.CLIP"), ("vae", "Qwen-Image VAE.VAE"),
+                           (image_input, "Scale to 1 MP.IMAGE"))),  # both read the 1 MP copy, not the photo
+        f"ModelSamplingAuraFlow.model <- {unet_title}.MODEL",
+        "CFGNorm.model <- ModelSamplingAuraFlow.MODEL",
+    ]).merged(sample_and_decode("CFGNorm.patched_model", "Instruction.CONDITIONING", "Negative (empty).CONDITIONING",
+                                "Qwen-Image VAE.VAE", (2.5, "cfg 2.5 with the fp8 model: " + template), template))
+
+
 R_QWEN = "ComfyUI's own Qwen-Image-Edit template"
-_qwen = Table({
-    "Qwen-Image-Edit model": N("UNETLoader", unet_name=("qwen_image_edit_fp8_e4m3fn.safetensors", "model file (fp8): " + R_QWEN)),
-    "Qwen2.5-VL text encoder": N("CLIPLoader", clip_name=("qwen_2.5_vl_7b_fp8_scaled.safetensors", "model file: " + R_QWEN),
-                                 type=("qwen_image", "the Qwen text encoder's type; the default is stable_diffusion")),
-    "Qwen-Image VAE": N("VAELoader", vae_name=("qwen_image_vae.safetensors", "model file: " + R_QWEN)),
-    "SAM loader": N("ZoneSAMLoader", model_name=(SAM_FILE, R_SAM)),
-    "Image to edit": N("LoadImage", image=(EXAMPLE, R_EXAMPLE)),
-    "Scale to 1 MP": N("ImageScaleToTotalPixels", upscale_method=("lanczos", R_QWEN + " (sharpest downscale)"),
-                       megapixels=(1.0, "Qwen-Image-Edit works at about 1 MP; " + R_QWEN)),
+TABLES["zone_qwen_image_edit"] = editor_then_zone(
+    qwen_edit("Qwen-Image-Edit model", "qwen_image_edit_fp8_e4m3fn.safetensors", "TextEncodeQwenImageEdit", "image",
+              "Image to edit", R_QWEN),
+    "VAE Decode.IMAGE", "Qwen output (whole picture edited)", "ZONE/qwen_local", photo="Image to edit")
+
+R_QWEN_2509 = "ComfyUI's own Qwen-Image-Edit-2509 template (its table for the fp8 model without Lightning LoRA)"
+TABLES["zone_qwen_image_edit_2509"] = editor_then_zone(
+    qwen_edit("Qwen-Image-Edit-2509 model", "qwen_image_edit_2509_fp8_e4m3fn.safetensors",
+              "TextEncodeQwenImageEditPlus", "image1", PHOTO, R_QWEN_2509),
+    "VAE Decode.IMAGE", "Qwen 2509 output (whole picture edited)", "ZONE/qwen2509_local")
+
+R_KONTEXT = "ComfyUI's own FLUX.1 Kontext [dev] template (flux_kontext_dev_basic)"
+TABLES["zone_flux_kontext"] = editor_then_zone(Table({
+    "FLUX.1 Kontext [dev] model": N("UNETLoader", unet_name=("flux1-dev-kontext_fp8_scaled.safetensors",
+                                                              "model file (fp8): " + R_KONTEXT)),
+    "CLIP-L + T5-XXL text encoders": N("DualCLIPLoader", clip_name1=("clip_l.safetensors", "model file: " + R_KONTEXT),
+                                       clip_name2=("t5xxl_fp8_e4m3fn_scaled.safetensors", "model file: " + R_KONTEXT),
+                                       type=("flux", "FLUX's text encoders; the default is sdxl")),
+    "FLUX VAE": N("VAELoader", vae_name=("ae.safetensors", "model file: " + R_KONTEXT)),
+    "Kontext resolution (~1 MP)": N("FluxKontextImageScale"),
     "VAE Encode": N("VAEEncode"),
-    "Instruction": N("TextEncodeQwenImageEdit", prompt=("make his tie blue", "the example instruction")),
-    "Negative (empty)": N("TextEncodeQwenImageEdit", prompt=("", "empty negative prompt: " + R_QWEN)),
-    "ModelSamplingAuraFlow": N("ModelSamplingAuraFlow", shift=(3.0, "shift 3 of " + R_QWEN)),
-    "CFGNorm": N("CFGNorm", strength=(1.0, R_QWEN)),
-    "KSampler": N("KSampler", seed=(0, "reproducible example"), steps=(20, "20 steps with the fp8 model: " + R_QWEN),
-                  cfg=(2.5, "cfg 2.5 with the fp8 model: " + R_QWEN), sampler_name=("euler", R_QWEN),
-                  scheduler=("simple", R_QWEN), denoise=(1.0, "the edit model starts from noise: " + R_QWEN)),
-    "VAE Decode": N("VAEDecode"),
-    "Qwen output (whole picture edited)": N("PreviewImage"),
+    "Instruction": N("CLIPTextEncode", text=("make his tie blue", "the example instruction")),
+    "ReferenceLatent (your picture)": N("ReferenceLatent"),
+    "FluxGuidance": N("FluxGuidance", guidance=(2.5, "guidance 2.5 of " + R_KONTEXT + "; the default 3.5 is FLUX dev's "
+                                                     "text-to-image value")),
+    "Negative (zero)": N("ConditioningZeroOut"),
 }, [
-    "Scale to 1 MP.image <- Image to edit.IMAGE",
-    "VAE Encode.pixels <- Scale to 1 MP.IMAGE",
-    "VAE Encode.vae <- Qwen-Image VAE.VAE",
-    "Instruction.clip <- Qwen2.5-VL text encoder.CLIP",
-    "Instruction.vae <- Qwen-Image VAE.VAE",
-    "Instruction.image <- Scale to 1 MP.IMAGE",
-    "Negative (empty).clip <- Qwen2.5-VL text encoder.CLIP",
-    "Negative (empty).vae <- Qwen-Image VAE.VAE",
-    "Negative (empty).image <- Scale to 1 MP.IMAGE",
-    "ModelSamplingAuraFlow.model <- Qwen-Image-Edit model.MODEL",
-    "CFGNorm.model <- ModelSamplingAuraFlow.MODEL",
-    "KSampler.model <- CFGNorm.patched_model",
-    "KSampler.positive <- Instruction.CONDITIONING",
-    "KSampler.negative <- Negative (empty).CONDITIONING",
-    "KSampler.latent_image <- VAE Encode.LATENT",
-    "VAE Decode.samples <- KSampler.LATENT",
-    "VAE Decode.vae <- Qwen-Image VAE.VAE",
-    "Qwen output (whole picture edited).images <- VAE Decode.IMAGE",
-])
-# ZONE localizes Qwen's output against the FULL-resolution image to edit (not the 1 MP copy Qwen saw)
-TABLES["zone_qwen_image_edit"] = _qwen.merged(localize_chain("Image to edit.IMAGE", "VAE Decode.IMAGE", "ZONE/qwen_local"))
+    f"Kontext resolution (~1 MP).image <- {PHOTO}.IMAGE",
+    "VAE Encode.pixels <- Kontext resolution (~1 MP).IMAGE",
+    "VAE Encode.vae <- FLUX VAE.VAE",
+    "Instruction.clip <- CLIP-L + T5-XXL text encoders.CLIP",
+    "ReferenceLatent (your picture).conditioning <- Instruction.CONDITIONING",
+    "ReferenceLatent (your picture).latent <- VAE Encode.LATENT",  # Kontext sees the picture through this
+    "FluxGuidance.conditioning <- ReferenceLatent (your picture).CONDITIONING",
+    "Negative (zero).conditioning <- Instruction.CONDITIONING",  # zeroed: cfg 1 ignores it anyway
+]).merged(sample_and_decode(
+    "FLUX.1 Kontext [dev] model.MODEL", "FluxGuidance.CONDITIONING", "Negative (zero).CONDITIONING", "FLUX VAE.VAE",
+    (1.0, "cfg 1: Kontext [dev] is guidance-distilled (FluxGuidance sets the strength); " + R_KONTEXT), R_KONTEXT)),
+    "VAE Decode.IMAGE", "Kontext output (whole picture edited)", "ZONE/kontext_local")
+
+
+def api_editor(node_type: str, title: str, image_input: str, **widgets: tuple[object, str]) -> Table:
+    """A paid API node (comfy_api_nodes) editing the photo itself: no loaders, its output IMAGE goes to ZONE."""
+    return Table({title: N(node_type, prompt=("make his tie blue", "the example instruction"), **widgets)},
+                 [f"{title}.{image_input} <- {PHOTO}.IMAGE"])
+
+
+for _name, _type, _title, _input, _widgets in (
+    ("gemini_image", "GeminiImageNode", "Google Gemini Image (Nano Banana)", "images",
+     {"seed": (0, R_SEED + " (the node's default is 42)")}),
+    ("gpt_image", "OpenAIGPTImage1", "OpenAI GPT Image 1", "image",
+     {"quality": ("high", "the layer pasted into a full-resolution photo should be the best GPT-image makes; low "
+                          "(the default) is a cheap draft")}),
+    ("seedream", "ByteDanceSeedreamNode", "ByteDance Seedream 4", "image",
+     {"size_preset": ("2048x2048 (1:1)", "pinned: the aspect of example.png (768x768); the note tells the user to "
+                                         "pick the preset nearest the photo's aspect"),
+      "watermark": (False, "the default True stamps an 'AI generated' mark into a corner: a change ZONE would find "
+                           "and paste onto the photo next to the edit")}),
+    ("flux_kontext_pro", "FluxKontextProImageNode", "FLUX.1 Kontext [pro]", "input_image",
+     {"aspect_ratio": ("1:1", "the aspect of example.png (768x768); the default 16:9 would make Kontext Pro reframe "
+                              "a square photo"),
+      "seed": (0, R_SEED + " (the node's default is 1234)")}),
+):
+    TABLES[f"zone_{_name}"] = editor_then_zone(api_editor(_type, _title, _input, **_widgets), f"{_title}.IMAGE",
+                                               f"{_title} output (whole picture edited)", f"ZONE/{_name}_local")
 
 
 # ------------------------------------------------------------------------------ the pack's widget defaults

@@ -735,7 +735,8 @@ API_EDITORS = {
                         "size": "auto", "n": 1}, "image",
                        "GPT-image returns 1024x1024, 1024x1536 or 1536x1024 and redraws the whole picture."),
     "zone_seedream": ("ByteDanceSeedreamNode", "ByteDance Seedream 4",
-                      {"prompt": "make his tie blue", "size_preset": "2048x2048 (1:1)"}, "image",
+                      # watermark off: its "AI generated" stamp is a change ZONE would find and paste
+                      {"prompt": "make his tie blue", "size_preset": "2048x2048 (1:1)", "watermark": False}, "image",
                       "Seedream returns the preset size: pick the preset nearest your photo's aspect."),
     "zone_flux_kontext_pro": ("FluxKontextProImageNode", "FLUX.1 Kontext [pro]",
                               {"prompt": "make his tie blue", "aspect_ratio": "1:1", "seed": 0}, "input_image",
