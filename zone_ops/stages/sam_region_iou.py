@@ -21,7 +21,8 @@ eroded by ``EVIDENCE_ERODE`` px (slivers along the edit's border do not count).
 A changed region not connected to the coarse mask adds nothing, and a change map covering more than
 ``GLOBAL_CHANGE`` of the picture (a global re-render) is not used. For remove the segments are the ORIGINAL's, so
 the object that disappeared is the one added. Its mask always contains ``union``'s; without a change map it IS
-``union``'s.
+``union``'s. On benchmarks/overedit.py (29 cases, classical segments for SAM) the mean edit kept goes from 0.908
+(union) to 0.992, the lowest from 0.185 to 0.968, with no case worse than the raw canvas.
 
 Guard (``min_iou``, all rules): when the chosen region's IoU with M is below ``min_iou``, it explains the coarse
 mask poorly (a coarse mask shifted off a small object, a background segment); the refined mask is then the chosen
@@ -37,9 +38,9 @@ Differences from the official code, on purpose:
 - A coarse mask of another size than the segmented image is resized to it (linear, >= 0.5) and the message says
   so (``refine_with_sam``); ``refine_with_segments`` / ``best_segment`` require equal sizes.
 
-Public API: ``best_segment``, ``union_segments``, ``evidence_segments``, ``refine_with_segments``, ``refine_with_sam``, ``generate_segments``,
-``region_crop_box``, ``segment_image_choice``, ``preview_segments``, ``Segments``, ``RefineResult``,
-``AMG_DEFAULTS``.
+Public API: ``best_segment``, ``union_segments``, ``evidence_segments``, ``connected_change``,
+``refine_with_segments``, ``refine_with_sam``, ``generate_segments``, ``region_crop_box``, ``segment_image_choice``,
+``preview_segments``, ``Segments``, ``RefineResult``, ``AMG_DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class RefineResult:
     num_segments: number of segments SAM produced.
     segments:     the segments (for previews), or None.
     crop_box:     (y0, y1, x0, x1) of crop mode, or None.
-    indices:      the chosen segments (``index`` first; more with rule "union"); () when falling back.
+    indices:      the chosen segments (``index`` first; more with rules "union" and "evidence"); () when falling back.
     extended:     True when the guard united the chosen region with the coarse mask (IoU below ``min_iou``).
     added:        the segments rule "evidence" added (also in ``indices``); () otherwise.
     """
