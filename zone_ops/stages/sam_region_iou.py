@@ -22,7 +22,7 @@ A changed region not connected to the coarse mask adds nothing, and a change map
 ``GLOBAL_CHANGE`` of the picture (a global re-render) is not used. For remove the segments are the ORIGINAL's, so
 the object that disappeared is the one added. Its mask always contains ``union``'s; without a change map it IS
 ``union``'s. On benchmarks/overedit.py (29 cases, classical segments for SAM) the mean edit kept goes from 0.908
-(union) to 0.992, the lowest from 0.185 to 0.968, with no case worse than the raw canvas.
+(union) to 0.991, the lowest from 0.185 to 0.968, with no case worse than the raw canvas.
 
 Guard (``min_iou``, all rules): when the chosen region's IoU with M is below ``min_iou``, it explains the coarse
 mask poorly (a coarse mask shifted off a small object, a background segment); the refined mask is then the chosen
