@@ -309,8 +309,8 @@ SMALL_VARIANTS: dict[str, tuple[str, dict]] = {
     "astronaut-patch-gold-small-parts": ("astronaut-patch-gold", {"coverage": PARTIAL, "segmenter": "parts"}),
 }
 CASES = [*BASE_CASES, *VARIANTS, *SMALL_BASE_CASES, *SMALL_VARIANTS]
-BASE_CASES.update(SMALL_BASE_CASES)
-VARIANTS.update(SMALL_VARIANTS)
+_ALL_BASES = {**BASE_CASES, **SMALL_BASE_CASES}
+_ALL_VARIANTS = {**VARIANTS, **SMALL_VARIANTS}
 
 
 def simulate_canvas(truth: np.ndarray, rng: np.random.Generator, strong_cast: bool = False) -> np.ndarray:
@@ -405,8 +405,8 @@ def build_cases(names: list[str] | None = None, seed: int = 0) -> list[Case]:
         raise SystemExit(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     cases = []
     for name in names:
-        base_name, change = VARIANTS.get(name, (name, {}))
-        base = BASE_CASES[base_name]()
+        base_name, change = _ALL_VARIANTS.get(name, (name, {}))
+        base = _ALL_BASES[base_name]()
         rng = np.random.default_rng([seed, CASES.index(name)])
         options = {"segmenter": "", "shift": SHIFT, "strong_cast": False, "coverage": None, "rerender": False,
                    **change}
