@@ -105,13 +105,14 @@ def metrics(output: np.ndarray, alpha: np.ndarray, original: np.ndarray, truth: 
 
 
 def full_chain(original: np.ndarray, edited: np.ndarray, action: Action, model: str, flow_cap: float) -> dict:
-    """Align -> Difference To Mask -> Region-IoU (classical segments) -> FFT edge smoother -> composite."""
+    """Align -> Difference To Mask -> Region-IoU (classical segments; the difference mask is also rule evidence's
+    change map, as in ``pipeline.run_localize``) -> FFT edge smoother -> composite."""
     t0 = time.perf_counter()
     al = align_edit(original, edited, model=model, flow_cap=flow_cap)
     coarse = edit_to_mask(original, al.image, al.valid)
     source = original if action is Action.REMOVE else al.image
     segments = classical_segments(source, keep=coarse.mask)
-    refined = refine_with_segments(segments, coarse.mask)
+    refined = refine_with_segments(segments, coarse.mask, changed=coarse.mask)  # as run_localize: rule evidence
     final = fft_edge_smooth(original, al.image, refined.mask)
     comp = layer_composite(original, al.image, final, refined.mask, mode="official")
     seconds = time.perf_counter() - t0

@@ -2,11 +2,12 @@
 
 Stages timed, in pipeline order on the same data (SAM's own inference excluded, as in issue 2):
   3 AttentionToMask  ``attention_to_mask`` on maps [H/32, W/32, 77] with one smooth attention blob
-  4 Region-IoU       ``sam_region_iou.refine_with_segments`` with its defaults (rule union + min_iou guard) over 100
-                     segments (random ellipses + one that matches), given as ``Segments`` with boxes and areas,
-                     which SAM's generator returns with each mask; the official single best segment
-                     (``best_segment``) and the plain bool [100, H, W] call (boxes and areas recomputed) are timed
-                     as separate lines
+  4 Region-IoU       ``sam_region_iou.refine_with_segments`` with its defaults (rule evidence + min_iou guard) over
+                     100 segments (random ellipses + one that matches), given as ``Segments`` with boxes and areas,
+                     which SAM's generator returns with each mask, INCLUDING the change map rule evidence needs
+                     (``edit_to_mask`` of photo and canvas, as the node and the pipeline compute it); rule union
+                     alone, the official single best segment (``best_segment``) and the plain bool [100, H, W] call
+                     (boxes and areas recomputed) are timed as separate lines
   5 FFTEdgeSmoother  ``fft_edge_smooth`` with its defaults (drift-aware difference; official parameters, sizes
                      scaled); the raw official difference as a separate line
   6 LayerComposite   ``layer_composite`` official mode with the refined mask (band) and colour match (default);
@@ -15,7 +16,7 @@ Images: ``skimage.data.astronaut`` resized to each size; the canvas is the photo
 
 Time: median of ``--runs`` runs (time.perf_counter, after one warm-up run); CPU ms: the same runs'
 time.process_time (all threads), which a machine shared with other jobs does not inflate. Total = median over runs of the sum
-of the default stages: 3 + 4 union (Segments) + 5 drift-aware + 6 official with colour match. Peak memory: tracemalloc peak of Python/numpy allocations during one
+of the default stages: 3 + 4 evidence (change map + Segments) + 5 drift-aware + 6 official with colour match. Peak memory: tracemalloc peak of Python/numpy allocations during one
 call (numpy and OpenCV's Python bindings allocate their arrays through numpy, so they are counted; scipy.fft's
 internal plan buffers and OpenCV's scratch buffers are not), measured in separate runs so tracing never slows the
 timed ones. Inputs are allocated before tracing starts.
@@ -40,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from zone_ops.any_editor.edit_to_mask import edit_to_mask  # noqa: E402
 from zone_ops.stages.attention_to_mask import attention_to_mask  # noqa: E402
 from zone_ops.stages.fft_edge_smoother import fft_edge_smooth  # noqa: E402
 from zone_ops.stages.layer_composite import layer_composite  # noqa: E402
@@ -102,12 +104,14 @@ def bench(n: int, runs: int) -> None:
     x = make_inputs(n)
     size = (n, n)
     coarse = attention_to_mask(x["maps"], 7, size).mask
-    choice = refine_with_segments(x["segments"], coarse)
+    choice = refine_with_segments(x["segments"], coarse, changed=edit_to_mask(x["photo"], x["canvas"]).mask)
     index, refined = choice.index, choice.mask
     final = fft_edge_smooth(x["photo"], x["canvas"], refined)
     stages: list[tuple[str, Callable[[], object], bool]] = [
         ("3 AttentionToMask", lambda: attention_to_mask(x["maps"], 7, size), True),
-        ("4 Region-IoU union, 100 Segments", lambda: refine_with_segments(x["segments"], coarse), True),
+        ("4 Region-IoU evidence, 100 Segm.", lambda: refine_with_segments(
+            x["segments"], coarse, changed=edit_to_mask(x["photo"], x["canvas"]).mask), True),
+        ("4 Region-IoU union, 100 Segments", lambda: refine_with_segments(x["segments"], coarse, rule="union"), False),
         ("4 official best, 100 Segments", lambda: best_segment(x["segments"], coarse), False),
         ("4 official best, bool [100,H,W]", lambda: best_segment(x["masks"], coarse), False),
         ("5 FFTEdgeSmoother drift-aware", lambda: fft_edge_smooth(x["photo"], x["canvas"], refined), True),
@@ -130,7 +134,7 @@ def bench(n: int, runs: int) -> None:
     total, total_cpu = float(np.median(per_run)), float(np.median(cpu_run))
     target = TARGETS_MS.get(n)
     verdict = "" if target is None else f"   target <= {target:.0f} ms: {'MET' if total <= target else 'NOT MET'}"
-    print(f"  {'total (3 + 4 union + 5 drift + 6 match)':32s} {total:9.1f} {total_cpu:9.1f}{verdict} (wall time)")
+    print(f"  {'total (3 + 4 evidence + 5 drift + 6 match)':32s} {total:9.1f} {total_cpu:9.1f}{verdict} (wall time)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -98,6 +98,12 @@ UNION_T = (T + "test_sam_region_iou.py::test_union_recovers_an_object_split_into
            T + "test_sam_region_iou.py::test_union_respects_min_inside",
            T + "test_sam_region_iou.py::test_union_never_has_a_lower_iou_than_official",
            T + "test_sam_region_iou.py::test_guard_extends_a_poor_choice_with_the_coarse_mask")
+EVIDENCE_T = (T + "test_sam_region_iou.py::test_evidence_gives_a_small_object_whose_coarse_mask_covers_a_third_of_it_back_whole",
+              T + "test_sam_region_iou.py::test_evidence_needs_the_segment_mostly_changed",
+              T + "test_sam_region_iou.py::test_a_changed_region_not_connected_to_the_coarse_mask_adds_nothing",
+              T + "test_sam_region_iou.py::test_a_change_map_over_most_of_the_picture_is_a_global_rerender_and_is_not_used",
+              T + "test_sam_region_iou.py::test_remove_takes_the_originals_segments_where_the_canvas_differs",
+              T + "test_sam_region_iou.py::test_evidence_contains_union_and_official_ignores_the_change_map")
 SLIVER_T = (T + "test_sam_region_iou.py::test_a_sliver_that_vanishes_when_shrunk_keeps_every_pixel_it_touches",)
 N_SAM_T = (T + "test_sam_region_iou.py::test_node_passes_every_widget_to_the_library",)
 N_SAM_ACTION_T = (T + "test_sam_region_iou.py::test_node_remove_segments_original_and_errors",)
@@ -123,6 +129,7 @@ WID_T = (T + "test_widgets.py",)
 LOCALIZE_T = (T + "test_pipeline.py::test_localize_passes_every_parameter_to_its_stage",)
 IMG_T = (T + "test_images.py",)
 PIPE_T = (T + "test_pipeline.py",)
+PIPE_EVIDENCE_T = (T + "test_pipeline.py::test_rule_evidence_gets_its_change_map_in_both_chains",)
 CLI_T = (T + "test_cli.py::test_edit_one_image_with_sam",)
 OVEREDIT_T = (T + "test_overedit.py::test_pipeline_keeps_the_original_outside_its_mask_and_beats_the_canvas",)
 # issue 20: what the user gets (workflow tables) and the algorithms' edges
@@ -245,7 +252,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("sam.union-inside-of-the-mask", SAM, "/ float(seg_area)", "/ float(m_area)", UNION_T),
     M("sam.union-ignores-min-inside", SAM, "if inside >= min_inside:", "if inside > 0:", UNION_T),
     M("sam.union-accepts-without-gain", SAM, "if better > iou:", "if grow:", UNION_T),
-    M("sam.union-rule-ignored", SAM, "if rule == \"union\":\n        indices", "if False:\n        indices", UNION_T),
+    M("sam.union-rule-ignored", SAM, "if rule != \"official\":\n        indices", "if False:\n        indices", UNION_T),
+    M("sam.evidence-unconnected", SAM, "    near = connected_change(c, coarse)\n", "    near = c\n", EVIDENCE_T),
+    M("sam.evidence-global-guard-off", SAM, "if share > GLOBAL_CHANGE:", "if share > 1.0:", EVIDENCE_T),
+    M("sam.evidence-touch-ignored", SAM, "if not (seg & m[by0:by1, bx0:bx1]).any():", "if False:", EVIDENCE_T),
+    M("sam.evidence-min-changed-ignored", SAM, ">= min_changed * float(seg_area)", ">= 0", EVIDENCE_T),
     M("sam.guard-inverted", SAM, "extended = iou < min_iou", "extended = iou > min_iou", UNION_T),
     M("sam.guard-keeps-the-region", SAM, "        mask |= m\n", "        pass\n", UNION_T),
     W("node.sam.segment_on", N_SAM, "segment_image_choice(segment_on, ", "segment_image_choice(\"auto\", ", N_SAM_T),
@@ -263,7 +274,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     W("node.sam.max_side", N_SAM, "max_side=max_side,", "max_side=SEGMENT_MAX_SIDE,", N_SAM_T),
     W("node.sam.rule", N_SAM, "rule=rule, min_inside=min_inside,", "rule=RULE_DEFAULT, min_inside=min_inside,", N_SAM_T),
     W("node.sam.min_inside", N_SAM, "rule=rule, min_inside=min_inside,", "rule=rule, min_inside=MIN_INSIDE,", N_SAM_T),
-    W("node.sam.min_iou", N_SAM, "min_iou=min_iou, progress=", "min_iou=MIN_IOU, progress=", N_SAM_T),
+    W("node.sam.min_iou", N_SAM, "min_iou=min_iou, changed=", "min_iou=MIN_IOU, changed=", N_SAM_T),
+    W("node.sam.min_changed", N_SAM, "min_changed=min_changed,\n", "min_changed=MIN_CHANGED,\n", N_SAM_T),
+    W("node.sam.changed_mask", N_SAM, "if changed_mask is not None\n", "if False\n", EVIDENCE_T),
     W("node.sam.action", N_SAM, "segment_image_choice(segment_on, _item_action(action, i))",
       "segment_image_choice(segment_on, _item_action(None, i))", N_SAM_ACTION_T),
     # ---- stage 5: FFT edge smoother
@@ -357,7 +370,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     M("align.inlier-fraction-ignored", ALIGN, "if m is None or inliers < MIN_INLIER_FRACTION * tracked:",
       "if m is None:", ALIGN_T),
     M("align.flow-cap-ignored", ALIGN, "if flow_cap > 0:", "if False:", ALIGN_T),
-    M("e2m.drift-not-removed", E2M, "e = np.clip(drift.invert(e), 0.0, 1.0)", "e = np.clip(e, 0.0, 1.0)", E2M_T),
+    M("e2m.drift-not-removed", E2M, "e = np.clip(unclip_drift(o, e, drift), 0.0, 1.0)", "e = np.clip(e, 0.0, 1.0)",
+      E2M_T),
+    M("e2m.clipped-channels-counted", E2M, "return np.where(clipped, np.asarray(original, np.float32), out)",
+      "return out", E2M_T),
     M("e2m.not-tolerant", E2M, "diff = delta_e(o, e)", "diff = delta_e(o, e, tolerant=False)", E2M_T),
     M("e2m.tolerance-takes-max", E2M, "np.minimum(_range_distance(le, lo, k), _range_distance(lo, le, k))",
       "np.maximum(_range_distance(le, lo, k), _range_distance(lo, le, k))", E2M_T),
@@ -436,6 +452,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     W("pipe.diff_min_region", PIPE, "min_region=localize.diff_min_region,", "min_region=_e2m.MIN_REGION,",
       LOCALIZE_T),
     W("pipe.diff_close", PIPE, "close=localize.diff_close)", "close=_e2m.CLOSE)", LOCALIZE_T),
+    W("pipe.localize-change-map", PIPE, "changed=difference.mask)", "changed=None)", PIPE_EVIDENCE_T),
+    W("pipe.min_changed", PIPE, "min_changed=params.min_changed,", "min_changed=_sri.MIN_CHANGED,", PIPE_EVIDENCE_T),
     # ---- the over-edit benchmark's own pipeline (its test is the end-to-end check of stages 4-6)
     M("overedit.original-over-itself", "benchmarks/overedit.py",
       "comp = layer_composite(case.original, case.canvas, final", "comp = layer_composite(case.original, case.original, final",

@@ -10,8 +10,10 @@ import torch
 from ..zone_ops.core.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from ..zone_ops.core.images import to_mask as np_mask
 from ..zone_ops.models.sam_loader import as_sam, load_sam
+from ..zone_ops.any_editor.edit_to_mask import edit_to_mask
 from ..zone_ops.stages.sam_region_iou import (
     AMG_DEFAULTS,
+    MIN_CHANGED,
     MIN_INSIDE,
     MIN_IOU,
     RULE_DEFAULT,
@@ -90,9 +92,13 @@ def _item_action(action: Any, index: int) -> ZoneAction | None:
 class ZoneSAMRegionIoU:
     DESCRIPTION = (
         "Region-IoU: SAM segments the canvas (or the original for remove) and the segment with the largest IoU "
-        "with the coarse mask becomes the refined mask. rule union (default) also adds the segments lying mostly "
-        "inside the coarse mask while the IoU improves, so an object SAM splits into parts comes back whole; "
-        "official keeps the single best segment. When the chosen region explains the coarse mask poorly (IoU "
+        "with the coarse mask becomes the refined mask. rule union also adds the segments lying mostly inside the "
+        "coarse mask while the IoU improves, so an object SAM splits into parts comes back whole; evidence "
+        "(default) then adds every segment that touches the coarse mask and that the edit mostly changed (where "
+        "the canvas differs from the original beyond the colour drift: Difference To Mask, or `changed_mask`), so "
+        "a small or thin object the attention saw only part of comes back whole; changes not connected to the "
+        "coarse mask, and a canvas re-rendered all over, add nothing. official keeps the single best segment. "
+        "When the chosen region explains the coarse mask poorly (IoU "
         "below `min_iou`) the coarse mask is added to it, and info says so. Falls back to the coarse mask, and says "
         "so, when no segment overlaps it. Masks come out at the original image's size."
     )
@@ -139,16 +145,23 @@ class ZoneSAMRegionIoU:
                     "tooltip": "SAM segments a copy at most this long (its own input is 1024); only the chosen "
                                "segment is upscaled. 0: full resolution (slow, GBs of memory on large images)."}),
                 "rule": (list(RULES), {"default": RULE_DEFAULT, "tooltip": (
-                    "union: the best segment plus the segments lying mostly inside the coarse mask, while the IoU "
-                    "improves (an object split into parts comes back whole); official: the single best segment.")}),
+                    "evidence: union, plus the segments touching the coarse mask that the edit mostly changed (a "
+                    "small or thin object comes back whole); union: the best segment plus the segments lying mostly "
+                    "inside the coarse mask, while the IoU improves (an object split into parts comes back whole); "
+                    "official: the single best segment.")}),
                 "min_inside": ("FLOAT", {"default": MIN_INSIDE, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
                     "union: a segment may join when at least this fraction of it lies inside the coarse mask.")}),
                 "min_iou": ("FLOAT", {"default": MIN_IOU, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
                     "If the chosen region's IoU with the coarse mask is below this, the coarse mask is added to it "
                     "(the edit is not dropped). 0: off (official).")}),
+                "min_changed": ("FLOAT", {"default": MIN_CHANGED, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
+                    "evidence: a segment touching the coarse mask joins when at least this fraction of it changed.")}),
             },
             "optional": {
                 "action": ("ZONE_ACTION", {"tooltip": "From ZONE Action Classifier: decides what auto segments (the original for remove)."}),
+                "changed_mask": ("MASK", {"tooltip": (
+                    "evidence: where the canvas differs from the original (ZONE Difference To Mask). Not connected: "
+                    "computed here the same way from original and canvas.")}),
             },
         }
 
@@ -156,13 +169,15 @@ class ZoneSAMRegionIoU:
                segment_on: str, points_per_side: int, pred_iou_thresh: float, stability_score_thresh: float,
                box_nms_thresh: float, points_per_batch: int, min_mask_region_area: int, crop_n_layers: int,
                crop_to_region: bool, crop_margin: float, max_side: int = SEGMENT_MAX_SIDE, rule: str = RULE_DEFAULT,
-               min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU,
-               action: Any = None) -> tuple[torch.Tensor, torch.Tensor, str]:
-        check_rule(rule, min_inside, min_iou)  # before SAM runs
+               min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU, min_changed: float = MIN_CHANGED,
+               action: Any = None, changed_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, str]:
+        check_rule(rule, min_inside, min_iou, min_changed)  # before SAM runs
         sam = as_sam(sam_model)
         sizes = {"original": batch_len(original), "canvas": batch_len(canvas), "coarse_mask": batch_len(coarse_mask)}
         if isinstance(action, (list, tuple)) and action:  # one action per item, or one for all
             sizes["action"] = len(action)
+        if changed_mask is not None:
+            sizes["changed_mask"] = batch_len(changed_mask)
         n = broadcast_batch(**sizes)
         bar = Progress(n)
         masks, previews, lines = [], [], []
@@ -170,21 +185,26 @@ class ZoneSAMRegionIoU:
             check_interrupt()
             orig = to_rgb(image_item(original, i), "original")
             source = segment_image_choice(segment_on, _item_action(action, i))
-            image = orig
             note = ""
-            if source == "canvas":
-                image = to_rgb(image_item(canvas, i), "canvas")
-                if image.shape != orig.shape:
-                    note = f"; canvas {image.shape[1]}x{image.shape[0]} resized to the original"
-                    image = resize_image(image, orig.shape[:2])
+            edited = to_rgb(image_item(canvas, i), "canvas")
+            if edited.shape != orig.shape:
+                if source == "canvas" or rule == "evidence":
+                    note = f"; canvas {edited.shape[1]}x{edited.shape[0]} resized to the original"
+                edited = resize_image(edited, orig.shape[:2])
+            image = edited if source == "canvas" else orig
             coarse = np_mask(mask_item(coarse_mask, i), "coarse_mask")
+            changed = None
+            if rule == "evidence":
+                changed = (np_mask(mask_item(changed_mask, i), "changed_mask") >= 0.5 if changed_mask is not None
+                           else edit_to_mask(orig, edited).mask)
             result = refine_with_sam(
                 sam, image, coarse >= 0.5,
                 points_per_side=points_per_side, points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
                 stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
                 crop_n_layers=crop_n_layers, min_mask_region_area=min_mask_region_area,
                 crop=crop_to_region, crop_margin=crop_margin, max_side=max_side, rule=rule, min_inside=min_inside,
-                min_iou=min_iou, progress=lambda done, total, i=i: bar(i * total + done, n * total), check_cancel=check_interrupt,
+                min_iou=min_iou, changed=changed, min_changed=min_changed,
+                progress=lambda done, total, i=i: bar(i * total + done, n * total), check_cancel=check_interrupt,
             )
             masks.append(result.mask)
             previews.append(preview_segments(image, result, coarse))

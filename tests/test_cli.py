@@ -167,6 +167,7 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
         ({"--sam": "no_such_sam.pth"}, "--sam checkpoint"),
         ({"--min-inside": "1.5"}, "min_inside must be a number in 0..1"),
         ({"--min-iou": "-0.1"}, "min_iou must be a number in 0..1"),
+        ({"--min-changed": "1.5"}, "min_changed must be a number in 0..1"),
         ({"--noise-factor": "-1"}, "noise_factor must be a number >= 0"),
     ],
 )

@@ -254,3 +254,18 @@ def test_close_is_scaled_with_the_image_size():
     small = edit_to_mask(original, edited, threshold=10.0, min_region=0, close=12).mask
     assert small[55, 55] and small[55, 69] and not small[gap].any()
     assert edit_to_mask(original, edited, threshold=10.0, min_region=0, close=40).mask[gap].all()
+
+
+@pytest.mark.parametrize("name", ["coffee", "astronaut"])
+def test_a_strong_cast_that_clips_the_whites_is_no_edit(name):
+    """A strong cast saturates a channel of the white porcelain / suit (gain 1.17 then clipped at 1): inverting
+    the drift cannot bring those pixels back, but they carry no edit, so they are not marked (issue 21: such a
+    false change next to the edit would grow Region-IoU's mask)."""
+    img = photo(name)
+    edited, region = _recolour(img)
+    cast = np.clip(edited * np.float32([1.17, 1.09, 0.80]) + np.float32([0.07, -0.045, 0.06]), 0, 1)
+    clipped = ((img * np.float32([1.17, 1.09, 0.80]) + np.float32([0.07, -0.045, 0.06])) >= 1.0).any(-1) & ~region
+    assert clipped.mean() > 0.02  # the cast really clips a visible part of the photo
+    result = edit_to_mask(img, cast)
+    assert _iou(result.mask, region) > 0.85, _iou(result.mask, region)
+    assert (result.mask & clipped).sum() < 0.05 * clipped.sum()

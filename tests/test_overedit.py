@@ -80,3 +80,42 @@ def test_new_defaults_keep_an_edit_split_into_parts(overedit):
     assert new["L1"] < official["L1"] < raw["L1"] and r["parts"] > 5
     assert new["max_outside_own_mask"] == 0.0 and official["max_outside_own_mask"] == 0.0
     assert "| coffee-green-parts |" in overedit.format_comparison([r])
+
+
+def test_issue21_cases_are_small_thin_or_rerendered_as_intended(overedit):
+    names = [n for n in overedit.SMALL_VARIANTS if n.endswith(("-small", "-thin"))]
+    for case in overedit.build_cases(names):
+        ys, xs = np.nonzero(case.region)
+        size = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        covered = (case.coarse & case.region).sum() / case.region.sum()
+        assert 30 <= size <= 250 and 0.15 <= covered <= 0.55, (case.name, size, covered)
+        assert (case.coarse & ~case.region).any()  # off the object: part of it lies outside
+        if case.name.endswith("-small"):
+            assert size <= 150
+        else:  # thin: long and narrow
+            assert min(ys.max() - ys.min(), xs.max() - xs.min()) + 1 <= 0.25 * size
+    again, = overedit.build_cases(["coffee-green-rerender"])
+    # a re-render changes (nearly) every pixel of the picture, not only the edit
+    diff = np.abs(again.canvas - again.truth).max(axis=-1)[~again.region]
+    assert diff.mean() > 0.02 and (diff > 1.5 / 255).mean() > 0.9
+
+
+def test_evidence_keeps_a_small_object_split_into_parts(overedit):
+    """The issue's regime: attention covers a third of a small coin that the segmenter returns in parts. Union
+    stays near the coarse mask (about half of the edit); evidence keeps nearly all of it with a lower L1, its
+    refined mask contains union's, and alpha-0 pixels are still the original's."""
+    case, = overedit.build_cases(["coins-gold-small-parts"])
+    r = overedit.evaluate(case)
+    new, old = r["full pipeline"], r["old defaults"]
+    assert old["edit_kept"] < 0.6 and new["edit_kept"] > 0.9 and new["L1"] < old["L1"]
+    assert r["added"] >= 1 and r["iou_refined"] > r["iou_refined_old"] + 0.3
+    assert new["max_outside_own_mask"] == 0.0 and old["max_outside_own_mask"] == 0.0
+    assert "| coins-gold-small-parts |" in overedit.format_comparison([r])
+
+
+def test_a_rerendered_canvas_does_not_grow_the_mask_beyond_the_edit(overedit):
+    case, = overedit.build_cases(["astronaut-patch-gold-rerender"])
+    r = overedit.evaluate(case)
+    assert r["grown_outside"] < 0.05  # new vs old refined mask, outside the true region, x the object's area
+    assert r["full pipeline"]["edit_kept"] >= r["old defaults"]["edit_kept"]
+    assert r["full pipeline"]["L1"] < 0.1 * r["raw canvas"]["L1"]

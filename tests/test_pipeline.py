@@ -168,3 +168,29 @@ def test_localize_works_at_the_editor_scale_and_pastes_at_full_resolution():
     assert run.alpha[inside].mean() > 0.95 and zero.mean() > 0.8
     assert np.abs(run.result - truth)[inside].mean() < 0.25 * np.abs(img - truth)[inside].mean()
     assert run.full_size(run.final).shape == img.shape[:2]
+
+
+def test_rule_evidence_gets_its_change_map_in_both_chains(models, image, monkeypatch):
+    """Rule evidence (the default): run_localize hands stage 4 the difference mask (Difference To Mask already is
+    the change map); run_zone computes Difference To Mask of the model input and the canvas. Other rules get none."""
+    from zone_ops.any_editor.edit_to_mask import edit_to_mask
+    from zone_ops.pipeline import run_localize
+
+    backend, sam = models
+    assert ZoneParams().region_rule == "evidence" and ZoneParams().min_changed == 0.5
+    edited = image.copy()
+    edited[30:60, 40:90] = edited[30:60, 40:90, ::-1]
+    fast = dict(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0, sam_max_side=64)
+    spy = Spy(monkeypatch, pipeline, "refine_with_sam")
+    with single_thread():
+        run = run_localize(image, edited, sam=sam, params=ZoneParams(min_changed=0.7, **fast))
+    kwargs = spy.calls[-1][1]
+    assert kwargs["rule"] == "evidence" and kwargs["min_changed"] == 0.7
+    assert kwargs["changed"] is run.difference.mask
+    with single_thread():
+        zone = run_zone(image, "make the cat blue", backend, sam=sam, params=ZoneParams(steps=2, working_size=64,
+                                                                                       **fast))
+    np.testing.assert_array_equal(spy.calls[-1][1]["changed"], edit_to_mask(image, zone.canvas).mask)
+    with single_thread():
+        run_localize(image, edited, sam=sam, params=ZoneParams(region_rule="union", **fast))
+    assert spy.calls[-1][1]["changed"] is None

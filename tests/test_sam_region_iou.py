@@ -344,7 +344,7 @@ def _coin_in_parts():
 def test_union_recovers_an_object_split_into_parts_on_a_real_photo():
     segments, coarse, coin = _coin_in_parts()
     official = refine_with_segments(segments, coarse, rule="official", min_iou=0.0)
-    union = refine_with_segments(segments, coarse)  # the default rule
+    union = refine_with_segments(segments, coarse, rule="union")
     assert official.indices == (official.index,) and naive_iou(official.mask, coin) < 0.35  # one quarter
     assert sorted(union.indices) == [3, 4, 5, 6] and union.indices[0] == official.index
     np.testing.assert_array_equal(union.mask, coin)  # the whole coin, nothing else
@@ -358,7 +358,7 @@ def test_union_respects_min_inside():
     core = rect(shape, 10, 50, 10, 30)  # the best segment (IoU 0.5)
     mostly_in = rect(shape, 10, 50, 30, 54)  # 40x24, 40x20 inside: 0.83 inside
     half_out = rect(shape, 0, 60, 30, 50)  # 60x20, 40x20 inside: 0.67 inside
-    res = refine_with_segments([core, half_out, mostly_in], coarse)
+    res = refine_with_segments([core, half_out, mostly_in], coarse, rule="union")
     # mostly_in (tried first) lifts the IoU to 1600 / 1760; half_out would only add 400 px outside: rejected
     assert res.indices == (0, 2) and res.iou == pytest.approx(1600 / 1760)
     np.testing.assert_array_equal(res.mask, core | mostly_in)
@@ -398,7 +398,7 @@ def test_guard_extends_a_poor_choice_with_the_coarse_mask():
 @pytest.mark.parametrize(
     "kwargs, widget",
     [({"rule": "largest"}, "rule"), ({"min_inside": 1.5}, "min_inside"), ({"min_inside": "half"}, "min_inside"),
-     ({"min_iou": -0.1}, "min_iou"), ({"min_iou": float("nan")}, "min_iou")],
+     ({"min_iou": -0.1}, "min_iou"), ({"min_iou": float("nan")}, "min_iou"), ({"min_changed": -0.5}, "min_changed")],
 )
 def test_rule_parameters_are_validated(kwargs, widget, sam, chelsea):
     shape = (20, 20)
@@ -413,20 +413,25 @@ def test_node_rule_widgets_info_and_validation(sam, astronaut):
     from comfyui_zone.zone_ops.core.images import ZoneInputError as NodeInputError
 
     required = ZoneSAMRegionIoU.INPUT_TYPES()["required"]
-    assert required["rule"][0] == ["union", "official"] and required["rule"][1]["default"] == "union"
+    assert required["rule"][0] == ["evidence", "union", "official"] and required["rule"][1]["default"] == "evidence"
     assert required["min_inside"][1]["default"] == 0.4 and required["min_iou"][1]["default"] == 0.3
+    assert required["min_changed"][1]["default"] == 0.5
+    # widgets of existing inputs keep their order; the new one is appended (pinned workflows stay valid)
+    assert list(required)[-4:] == ["rule", "min_inside", "min_iou", "min_changed"]
+    assert ZoneSAMRegionIoU.INPUT_TYPES()["optional"]["changed_mask"][0] == "MASK"
     node = ZoneSAMRegionIoU()
     original = torch.from_numpy(astronaut[None].copy())
     coarse = torch.from_numpy(rect((512, 512), 60, 200, 160, 300)[None].astype(np.float32))
     with torch.inference_mode():
-        union_mask, _, info = node.refine(sam, original, original, coarse, **_node_args(min_iou=0.0))
+        union_mask, _, info = node.refine(sam, original, original, coarse, **_node_args(rule="union", min_iou=0.0))
         official_mask, _, official_info = node.refine(sam, original, original, coarse,
                                                       **_node_args(rule="official", min_iou=0.0))
         _, _, guarded = node.refine(sam, original, original, coarse, **_node_args(min_iou=1.0))
     assert "(union)" in info and "(official)" in official_info
     assert bool((union_mask >= official_mask).all())  # union contains the official segment
     assert "extended it with the coarse mask" in guarded
-    for bad, widget in (({"rule": "both"}, "rule"), ({"min_inside": 2.0}, "min_inside"), ({"min_iou": -1.0}, "min_iou")):
+    for bad, widget in (({"rule": "both"}, "rule"), ({"min_inside": 2.0}, "min_inside"), ({"min_iou": -1.0}, "min_iou"),
+                        ({"min_changed": 1.5}, "min_changed")):
         with pytest.raises(NodeInputError, match=widget):
             node.refine(sam, original, original, coarse, **_node_args(**bad))
 
@@ -474,7 +479,7 @@ def _node_run(node_module, sam, image, canvas, coarse, **widgets):
 NODE_WIDGETS = dict(segment_on="original", points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0,
                     box_nms_thresh=0.9, points_per_batch=7, min_mask_region_area=3, crop_n_layers=1,
                     crop_to_region=True, crop_margin=0.25, max_side=96, rule="official", min_inside=0.55,
-                    min_iou=0.1)
+                    min_iou=0.1, min_changed=0.65)
 
 
 def test_node_passes_every_widget_to_the_library(monkeypatch, sam, chelsea):
@@ -491,7 +496,7 @@ def test_node_passes_every_widget_to_the_library(monkeypatch, sam, chelsea):
     assert len(spy.calls) == 1 and np.array_equal(args[1], image) and np.array_equal(args[2], coarse)
     passed = {k: v for k, v in kwargs.items() if k not in ("progress", "check_cancel")}
     expected = {k: v for k, v in NODE_WIDGETS.items() if k not in ("segment_on", "crop_to_region")}
-    assert passed == {**expected, "crop": True}
+    assert passed == {**expected, "crop": True, "changed": None}  # rule official: no change map computed
     assert "on the original" in info
 
 
@@ -507,3 +512,198 @@ def test_node_equals_the_library_with_the_same_values(sam, chelsea):
     expected = refine_with_sam(sam, image, coarse, crop=True, **lib)
     assert expected.crop_box is not None and not expected.fell_back
     np.testing.assert_array_equal(mask[0].numpy() > 0.5, expected.mask)
+
+
+# ---------------------------------------------------------------- rule evidence (issue 21)
+
+
+def disk(shape, cy, cx, r):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def _small_object_scene(shape=(128, 128)):
+    """A small object (disk, r 14) whose coarse mask (disk, r 12, offset up-left) covers a third of it and lies
+    mostly on a background segment: segments [background under the coarse mask, the object, the rest]."""
+    obj = disk(shape, 64, 64, 14)
+    coarse = disk(shape, 54, 54, 12)
+    patch = rect(shape, 40, 68, 40, 68) & ~obj
+    return [patch, obj, ~obj & ~patch], coarse, obj
+
+
+def test_evidence_gives_a_small_object_whose_coarse_mask_covers_a_third_of_it_back_whole():
+    segments, coarse, obj = _small_object_scene()
+    assert 0.2 <= (coarse & obj).sum() / obj.sum() <= 0.5  # the attention saw a third of the object
+    union = refine_with_segments(segments, coarse, rule="union")
+    evidence = refine_with_segments(segments, coarse, changed=obj)  # the default rule; the canvas changed the object
+    assert union.indices == (0,) and (union.mask & obj).sum() < 0.5 * obj.sum()  # stays at the coarse mask's size
+    assert evidence.indices == (0, 1) and evidence.added == (1,) and "added 1 changed segment" in evidence.message
+    np.testing.assert_array_equal(evidence.mask, segments[0] | obj)  # the whole object, the rest untouched
+    assert evidence.iou == union.iou and not evidence.extended
+    # no change map, or a change map that misses the object: union's mask exactly
+    for changed in (None, np.zeros_like(obj), ~obj & ~coarse):
+        res = refine_with_segments(segments, coarse, changed=changed)
+        assert res.added == () and np.array_equal(res.mask, union.mask)
+
+
+def test_evidence_needs_the_segment_mostly_changed():
+    segments, coarse, obj = _small_object_scene()
+    half = obj & (np.mgrid[:128, :128][0] < 64)  # the canvas changed the object's upper half (about 0.5 of it)
+    share = (half & obj).sum() / obj.sum()
+    assert refine_with_segments(segments, coarse, changed=half, min_changed=share - 0.01).added == (1,)
+    assert refine_with_segments(segments, coarse, changed=half, min_changed=share + 0.01).added == ()
+
+
+def test_a_changed_region_not_connected_to_the_coarse_mask_adds_nothing():
+    shape = (64, 96)
+    coarse = rect(shape, 20, 40, 10, 30)
+    best = rect(shape, 20, 40, 10, 30)
+    strip = rect(shape, 38, 46, 25, 70)  # touches the coarse mask (10 px)
+    far = disk(shape, 12, 80, 8)  # changed, its own segment, does not touch the coarse mask
+    blob = rect(shape, 36, 48, 35, 70)  # changed: 78 % of the strip, 5 columns away from the coarse mask
+    segments = [best, strip, far]
+    assert (strip & blob).sum() / strip.sum() > 0.75 and not (blob & coarse).any()
+    res = refine_with_segments(segments, coarse, changed=coarse | blob | far)
+    assert res.added == () and np.array_equal(res.mask, best)
+    # the same blob connected to the coarse mask (changed pixels bridging the gap): the strip joins
+    bridge = rect(shape, 38, 40, 29, 36)
+    res = refine_with_segments(segments, coarse, changed=coarse | blob | bridge | far)
+    assert res.added == (1,) and np.array_equal(res.mask, best | strip)
+
+
+def test_a_change_map_over_most_of_the_picture_is_a_global_rerender_and_is_not_used():
+    from zone_ops.stages.sam_region_iou import GLOBAL_CHANGE
+
+    segments, coarse, obj = _small_object_scene()
+    union = refine_with_segments(segments, coarse, rule="union")
+    everywhere = np.ones_like(obj)
+    everywhere[:20] = False  # 84 % of the picture
+    assert everywhere.mean() > GLOBAL_CHANGE
+    res = refine_with_segments(segments, coarse, changed=everywhere)
+    assert res.added == () and np.array_equal(res.mask, union.mask)
+    assert "global re-render" in res.message and "84 %" in res.message
+
+
+def _felzenszwalb(image, keep):
+    from skimage.segmentation import felzenszwalb
+
+    labels = felzenszwalb(image, scale=200, sigma=0.8, min_size=40)
+    return np.stack([labels == i for i in np.unique(labels[keep])])
+
+
+@pytest.mark.parametrize("kind", ["drift", "rerender"])
+def test_a_global_drift_or_rerender_without_a_local_edit_does_not_grow_the_mask(kind, chelsea):
+    """Real photo, no local edit: the canvas is the photo under a strong colour cast (clipping its whites), or a
+    global re-render (half resolution, tone curve, JPEG, warp, noise: the over-edit benchmark's). Difference To
+    Mask's change map then adds no segment: the mask is union's, bit for bit."""
+    from conftest import load_benchmark
+    from zone_ops.any_editor.edit_to_mask import edit_to_mask
+
+    rng = np.random.default_rng(3)
+    if kind == "drift":
+        canvas = chelsea * np.float32([1.18, 1.05, 0.85]) + np.float32([0.06, -0.02, 0.04])
+        canvas = np.clip(canvas + rng.normal(0, 0.01, chelsea.shape).astype(np.float32), 0, 1)
+    else:
+        canvas = load_benchmark("overedit").simulate_rerender(chelsea, rng)
+    coarse = disk(chelsea.shape[:2], 120, 150, 30)  # an eye and the fur around it
+    segments = _felzenszwalb(canvas, coarse)
+    changed = edit_to_mask(chelsea, canvas).mask
+    union = refine_with_segments(segments, coarse, rule="union")
+    res = refine_with_segments(segments, coarse, changed=changed)
+    assert changed.mean() < 0.05, changed.mean()
+    assert res.added == () and np.array_equal(res.mask, union.mask)
+
+
+def test_evidence_on_a_real_photo_recolours_the_whole_small_object(chelsea):
+    """Real photo, real classical segments, the change map from Difference To Mask: the cat's nose (about 35x60
+    px) turned black under a colour cast; the coarse mask covers a third of it, off-centre. Evidence takes the
+    nose's segments, union stays near the coarse mask, and nothing far from the nose is added."""
+    from scipy import ndimage as ndi
+    from zone_ops.any_editor.edit_to_mask import edit_to_mask
+
+    import cv2
+
+    hsv = cv2.cvtColor((chelsea * 255).round().astype(np.uint8), cv2.COLOR_RGB2HSV).astype(int)
+    pink = np.zeros(chelsea.shape[:2], bool)
+    pink[225:275, 225:300] = (hsv[225:275, 225:300, 0] <= 12) & (hsv[225:275, 225:300, 1] > 190)
+    labels, _ = ndi.label(ndi.binary_opening(pink))
+    nose = ndi.binary_fill_holes(ndi.binary_closing(labels == labels[248, 262], iterations=3))
+    truth = chelsea.copy()
+    truth[nose] *= 0.25
+    canvas = np.clip(truth * np.float32([1.05, 0.97, 0.95]) + 0.01, 0, 1)
+    ys, xs = np.nonzero(nose)
+    coarse = disk(nose.shape, ys.min() + 8, xs.min() + 16, 15)
+    assert 0.2 <= (coarse & nose).sum() / nose.sum() <= 0.5
+    segments = _felzenszwalb(canvas, coarse)
+    union = refine_with_segments(segments, coarse, rule="union")
+    res = refine_with_segments(segments, coarse, changed=edit_to_mask(chelsea, canvas).mask)
+    assert (res.mask & nose).sum() >= 0.9 * nose.sum() > (union.mask & nose).sum() / 0.9
+    grown = res.mask & ~union.mask
+    far = grown & ~ndi.binary_dilation(nose, iterations=4)
+    assert grown.any() and far.sum() <= 0.01 * nose.sum()  # the nose's segment, a few px of its border at most
+
+
+def test_remove_takes_the_originals_segments_where_the_canvas_differs(monkeypatch, sam, chelsea):
+    """Node, action remove: SAM segments the ORIGINAL (the object is only there), and the change map (computed by
+    the node from original and canvas, or given as changed_mask) adds the removed object's segment."""
+    import comfyui_zone.nodes.sam_region_iou as node_module
+    import comfyui_zone.zone_ops.stages.sam_region_iou as sri  # the module the node calls
+
+    original = chelsea[::2, ::2].copy()  # 150 x 226
+    shape = original.shape[:2]
+    obj = disk(shape, 75, 110, 12)
+    original[obj] = (0.1, 0.1, 0.12)  # a dark object on the cat ...
+    canvas = np.clip(chelsea[::2, ::2] * 1.04 + 0.01, 0, 1)  # ... removed by the editor (and a slight cast)
+    coarse = disk(shape, 66, 101, 10)
+    assert 0.2 <= (coarse & obj).sum() / obj.sum() <= 0.5
+    patch = rect(shape, 56, 76, 90, 110) & ~obj
+    seen = []
+
+    def fake_segments(sam, image, *, box=None, **kwargs):  # the object is a segment only where it exists
+        seen.append(image)
+        has_object = image[75, 110].max() < 0.2
+        segs = [patch, obj, ~obj & ~patch] if has_object else [patch | obj, ~obj & ~patch]
+        return sri.Segments.from_masks(segs)
+
+    monkeypatch.setattr(sri, "generate_segments", fake_segments)
+    remove = ZoneAction(Action.REMOVE, (0.0, 0.0, 1.0), 0.2, "manual")
+    mask, _, info = _node_run(node_module, sam, original, canvas, coarse, **_node_args(), action=remove)
+    assert np.array_equal(seen[-1], original) and "on the original" in info
+    assert "added 1 changed segment" in info
+    np.testing.assert_array_equal(mask[0].numpy() > 0.5, patch | obj)
+    union, _, _ = _node_run(node_module, sam, original, canvas, coarse, **_node_args(rule="union"), action=remove)
+    assert (union[0].numpy() > 0.5)[obj].mean() < 0.5
+    # a changed_mask input is used instead of the node's own difference: one that misses the object adds nothing
+    none = torch.zeros((1,) + shape)
+    with torch.inference_mode():
+        given, _, _ = node_module.ZoneSAMRegionIoU().refine(
+            sam, torch.from_numpy(original)[None], torch.from_numpy(canvas)[None],
+            torch.from_numpy(coarse.astype(np.float32))[None], **_node_args(), action=remove, changed_mask=none)
+    assert torch.equal(given, union)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_evidence_contains_union_and_official_ignores_the_change_map(seed, min_changed, min_iou):
+    from zone_ops.stages.sam_region_iou import connected_change
+
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(8, 40)), int(rng.integers(8, 40)))
+    segs = rng.random((10,) + shape) < rng.random((10, 1, 1)) * 0.4
+    coarse = rng.random(shape) < 0.3
+    changed = rng.random(shape) < rng.random() * 0.6
+    union = refine_with_segments(segs, coarse, rule="union", min_iou=min_iou)
+    res = refine_with_segments(segs, coarse, changed=changed, min_changed=min_changed, min_iou=min_iou)
+    official = refine_with_segments(segs, coarse, rule="official", min_iou=min_iou)
+    assert np.array_equal(official.mask, refine_with_segments(segs, coarse, rule="official", min_iou=min_iou,
+                                                              changed=changed).mask)
+    assert res.fell_back == union.fell_back and res.extended == union.extended
+    assert not (union.mask & ~res.mask).any()  # never smaller than union's
+    assert res.indices == union.indices + res.added
+    near = connected_change(changed, coarse)
+    for i in res.added:
+        assert (segs[i] & coarse).any() and (segs[i] & near).sum() >= min_changed * segs[i].sum()
+    expected = union.mask | (np.any(segs[list(res.added)], axis=0) if res.added else False)
+    np.testing.assert_array_equal(res.mask, expected)
+    if changed.mean() > 0.5:
+        assert res.added == ()

@@ -188,6 +188,7 @@ def localize_chain(original: str, edited: str, save_prefix: str) -> Table:
         f"4. SAM Region IoU.original <- {original}",
         "4. SAM Region IoU.canvas <- Align Edit.aligned",
         "4. SAM Region IoU.coarse_mask <- Difference To Mask.coarse_mask",
+        "4. SAM Region IoU.changed_mask <- Difference To Mask.coarse_mask",  # rule evidence: the edit's own change
         f"5. FFT Edge Smoother.original <- {original}",
         "5. FFT Edge Smoother.canvas <- Align Edit.aligned",
         "5. FFT Edge Smoother.refined_mask <- 4. SAM Region IoU.refined_mask",
@@ -402,12 +403,15 @@ PACK_DEFAULTS: dict[str, dict[str, object]] = {
     "ZoneSAMRegionIoU": {"segment_on": "auto", "points_per_side": 32, "pred_iou_thresh": 0.88,
                          "stability_score_thresh": 0.95, "box_nms_thresh": 0.7, "points_per_batch": 64,
                          "min_mask_region_area": 0, "crop_n_layers": 0, "crop_to_region": False, "crop_margin": 0.5,
-                         "max_side": 1024, "rule": "union", "min_inside": 0.4, "min_iou": 0.3},
+                         "max_side": 1024, "rule": "evidence", "min_inside": 0.4, "min_iou": 0.3,
+                         "min_changed": 0.5},
 }
 #: Defaults that differ from the official ZONE code on purpose (the rest are the official values or have no
 #: official counterpart), with the reason (measured in the README / docs).
 NOT_OFFICIAL: dict[tuple[str, str], str] = {
-    ("ZoneSAMRegionIoU", "rule"): "union: an object SAM splits into parts comes back whole (official: one segment)",
+    ("ZoneSAMRegionIoU", "rule"): "evidence: union (an object SAM splits into parts comes back whole; official: one "
+                                  "segment) plus the mostly changed segments touching the coarse mask (a small object "
+                                  "attention barely covers comes back whole)",
     ("ZoneSAMRegionIoU", "min_iou"): "guard on: a poorly explained coarse mask is kept, not dropped (official: off)",
     ("ZoneSAMRegionIoU", "max_side"): "SAM's own input is 1024 px: same masks, no GBs at 4 K (official: full size)",
     ("ZoneFFTEdgeSmoother", "difference"): "colour: catches a hue change at equal brightness (official: grey)",

@@ -506,8 +506,10 @@ def _localize_chain(g: Graph, x: int, y: int, original, edited, sam, save_prefix
     add("PreviewAny", a, (320, 140), "Alignment report", source=align["report"])
     coarse = add("ZoneEditToMask", b, _size(defs["ZoneEditToMask"]), "Difference To Mask", original=original,
                  edited=align["aligned"], valid_mask=align["valid_mask"])
-    refined = add("ZoneSAMRegionIoU", b, _size(defs["ZoneSAMRegionIoU"]), "4. SAM Region IoU",
-                  sam_model=sam[0], original=original, canvas=align["aligned"], coarse_mask=coarse["coarse_mask"])
+    links = {"sam_model": sam[0], "original": original, "canvas": align["aligned"], "coarse_mask": coarse["coarse_mask"]}
+    if "changed_mask" in defs["ZoneSAMRegionIoU"].inputs:  # rule evidence: the difference mask is the change map
+        links["changed_mask"] = coarse["coarse_mask"]
+    refined = add("ZoneSAMRegionIoU", b, _size(defs["ZoneSAMRegionIoU"]), "4. SAM Region IoU", **links)
     final = add("ZoneFFTEdgeSmoother", c, _size(defs["ZoneFFTEdgeSmoother"]), "5. FFT Edge Smoother",
                 original=original, canvas=align["aligned"], refined_mask=refined[0])
     comp = add("ZoneLayerComposite", c, _size(defs["ZoneLayerComposite"]), "6. Layer Composite", original=original,

@@ -51,7 +51,8 @@ class ZoneParams:
     Units are the nodes': action: "auto" (lexical classifier) or a manual "change" / "add" / "remove".
     beta: None = from the action (0.2 remove, 0.01 otherwise). threshold: stage 3 on D's 0..255 scale, None = the
     rule's own (54 official, 128 paper). segment_on: "auto" (original for remove, canvas otherwise), "canvas",
-    "original". region_rule: "union" or "official" (stage 4's ``rule``), min_inside / min_iou in 0..1.
+    "original". region_rule: "evidence", "union" or "official" (stage 4's ``rule``), min_inside / min_iou /
+    min_changed in 0..1 (rule evidence's change map: Difference To Mask of the original and the canvas).
     fft_threshold: on the 0..255 scale (official 30). fft_drift: drift-aware difference (False: raw official).
     dilate / close / feather: px at 512x512. color_match: remove the canvas's colour drift from the pasted layer.
     """
@@ -83,6 +84,7 @@ class ZoneParams:
     region_rule: str = _sri.RULE_DEFAULT
     min_inside: float = _sri.MIN_INSIDE
     min_iou: float = _sri.MIN_IOU
+    min_changed: float = _sri.MIN_CHANGED
     # stage 5
     fft_cutoff: float = _fft.CUTOFF
     fft_threshold: float = round(_fft.THRESHOLD * 255.0, 6)
@@ -105,7 +107,7 @@ class ZoneParams:
         if self.rule not in _a2m.RULES:
             raise ZoneInputError(f"rule must be one of {', '.join(_a2m.RULES)}, got {self.rule!r}")
         segment_image_choice(self.segment_on)
-        check_rule(self.region_rule, self.min_inside, self.min_iou)
+        check_rule(self.region_rule, self.min_inside, self.min_iou, self.min_changed)
         _fft.check_noise_factor(self.noise_factor)
         self.sampler_settings(None)  # validates steps, scales, beta, scheduler, working size before any model runs
 
@@ -146,10 +148,12 @@ NO_SAM_NOTE = "no SAM checkpoint given: stage 4 (Region-IoU) skipped, the coarse
 
 def _localize(original: np.ndarray, model_input: np.ndarray, canvas: np.ndarray, coarse: np.ndarray, sam: Any,
               params: ZoneParams, action: ZoneAction | None, timings: dict[str, float], notes: list[str],
-              no_sam_note: str, check_cancel: Callable[[], None] | None = None
+              no_sam_note: str, check_cancel: Callable[[], None] | None = None, changed: np.ndarray | None = None
               ) -> tuple[RefineResult | None, np.ndarray, np.ndarray, CompositeResult]:
     """Stages 4-6 on a coarse mask: Region-IoU (skipped without SAM: the coarse mask is the refined one), FFT edge
-    smoother, composite. Appends to ``timings`` and ``notes``. Returns (refine, refined, final, composite)."""
+    smoother, composite. ``changed``: rule evidence's change map (None: Difference To Mask of ``model_input`` and
+    ``canvas``, computed here when the rule needs it). Appends to ``timings`` and ``notes``. Returns (refine,
+    refined, final, composite)."""
     t = time.perf_counter()
     refine = None
     if sam is None:
@@ -157,11 +161,14 @@ def _localize(original: np.ndarray, model_input: np.ndarray, canvas: np.ndarray,
         notes.append(no_sam_note)
     else:
         source = model_input if segment_image_choice(params.segment_on, action) == "original" else canvas
+        if params.region_rule == "evidence" and changed is None:
+            changed = edit_to_mask(model_input, canvas).mask
         refine = refine_with_sam(
             sam, source, coarse, points_per_side=params.points_per_side, pred_iou_thresh=params.pred_iou_thresh,
             stability_score_thresh=params.stability_score_thresh, box_nms_thresh=params.box_nms_thresh,
             crop=params.sam_crop, max_side=params.sam_max_side, rule=params.region_rule,
             min_inside=params.min_inside, min_iou=params.min_iou, check_cancel=check_cancel,
+            changed=changed if params.region_rule == "evidence" else None, min_changed=params.min_changed,
         )
         refined = refine.mask
         if refine.message:
@@ -302,8 +309,8 @@ def run_localize(
 ) -> LocalizeRun:
     """ZONE's localization for any editor's output, at full resolution: align ``edited`` (any size, ~1 MP) to
     ``original`` (any size) at the editor's scale, difference mask and stages 4-6 there (``params``: their
-    settings; ``segment_on`` "auto" segments the aligned edit), then the final alpha enlarged to the original's
-    size and the edit resampled and pasted inside it only. Nothing is pasted (``pasted`` False, a note says why)
+    settings; ``segment_on`` "auto" segments the aligned edit; rule evidence's change map is the difference mask),
+    then the final alpha enlarged to the original's size and the edit resampled and pasted inside it only. Nothing is pasted (``pasted`` False, a note says why)
     when the pictures do not match or the editor changed most of the picture (a restyle)."""
     orig = to_rgb(original, "original", clip=False)  # kept exactly: the paste copies it outside the alpha
     model_input = to_rgb(orig)
@@ -342,7 +349,8 @@ def run_localize(
                            composite, None, timings, notes, pasted=False)
 
     refine, refined, final, composite = _localize(work, work, alignment.image, difference.mask, sam, params,
-                                                  None, timings, notes, NO_SAM_LOCALIZE_NOTE, check_cancel)
+                                                  None, timings, notes, NO_SAM_LOCALIZE_NOTE, check_cancel,
+                                                  changed=difference.mask)
     t = time.perf_counter()
     result, alpha = paste_full_res(orig, edited, alignment, composite.alpha, composite.drift)
     timings["layer_composite"] += time.perf_counter() - t

@@ -5,7 +5,8 @@ IoU exactly where ZONE Attention To Mask's does. Steps, at a working size of at 
 
 1. both images slightly blurred (sigma ``BLUR`` px at 512x512, scaled with the size): noise and resampling down;
 2. the editor's global colour / brightness drift is fitted robustly on the valid area (``color_drift``: per-channel
-   gain and offset, Tukey IRLS, the local edit is an outlier) and removed from the edit;
+   gain and offset, Tukey IRLS, the local edit is an outlier) and removed from the edit; channels the drift itself
+   saturates (clipped at 0 or 1 in both) count as unchanged (``unclip_drift``);
 3. colour difference in CIELAB (CIE76 Delta E: about 2.3 is a just noticeable difference), tolerant to sub-pixel
    misalignment: each pixel is compared with the 3x3 range (per channel min..max) of the other image, both ways;
 4. automatic threshold from the noise floor: NOISE_FACTOR x the median plain Delta E of the valid area (the edit
@@ -44,6 +45,9 @@ NOISE_SAMPLES = 40_000
 OPEN = 1
 CLOSE = 9
 MIN_REGION = 64
+#: Drift removal: a channel within this (plus 2 x its noise) of 0 or 1 in both the edit and the drifted original
+#: is saturated by the drift, not edited (``unclip_drift``).
+CLIP_TOLERANCE = 2.0 / 255.0
 #: A mask covering more than this fraction of the valid area is reported (a global restyle, not a local edit).
 WHOLE_IMAGE = 0.8
 #: ... and more than this fraction with an implausible colour drift is a restyle as well (see ``EditMask.restyle``).
@@ -104,6 +108,21 @@ def delta_e(original: np.ndarray, edited: np.ndarray, tolerant: bool = True) -> 
     return np.minimum(_range_distance(le, lo, k), _range_distance(lo, le, k)).astype(np.float32)
 
 
+def unclip_drift(original: np.ndarray, edited: np.ndarray, drift: ColorDrift) -> np.ndarray:
+    """``drift.invert(edited)`` (float32 [H, W, 3], not clipped), except in the channels that the edit clipped where
+    the drift itself predicts clipping (gain * original + offset at or beyond 0 or 1, within ``CLIP_TOLERANCE`` +
+    2 x the channel's noise): there the original's value, since a saturated channel says nothing about an edit (a
+    strong cast turns white porcelain into clipped red, which inverting the drift cannot undo). An implausible
+    drift (a restyle, not a cast) explains nothing: then no channel is excused."""
+    out = drift.invert(edited)
+    if drift.is_identity or not drift.plausible:
+        return out
+    tol = np.float32(CLIP_TOLERANCE) + 2.0 * drift.noise
+    pred = drift.apply(original)
+    clipped = ((edited >= 1.0 - tol) & (pred >= 1.0 - tol)) | ((edited <= tol) & (pred <= tol))
+    return np.where(clipped, np.asarray(original, np.float32), out)
+
+
 def _odd(x: float) -> int:
     n = max(1, int(round(x)))
     return n if n % 2 else n + 1
@@ -138,7 +157,7 @@ def edit_to_mask(original: np.ndarray, edited: np.ndarray, valid: np.ndarray | N
     sigma = BLUR * scale
     o, e = (cv2.GaussianBlur(x, (0, 0), sigma) for x in (o, e))
     drift = fit_color_drift(o, e, a, max_samples=50_000)
-    e = np.clip(drift.invert(e), 0.0, 1.0)
+    e = np.clip(unclip_drift(o, e, drift), 0.0, 1.0)
     diff = delta_e(o, e)
     diff[~a] = 0.0
     thr = threshold

@@ -45,6 +45,7 @@ from .safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
 from ..pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
                        run_localize)
 from ..models.checkpoint import available_devices
+from ..stages.sam_region_iou import RULES
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
@@ -73,12 +74,15 @@ def _add_stages_4_to_6(p: argparse.ArgumentParser, d: ZoneParams) -> None:
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
     g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
                    help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
-    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
-                   help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
+    g.add_argument("--region-rule", choices=RULES, default=d.region_rule,
+                   help="evidence: union plus the segments touching the coarse mask that the edit mostly changed; "
+                        "union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
     g.add_argument("--min-inside", type=float, default=d.min_inside,
                    help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
     g.add_argument("--min-iou", type=float, default=d.min_iou,
                    help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
+    g.add_argument("--min-changed", type=float, default=d.min_changed,
+                   help="evidence: fraction of a segment touching the coarse mask that must have changed (0..1)")
     g = p.add_argument_group("stage 5: FFT edge smoother")
     g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
     g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")

@@ -5,13 +5,26 @@ SAM's automatic mask generator ("segment everything", official defaults: 32 poin
 remove); the segment S with the largest IoU(S, M) = |S & M| / |S | M| with the coarse mask M is the refined mask
 (rule ``official``).
 
-Rule ``union`` (default): SAM often returns an object as several parts (a car as windows and wheels), and the
+Rule ``union``: SAM often returns an object as several parts (a car as windows and wheels), and the
 single best part then covers a fraction of the edit, which stage 5 can never get back. ``union`` starts from the
 official best segment and adds segments that lie mostly inside M (|S & M| / |S| >= ``min_inside``, most inside
 first) as long as each addition raises the IoU of the union with M. It starts from the official choice and only
 accepts improvements, so its IoU is never lower than the official one.
 
-Guard (``min_iou``, both rules): when the chosen region's IoU with M is below ``min_iou``, it explains the coarse
+Rule ``evidence`` (default): the edit's own evidence, a second vote. The attention map is 16x16 at 512 px (cells of
+~32 px), so on an object under ~100 px, or a long thin one, the coarse mask covers only part of it and ``union``
+stays at the coarse mask's size. ``evidence`` takes ``union``'s region (guard included) and adds every segment that
+TOUCHES the coarse mask and is MOSTLY CHANGED: at least ``min_changed`` of its pixels lie in the change map
+``changed`` (where the canvas differs from the original beyond the global colour drift, e.g. the any-editor
+Difference To Mask, ``any_editor.edit_to_mask``), counting only the changed regions connected to the coarse mask,
+eroded by ``EVIDENCE_ERODE`` px (slivers along the edit's border do not count).
+A changed region not connected to the coarse mask adds nothing, and a change map covering more than
+``GLOBAL_CHANGE`` of the picture (a global re-render) is not used. For remove the segments are the ORIGINAL's, so
+the object that disappeared is the one added. Its mask always contains ``union``'s; without a change map it IS
+``union``'s. On benchmarks/overedit.py (29 cases, classical segments for SAM) the mean edit kept goes from 0.908
+(union) to 0.991, the lowest from 0.185 to 0.968, with no case worse than the raw canvas.
+
+Guard (``min_iou``, all rules): when the chosen region's IoU with M is below ``min_iou``, it explains the coarse
 mask poorly (a coarse mask shifted off a small object, a background segment); the refined mask is then the chosen
 region united with M (``extended``), and the message says so. ``min_iou`` 0 turns the guard off (official).
 
@@ -25,9 +38,9 @@ Differences from the official code, on purpose:
 - A coarse mask of another size than the segmented image is resized to it (linear, >= 0.5) and the message says
   so (``refine_with_sam``); ``refine_with_segments`` / ``best_segment`` require equal sizes.
 
-Public API: ``best_segment``, ``union_segments``, ``refine_with_segments``, ``refine_with_sam``, ``generate_segments``,
-``region_crop_box``, ``segment_image_choice``, ``preview_segments``, ``Segments``, ``RefineResult``,
-``AMG_DEFAULTS``.
+Public API: ``best_segment``, ``union_segments``, ``evidence_segments``, ``connected_change``,
+``refine_with_segments``, ``refine_with_sam``, ``generate_segments``, ``region_crop_box``, ``segment_image_choice``,
+``preview_segments``, ``Segments``, ``RefineResult``, ``AMG_DEFAULTS``.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ import numpy as np
 from ..core.images import ZoneInputError, binary_mask, check_number, mask_box, resize_image, resize_mask, to_rgb
 from ..core.preview import overlay_mask
 from ..core.types import ZoneAction
+from .fft_edge_smoother import size_scale
 
 #: Official automatic-mask-generation parameters (segment_anything defaults, used by ZONE with ViT-H).
 #: Longest side at which SAM segments (SAM's own input size); 0 segments at full resolution.
@@ -58,9 +72,17 @@ AMG_DEFAULTS: dict[str, Any] = {
     "min_mask_region_area": 0,
 }
 
-#: Region-IoU rules: "union" (default) adds parts of the edited object to the best segment; "official" keeps one.
-RULES = ("union", "official")
-RULE_DEFAULT = "union"
+#: Region-IoU rules: "evidence" (default) adds the changed segments touching the coarse mask to union's region;
+#: "union" adds parts of the edited object to the best segment; "official" keeps one.
+RULES = ("evidence", "union", "official")
+RULE_DEFAULT = "evidence"
+#: evidence: a segment touching the coarse mask joins when at least this fraction of it is changed.
+MIN_CHANGED = 0.5
+#: evidence: a change map covering more than this fraction of the picture is a global re-render and is not used.
+GLOBAL_CHANGE = 0.5
+#: evidence: the change map is eroded by this many px (at 512x512, scaled with sqrt(H*W)) before segments are
+#: counted, so slivers along the edit's border (blur, resampling) do not make a border segment "changed".
+EVIDENCE_ERODE = 2.0
 #: union: a segment may join when at least this fraction of its pixels lies inside the coarse mask.
 MIN_INSIDE = 0.4
 #: Guard: a chosen region whose IoU with the coarse mask is below this is extended with the coarse mask (0: off).
@@ -124,15 +146,17 @@ class RefineResult:
 
     mask:         bool [H, W] refined mask (the chosen segments, united with the coarse mask when ``extended``;
                   the coarse mask when ``fell_back``).
-    iou:          IoU of the chosen segments' union with the coarse mask (0.0 when falling back).
+    iou:          IoU of the chosen segments' union with the coarse mask, before rule evidence's additions (0.0
+                  when falling back).
     index:        index of the best single segment in ``segments`` (-1 when falling back).
     fell_back:    True when the coarse mask was returned instead of a segment.
     message:      "" when all went as planned, otherwise what happened, for the user.
     num_segments: number of segments SAM produced.
     segments:     the segments (for previews), or None.
     crop_box:     (y0, y1, x0, x1) of crop mode, or None.
-    indices:      the chosen segments (``index`` first; more with rule "union"); () when falling back.
+    indices:      the chosen segments (``index`` first; more with rules "union" and "evidence"); () when falling back.
     extended:     True when the guard united the chosen region with the coarse mask (IoU below ``min_iou``).
+    added:        the segments rule "evidence" added (also in ``indices``); () otherwise.
     """
 
     mask: np.ndarray
@@ -145,6 +169,7 @@ class RefineResult:
     crop_box: tuple[int, int, int, int] | None = None
     indices: tuple[int, ...] = ()
     extended: bool = False
+    added: tuple[int, ...] = ()
 
 
 def _as_bool(mask: Any, name: str) -> np.ndarray:
@@ -264,11 +289,55 @@ def union_segments(
     return tuple(chosen), float(iou)
 
 
-def check_rule(rule: str = RULE_DEFAULT, min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU) -> str:
+def connected_change(changed: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """The changed regions connected to the coarse mask: the 8-connected components of ``changed`` (bool [H, W])
+    that overlap ``coarse`` (bool [H, W]). New bool [H, W]."""
+    hit = changed & coarse
+    if not hit.any():
+        return np.zeros(changed.shape, bool)
+    _, labels = cv2.connectedComponents(np.ascontiguousarray(changed, np.uint8), connectivity=8)
+    keep = np.zeros(int(labels.max()) + 1, bool)
+    keep[np.unique(labels[hit])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+def evidence_segments(
+    segments: Segments, coarse: np.ndarray, changed: np.ndarray, chosen: Sequence[int] = (),
+    min_changed: float = MIN_CHANGED,
+) -> tuple[int, ...]:
+    """Rule "evidence": the segments (not in ``chosen``) that touch ``coarse`` and are mostly changed.
+
+    segments: ``Segments``; coarse, changed: bool [h, w] in the segments' frame, ``changed`` already restricted
+    to the regions connected to the coarse mask (``connected_change``). A segment joins when it overlaps
+    ``coarse`` and at least ``min_changed`` of its pixels are in ``changed``. Returns the added indices in
+    generation order. Counting is restricted to bounding boxes.
+    """
+    m = _as_bool(coarse, "coarse mask")
+    cb = _bbox(m)
+    if cb is None or not changed.any():
+        return ()
+    cy0, cy1, cx0, cx1 = cb
+    skip = set(chosen)
+    added = []
+    for i, (box, seg_area) in enumerate(zip(segments.boxes, segments.areas)):
+        by0, by1, bx0, bx1 = (int(v) for v in box)
+        if i in skip or seg_area <= 0 or max(cy0, by0) >= min(cy1, by1) or max(cx0, bx0) >= min(cx1, bx1):
+            continue
+        seg = segments.masks[i][by0:by1, bx0:bx1]
+        if not (seg & m[by0:by1, bx0:bx1]).any():
+            continue
+        if np.count_nonzero(seg & changed[by0:by1, bx0:bx1]) >= min_changed * float(seg_area):
+            added.append(i)
+    return tuple(added)
+
+
+def check_rule(rule: str = RULE_DEFAULT, min_inside: float = MIN_INSIDE, min_iou: float = MIN_IOU,
+               min_changed: float = MIN_CHANGED) -> str:
     """Validate the Region-IoU rule parameters (ZoneInputError naming the widget); returns the rule."""
     if rule not in RULES:
         raise ZoneInputError(f"rule must be one of {', '.join(RULES)}, got {rule!r}")
-    for name, value in (("min_inside", min_inside), ("min_iou", min_iou)):
+    for name, value in (("min_inside", min_inside), ("min_iou", min_iou), ("min_changed", min_changed)):
         if not (isinstance(value, numbers.Real) and 0.0 <= float(value) <= 1.0):
             raise ZoneInputError(f"{name} must be a number in 0..1, got {value!r}")
     return rule
@@ -282,16 +351,22 @@ def refine_with_segments(
     rule: str = RULE_DEFAULT,
     min_inside: float = MIN_INSIDE,
     min_iou: float = MIN_IOU,
+    changed: np.ndarray | None = None,
+    min_changed: float = MIN_CHANGED,
 ) -> RefineResult:
     """Region-IoU on given segments (any source). ``coarse`` is bool [H, W] of the FULL image.
 
     ``segments``: ``Segments`` (its frame may be a crop of the full image) or full-frame masks [N, H, W].
-    rule: "union" (default: the best segment plus the parts lying mostly inside the coarse mask, see
-    ``union_segments``) or "official" (the single best segment). min_iou: when the chosen region's IoU with the
-    coarse mask is below it, the coarse mask is added to the region (``extended``; 0 = off). These defaults are
-    the node's. Returns the refined mask at full size, or the coarse mask with ``fell_back`` and a message.
+    rule: "evidence" (default: union's region plus the segments touching the coarse mask that are at least
+    ``min_changed`` changed, see ``evidence_segments``), "union" (the best segment plus the parts lying mostly
+    inside the coarse mask, see ``union_segments``) or "official" (the single best segment). min_iou: when the
+    chosen region's IoU with the coarse mask is below it, the coarse mask is added to the region (``extended``;
+    0 = off). changed: bool/float [H, W] change map of the full image (where the canvas differs from the original
+    beyond the colour drift; resized if needed), used by rule "evidence" only; None: evidence gives union's mask.
+    These defaults are the node's. Returns the refined mask at full size, or the coarse mask with ``fell_back``
+    and a message.
     """
-    check_rule(rule, min_inside, min_iou)
+    check_rule(rule, min_inside, min_iou, min_changed)
     m = _as_bool(coarse, "coarse mask")
     segs = segments if isinstance(segments, Segments) else Segments.from_masks(segments)
     n = len(segs)
@@ -314,9 +389,14 @@ def refine_with_segments(
         msg = f"none of the {n} SAM segments overlaps the coarse mask: kept the coarse mask"
         return RefineResult(m.copy(), 0.0, -1, True, msg, n, segs, crop_box)
     indices = (index,)
-    if rule == "union":
+    if rule != "official":
         indices, iou = union_segments(segs, local, index, min_inside)
     notes = []
+    added: tuple[int, ...] = ()
+    if rule == "evidence":
+        added, note = _evidence(segs, m, changed, indices, min_changed)
+        indices += added
+        notes += [note] if note else []
     if crop_box is not None:
         h, w = segs.masks[index].shape
         H, W = m.shape
@@ -332,7 +412,31 @@ def refine_with_segments(
         mask |= m
         notes.append(f"the chosen region explains the coarse mask poorly (IoU {iou:.3f} < min_iou {min_iou:g}): "
                      "extended it with the coarse mask")
-    return RefineResult(mask, iou, index, False, "; ".join(notes), n, segs, crop_box, indices, extended)
+    return RefineResult(mask, iou, index, False, "; ".join(notes), n, segs, crop_box, indices, extended, added)
+
+
+def _evidence(segs: Segments, coarse: np.ndarray, changed: np.ndarray | None, chosen: tuple[int, ...],
+              min_changed: float) -> tuple[tuple[int, ...], str]:
+    """Rule "evidence" on full-size bool ``coarse`` and the change map ``changed`` (or None): (added segments,
+    a note for the user or "")."""
+    if changed is None:
+        return (), ""
+    c = binary_mask(changed, coarse.shape, "changed mask")
+    share = float(np.count_nonzero(c)) / c.size
+    if share > GLOBAL_CHANGE:
+        return (), (f"the canvas differs from the original over {100 * share:.0f} % of the picture (a global "
+                    f"re-render, more than {100 * GLOBAL_CHANGE:.0f} %): the change map was not used")
+    y0, y1, x0, x1 = segs.frame
+    near = connected_change(c, coarse)
+    r = int(round(EVIDENCE_ERODE * size_scale(c.shape)))
+    if r > 0:
+        near = cv2.erode(near.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)).view(bool)
+    near = near[y0:y1, x0:x1]
+    added = evidence_segments(segs, coarse[y0:y1, x0:x1], near, chosen, min_changed)
+    if not added:
+        return (), ""
+    return added, (f"added {len(added)} changed segment{'s' if len(added) > 1 else ''} touching the coarse mask "
+                   f"({'+'.join(str(i) for i in added)}, >= {min_changed:g} changed)")
 
 
 def region_crop_box(coarse: np.ndarray, margin: float = 0.5, min_size: int = 32) -> tuple[int, int, int, int] | None:
@@ -492,6 +596,8 @@ def refine_with_sam(
     rule: str = RULE_DEFAULT,
     min_inside: float = MIN_INSIDE,
     min_iou: float = MIN_IOU,
+    changed: np.ndarray | None = None,
+    min_changed: float = MIN_CHANGED,
     progress: Progress | None = None,
     check_cancel: Callable[[], None] | None = None,
     **amg: Any,
@@ -507,9 +613,10 @@ def refine_with_sam(
     at 256x256 and upsamples them, so nothing is lost, while the automatic mask generator's full-resolution
     upsampling of every candidate (GBs and minutes at 2048-4096 px) is avoided. Only the chosen segment is
     upsampled to the image size; on a fallback the full-resolution coarse mask is returned unchanged.
-    ``rule``, ``min_inside``, ``min_iou``: the choice among the segments (``refine_with_segments``).
+    ``rule``, ``min_inside``, ``min_iou``, ``changed`` (change map, any size), ``min_changed``: the choice among
+    the segments (``refine_with_segments``).
     """
-    check_rule(rule, min_inside, min_iou)
+    check_rule(rule, min_inside, min_iou, min_changed)
     unknown = set(amg) - set(AMG_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown SAM parameter(s) {sorted(unknown)}; known: {sorted(AMG_DEFAULTS)}")
@@ -523,7 +630,8 @@ def refine_with_sam(
         m = binary_mask(m, size)
     if not m.any():
         empty = Segments([], np.zeros((0, 4), np.int64), np.zeros(0, np.int64), (0, 0), size)
-        result = refine_with_segments(empty, m, rule=rule, min_inside=min_inside, min_iou=min_iou)
+        result = refine_with_segments(empty, m, rule=rule, min_inside=min_inside, min_iou=min_iou,
+                                      min_changed=min_changed)
     else:
         work = segment_size(size, max_side)
         work_rgb, work_m = (rgb, m) if work == size else (resize_image(rgb, work), binary_mask(m, work))
@@ -531,7 +639,8 @@ def refine_with_sam(
             work_m = resize_mask(m, work) > 0
         box = region_crop_box(work_m, crop_margin) if crop else None
         segs = generate_segments(sam, work_rgb, box=box, progress=progress, check_cancel=check_cancel, **amg)
-        result = refine_with_segments(segs, work_m, crop_box=box, rule=rule, min_inside=min_inside, min_iou=min_iou)
+        result = refine_with_segments(segs, work_m, crop_box=box, rule=rule, min_inside=min_inside, min_iou=min_iou,
+                                      changed=changed, min_changed=min_changed)
         if work != size:
             if result.fell_back:
                 result.mask = m.copy()
