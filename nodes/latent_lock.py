@@ -35,6 +35,7 @@ class LockTemplate:
 
     def __init__(self, original: torch.Tensor, mask: torch.Tensor | None, settings: LockSettings) -> None:
         self.original, self.mask, self.settings = original, mask, settings
+        self.last_run: LatentLock | None = None  # the latest run (its found mask), for previews and tests
 
     def __deepcopy__(self, memo: dict) -> "LockTemplate":  # ModelPatcher.clone deep-copies model_options
         return self
@@ -53,7 +54,8 @@ class LockTemplate:
         def renoise(sigma: torch.Tensor, unit: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
             return sampling.noise_scaling(sigma, unit, latent)
 
-        return LatentLock(original, sigmas, self.settings, noise=noise, keep=keep, renoise=renoise)
+        self.last_run = LatentLock(original, sigmas, self.settings, noise=noise, keep=keep, renoise=renoise)
+        return self.last_run
 
 
 def begin_run(model_options: dict, model: Any, noise: torch.Tensor | None, sigmas: torch.Tensor | None) -> LatentLock | None:

@@ -66,8 +66,8 @@ class StandInEditor:
         s = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1)[:1].reshape(1, 1, 1, 1)
         clean = x - s * self.noise
         context = clean[..., ring_of(self.region)].mean(dim=-1)  # [B, C]
-        drifted = self.gain.view(1, -1, 1, 1) * self.original + self.offset.view(1, -1, 1, 1)
-        edit = (context + self.delta.view(1, -1))[..., None, None].expand_as(drifted)
+        drifted = (self.gain.view(1, -1, 1, 1) * self.original + self.offset.view(1, -1, 1, 1)).expand_as(x)
+        edit = (context + self.delta.view(1, -1))[..., None, None].expand_as(x)
         return torch.where(self.region, edit, drifted)
 
     def ideal(self) -> "StandInEditor":

@@ -223,3 +223,265 @@ def test_lock_refuses_a_latent_of_another_size():
 def test_ring_helper():
     region = rectangle(10, 10, 4, 4, 2, 2)
     assert int(ring_of(region, 1).sum()) == 16 - 4
+
+
+def test_5d_latents_and_the_flow_rule():
+    """Qwen-Image-style [B, C, T, h, w] latents with the rectified-flow noise rule: locked outside the region."""
+    g = torch.Generator().manual_seed(4)
+    original = torch.randn(1, 16, 1, 24, 32, generator=g)
+    noise = torch.randn(1, 16, 1, 24, 32, generator=g)
+    target = original + 3.0  # an "editor" that changes everything
+    sigmas = torch.linspace(1.0, 0.0, 9)
+    keep = soft_mask(rectangle(24, 32, 4, 4, 10, 12).float(), (24, 32), feather=1.0)
+    run = LatentLock(original, sigmas, LockSettings(), noise=noise, keep=keep, renoise=flow_renoise)
+    seen = []
+
+    def editor(x, sigma):
+        seen.append(x)
+        return target
+
+    x = noise.clone()
+    for i in range(8):  # Euler on the flow ODE, as ComfyUI's euler does in sigma space
+        s, s_next = sigmas[i], sigmas[i + 1]
+        x0 = run(editor, x, s.reshape(1))
+        x = x + (x - x0) / s * (s_next - s)
+    outside = keep[0, 0] == 0
+    np.testing.assert_allclose(x[..., outside], original[..., outside], atol=1e-5)
+    np.testing.assert_allclose(x[..., keep[0, 0] == 1], target[..., keep[0, 0] == 1], atol=1e-5)
+    s = sigmas[3]
+    np.testing.assert_allclose(seen[3][..., outside], (s * noise + (1 - s) * original)[..., outside], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------- the MODEL patch in a real ComfyUI
+@pytest.fixture(scope="module")
+def comfy():
+    from comfy_env import import_comfy
+
+    comfy = import_comfy()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield comfy
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def models(comfy):
+    from comfy_env import tiny_clip, tiny_ip2p_model, tiny_vae
+
+    return {"ip2p": tiny_ip2p_model(0), "magicbrush": tiny_ip2p_model(1), "sd15": tiny_ip2p_model(2, in_channels=4),
+            "clip": tiny_clip(0), "vae": tiny_vae(0)}
+
+
+@pytest.fixture(scope="module")
+def photo_latent(models):
+    """The coffee photo at 128x192 and its VAE latent (as VAE Encode gives it: unscaled)."""
+    from conftest import photo
+    from comfyui_zone.zone_ops.core.images import resize
+
+    image = torch.from_numpy(resize(photo("coffee"), (128, 192), "area"))[None]
+    return image, models["vae"].encode(image)
+
+
+def image_mask(h=128, w=192) -> torch.Tensor:
+    mask = torch.zeros(1, h, w)
+    mask[:, 32:96, 64:144] = 1.0
+    return mask
+
+
+def lock_node(model, latent, mask=None, region="mask", **widgets):
+    from comfyui_zone.nodes.latent_lock import ZoneLatentLock
+
+    values = dict(feather=2.0, grow=1, find_at=0.3, threshold=3.0, min_change=0.25)
+    values.update(widgets)
+    return ZoneLatentLock().patch(model, {"samples": latent}, region, mask=mask, **values)[0]
+
+
+def ksampler(comfy, model, clip, latent_image, seed=5, steps=6, sampler="dpmpp_2m", scheduler="karras", noise_mask=None):
+    positive = clip.encode_from_tokens_scheduled(clip.tokenize("a red cup"))
+    negative = clip.encode_from_tokens_scheduled(clip.tokenize(""))
+    noise = comfy.sample.prepare_noise(latent_image, seed)
+    return comfy.sample.sample(model, noise, steps, 6.0, sampler, scheduler, positive, negative, latent_image,
+                               noise_mask=noise_mask, seed=seed, disable_pbar=True)
+
+
+def _template(model):
+    from comfyui_zone.nodes.latent_lock import LOCK_KEY
+
+    return model.model_options["transformer_options"][LOCK_KEY]
+
+
+@pytest.mark.comfyui
+@pytest.mark.parametrize("sampler, scheduler", [("dpmpp_2m", "karras"), ("euler", "normal"), ("euler_ancestral", "normal")])
+def test_ksampler_locks_outside_and_all_ones_is_bit_exact(comfy, models, photo_latent, sampler, scheduler):
+    _, latent = photo_latent
+    empty = torch.zeros_like(latent)
+    model = models["sd15"]
+    before = copy.deepcopy(model.model_options)
+    locked = lock_node(model, latent, image_mask())
+    assert model.model_options.keys() == before.keys() and not model.model_options["transformer_options"].get("wrappers")
+    out = ksampler(comfy, locked, models["clip"], empty, sampler=sampler, scheduler=scheduler)
+    keep = _template(locked).last_run.keep[0, 0]
+    outside = keep == 0
+    np.testing.assert_allclose(out[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
+    plain = ksampler(comfy, model, models["clip"], empty, sampler=sampler, scheduler=scheduler)
+    assert (plain - latent)[..., outside].abs().mean() > 0.05, "the random model does change the picture"
+    inside = keep == 1
+    assert (out - plain)[..., inside].abs().mean() < (out - plain)[..., outside].abs().mean()
+    ones = lock_node(model, latent, torch.ones(1, 128, 192))
+    assert torch.equal(ksampler(comfy, ones, models["clip"], empty, sampler=sampler, scheduler=scheduler), plain)
+
+
+@pytest.mark.comfyui
+def test_equals_comfyuis_latent_noise_mask_when_the_target_is_the_sampler_latent(comfy, models, photo_latent):
+    """SetLatentNoiseMask + KSampler on the original's latent vs the lock with the same hard mask: the same blend
+    (KSamplerX0Inpaint's) in the same place, so the same result."""
+    _, latent = photo_latent
+    mask = torch.zeros(1, 16, 24)
+    mask[:, 4:12, 8:18] = 1.0  # at latent resolution: no resampling on either side
+    model = models["sd15"]
+    core = ksampler(comfy, model, models["clip"], latent, noise_mask=mask)
+    ours = ksampler(comfy, lock_node(model, latent, mask, feather=0.0, grow=0), models["clip"], latent)
+    difference = float((core - ours).abs().max())
+    print(f"lock vs SetLatentNoiseMask: max |difference| = {difference:.3e}")
+    np.testing.assert_allclose(ours, core, atol=1e-5, rtol=0)
+
+
+@pytest.mark.comfyui
+def test_flow_models_use_their_own_noise_rule(comfy, models, photo_latent):
+    """ModelSamplingSD3 turns the model into a rectified-flow one (FLUX / Qwen-Image's rule, CONST): still locked."""
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+
+    _, latent = photo_latent
+    flow = ModelSamplingSD3().patch(models["sd15"], 3.0)[0]
+    locked = lock_node(flow, latent, image_mask())
+    out = ksampler(comfy, locked, models["clip"], latent, sampler="euler", scheduler="simple")
+    outside = _template(locked).last_run.keep[0, 0] == 0
+    np.testing.assert_allclose(out[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
+
+
+def custom_advanced_ip2p(comfy, models, model, image, seed=3, steps=5):
+    """ComfyUI's IP2P path (InstructPixToPixConditioning -> DualCFGGuider -> SamplerCustomAdvanced); the LATENT."""
+    from comfy_extras.nodes_custom_sampler import (
+        BasicScheduler, DualCFGGuider, KSamplerSelect, Noise_RandomNoise, SamplerCustomAdvanced,
+    )
+    from comfy_extras.nodes_ip2p import InstructPixToPixConditioning
+
+    clip, vae = models["clip"], models["vae"]
+    positive = clip.encode_from_tokens_scheduled(clip.tokenize("make the cup blue"))
+    negative = clip.encode_from_tokens_scheduled(clip.tokenize(""))
+    cond1, cond2, latent = InstructPixToPixConditioning.execute(positive, negative, pixels=image, vae=vae).result
+    guider = DualCFGGuider().get_guider(model, cond1, cond2, negative, 7.5, 1.5, "regular")[0]
+    sigmas = BasicScheduler().get_sigmas(model, "normal", steps, 1.0)[0]
+    sampler = KSamplerSelect().get_sampler("dpmpp_2m")[0]
+    return SamplerCustomAdvanced().sample(Noise_RandomNoise(seed), guider, sampler, sigmas, latent)[0]["samples"]
+
+
+@pytest.mark.comfyui
+@pytest.mark.parametrize("region", ["mask", "find while sampling"])
+def test_sampler_custom_advanced_ip2p(comfy, models, photo_latent, region):
+    image, latent = photo_latent
+    locked = lock_node(models["ip2p"], latent, image_mask() if region == "mask" else None, region=region)
+    out = custom_advanced_ip2p(comfy, models, locked, image)
+    run = _template(locked).last_run
+    assert run.keep is not None and (region == "mask") == (run.found is None)
+    outside = run.keep[0, 0] == 0
+    if region == "find while sampling":
+        assert run.found_at == round(0.3 * 5)
+        print(f"found on the random IP2P model: {100 * float(run.found.coverage[0]):.1f} % of the latent")
+    if outside.any():
+        np.testing.assert_allclose(out[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
+    plain = custom_advanced_ip2p(comfy, models, models["ip2p"], image)
+    if region == "mask":
+        assert (plain - latent)[..., outside].abs().mean() > 0.05
+
+
+@pytest.mark.comfyui
+@pytest.mark.parametrize("magicbrush", [False, True])
+def test_fused_ip2p_sampler_honours_the_lock(comfy, models, photo_latent, magicbrush, monkeypatch):
+    from comfyui_zone.nodes.comfy_backend import ComfyBackend
+    from comfyui_zone.zone_ops.stages.fused_sampler import SamplerSettings, fused_edit
+
+    image, latent = photo_latent
+    locked = lock_node(models["ip2p"], latent, image_mask())
+    finals = []
+    backend = ComfyBackend(locked, models["clip"], models["vae"], magicbrush=models["magicbrush"] if magicbrush else None)
+    decode = backend.decode
+    monkeypatch.setattr(backend, "decode", lambda x: finals.append(x.clone()) or decode(x))
+    settings = SamplerSettings(steps=4, seed=3, working_size=192, beta=0.2)
+    fused_edit(backend, image, "make the cup blue", settings)
+    final = locked.model.process_latent_out(finals[0])
+    outside = _template(locked).last_run.keep[0, 0] == 0
+    np.testing.assert_allclose(final[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
+    plain = []
+    backend = ComfyBackend(models["ip2p"], models["clip"], models["vae"],
+                           magicbrush=models["magicbrush"] if magicbrush else None)
+    decode_plain = backend.decode
+    monkeypatch.setattr(backend, "decode", lambda x: plain.append(x.clone()) or decode_plain(x))
+    fused_edit(backend, image, "make the cup blue", settings)
+    assert (locked.model.process_latent_out(plain[0]) - latent)[..., outside].abs().mean() > 0.05
+
+
+@pytest.mark.comfyui
+def test_all_ones_mask_through_the_fused_sampler_is_bit_exact(comfy, models, photo_latent):
+    from comfyui_zone.nodes.comfy_backend import ComfyBackend
+    from comfyui_zone.zone_ops.stages.fused_sampler import SamplerSettings, fused_edit
+
+    image, latent = photo_latent
+    settings = SamplerSettings(steps=3, seed=1, working_size=192)
+    ones = lock_node(models["ip2p"], latent, torch.ones(1, 128, 192))
+    a = fused_edit(ComfyBackend(ones, models["clip"], models["vae"]), image, "make it red", settings).canvas
+    b = fused_edit(ComfyBackend(models["ip2p"], models["clip"], models["vae"]), image, "make it red", settings).canvas
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.comfyui
+def test_node_errors_say_what_to_do(comfy, models, photo_latent):
+    image, latent = photo_latent
+    with pytest.raises(ZoneInputError, match="no mask is connected"):
+        lock_node(models["sd15"], latent, None, region="mask")
+    from comfyui_zone.nodes.latent_lock import ZoneLatentLock
+
+    with pytest.raises(ZoneInputError, match="LATENT"):  # an IMAGE where the LATENT goes
+        ZoneLatentLock().patch(models["sd15"], image, "mask", 2.0, 1, 0.3, 3.0, 0.25, mask=image_mask())
+    wrong = lock_node(models["sd15"], latent[..., :-2], image_mask())
+    with pytest.raises(ZoneInputError, match="does not match"):
+        ksampler(comfy, wrong, models["clip"], torch.zeros_like(latent))
+
+
+@pytest.mark.comfyui
+def test_a_second_lock_replaces_the_first(comfy, models, photo_latent):
+    import comfy.patcher_extension as ext
+
+    from comfyui_zone.nodes.latent_lock import LOCK_KEY
+
+    _, latent = photo_latent
+    twice = lock_node(lock_node(models["sd15"], latent, torch.ones(1, 128, 192)), latent, image_mask())
+    for kind in (ext.WrappersMP.SAMPLER_SAMPLE, ext.WrappersMP.PREDICT_NOISE):
+        assert len(twice.wrappers[kind][LOCK_KEY]) == 1
+
+
+@pytest.mark.comfyui
+@pytest.mark.parametrize("sampler", ["dpmpp_2m", "euler"])
+def test_find_mode_through_ksampler_on_the_stand_in(comfy, models, photo_latent, sampler):
+    """The stand-in editor as a ComfyUI MODEL (its x0 replaces the UNet's through model_function_wrapper): find
+    mode, through core KSampler, recovers its region (IoU >= 0.9) despite the drift and locks the rest."""
+    from standin_editor import StandInEditor
+
+    _, latent = photo_latent
+    model = models["sd15"].clone()
+    inner = model.model
+    original = inner.process_latent_in(latent)
+    noise = comfy.sample.prepare_noise(latent, 5)
+    region = rectangle(16, 24, 3, 5, 9, 11)
+    spread = float(original.std())
+    editor = StandInEditor(original, region, noise, torch.full((4,), 1.2), torch.full((4,), 0.5 * spread),
+                           torch.full((4,), 3.0 * spread))
+    model.set_model_unet_function_wrapper(lambda apply, args: editor(args["input"], args["timestep"]))
+    locked = lock_node(model, latent, None, region="find while sampling", feather=1.0, grow=0)
+    out = ksampler(comfy, locked, models["clip"], torch.zeros_like(latent), sampler=sampler, steps=10)
+    run = _template(locked).last_run
+    assert run.found_at == 3 and iou(run.found.mask[0], region.numpy()) >= 0.9
+    outside = run.keep[0, 0] == 0
+    np.testing.assert_allclose(out[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
+    plain = ksampler(comfy, model, models["clip"], torch.zeros_like(latent), sampler=sampler, steps=10)
+    assert (plain - latent)[..., outside].abs().mean() > 0.1, "without the lock the stand-in drifts"
