@@ -131,6 +131,7 @@ class ComfyTrajectory:
         self.settings = settings
         self.stepper = SigmaStepper(settings.scheduler, sigmas)
         self.lock_partner: ComfyTrajectory | None = None
+        self.lock_target: torch.Tensor | None = None  # the image latent (sampler space): a lock's default target
         self._closed = False
 
     def start(self, noise: torch.Tensor) -> torch.Tensor:
@@ -139,7 +140,7 @@ class ComfyTrajectory:
         trajectory, unless that MODEL has its own)."""
         sampling = self.model.model_sampling
         noise = noise.to(self.patcher.load_device, torch.float32)
-        run = begin_run(self.model_options, self.model, noise, self.sigmas)
+        run = begin_run(self.model_options, self.model, noise, self.sigmas, self.lock_target)
         if run is not None and self.lock_partner is not None:
             share_run(self.lock_partner.model_options, run)
         sigma, sigma_max = float(self.sigmas[0]), float(sampling.sigma_max)
@@ -275,6 +276,7 @@ class ComfyBackend:
                 noise = torch.zeros(noise_shape, device=device)
                 conds = comfy.samplers.process_conds(patcher.model, noise, conds, device, None, None, settings.seed)
                 trajectories.append(ComfyTrajectory(patcher, conds, options, sigmas, settings))
+                trajectories[-1].lock_target = patcher.model.process_latent_in(image_latents.to(device, torch.float32))
         except BaseException:
             for trajectory in trajectories:
                 trajectory.close()

@@ -30,20 +30,31 @@ log = logging.getLogger("ComfyUI-ZONE")
 
 
 class LockTemplate:
-    """What the patched MODEL carries: the original latent (as VAE Encode gives it), the mask (image resolution) or
-    None (find mode) and the settings. Immutable: clones of the MODEL share it."""
+    """What the patched MODEL carries: the original latent (as VAE Encode gives it) or None (the sampler's own: its
+    latent image, or the fused sampler's image latent), the mask (image resolution) or None (find mode) and the
+    settings. Immutable: clones of the MODEL share it."""
 
-    def __init__(self, original: torch.Tensor, mask: torch.Tensor | None, settings: LockSettings) -> None:
+    def __init__(self, original: torch.Tensor | None, mask: torch.Tensor | None, settings: LockSettings) -> None:
         self.original, self.mask, self.settings = original, mask, settings
         self.last_run: LatentLock | None = None  # the latest run (its found mask), for previews and tests
 
     def __deepcopy__(self, memo: dict) -> "LockTemplate":  # ModelPatcher.clone deep-copies model_options
         return self
 
-    def start(self, model: Any, noise: torch.Tensor | None, sigmas: torch.Tensor) -> LatentLock:
-        """A LatentLock for one run of ``model`` (a comfy BaseModel: process_latent_in, model_sampling)."""
+    def start(self, model: Any, noise: torch.Tensor | None, sigmas: torch.Tensor,
+              sampler_latent: torch.Tensor | None = None) -> LatentLock:
+        """A LatentLock for one run of ``model`` (a comfy BaseModel: process_latent_in, model_sampling).
+        ``sampler_latent``: the run's own latent in the sampler's space (KSampler's latent image, the fused
+        sampler's image latent), the target when no original is connected."""
         device = noise.device if noise is not None else sigmas.device
-        original = model.process_latent_in(self.original.to(device, torch.float32))
+        if self.original is not None:
+            original = model.process_latent_in(self.original.to(device, torch.float32))
+        elif sampler_latent is not None and bool(sampler_latent.any()):
+            original = sampler_latent.to(device, torch.float32)
+        else:
+            raise ZoneInputError(
+                "ZONE Latent Lock has no original to lock to: the sampler's latent is empty (e.g. "
+                "InstructPixToPixConditioning's). Connect 'original' (VAE Encode of the image being edited)")
         keep = None
         if self.mask is not None:
             keep = soft_mask(self.mask, tuple(original.shape[-2:]), self.settings.feather, int(self.settings.grow))
@@ -58,15 +69,17 @@ class LockTemplate:
         return self.last_run
 
 
-def begin_run(model_options: dict, model: Any, noise: torch.Tensor | None, sigmas: torch.Tensor | None) -> LatentLock | None:
-    """Start the lock of ``model_options`` (a run's options) for one sampling run; None when it has no lock."""
+def begin_run(model_options: dict, model: Any, noise: torch.Tensor | None, sigmas: torch.Tensor | None,
+              sampler_latent: torch.Tensor | None = None) -> LatentLock | None:
+    """Start the lock of ``model_options`` (a run's options) for one sampling run; None when it has no lock.
+    ``sampler_latent``: the run's own latent (sampler space), used when the lock has no original of its own."""
     options = model_options.setdefault("transformer_options", {})
     template = options.get(LOCK_KEY)
     if template is None:
         return None
     if sigmas is None:
         raise ZoneInputError("ZONE Latent Lock: the sampler did not give its sigma schedule (sample_sigmas)")
-    run = template.start(model, noise, sigmas)
+    run = template.start(model, noise, sigmas, sampler_latent)
     options[RUN_KEY] = run
     return run
 
@@ -98,7 +111,8 @@ def locked_prediction(predict: Callable[..., torch.Tensor], model: Any, x: torch
 def _sampler_sample_wrapper(executor, *args, **kwargs):
     """SAMPLER_SAMPLE: args = (guider, sigmas, extra_args, callback, noise, latent_image, denoise_mask, ...)."""
     guider, sigmas, extra_args, noise = args[0], args[1], args[2], args[4]
-    begin_run(extra_args["model_options"], guider.inner_model, noise, sigmas)
+    latent_image = args[5] if len(args) > 5 else kwargs.get("latent_image")
+    begin_run(extra_args["model_options"], guider.inner_model, noise, sigmas, latent_image)
     return executor(*args, **kwargs)
 
 
@@ -109,7 +123,7 @@ def _predict_noise_wrapper(executor, x, timestep, model_options={}, seed=None): 
     return locked_prediction(executor, model, x, timestep, model_options, seed)
 
 
-def patch_model(model: Any, original: torch.Tensor, mask: torch.Tensor | None, settings: LockSettings) -> Any:
+def patch_model(model: Any, original: torch.Tensor | None, mask: torch.Tensor | None, settings: LockSettings) -> Any:
     """A clone of the ModelPatcher ``model`` with the lock installed (a lock it had is replaced)."""
     import comfy.patcher_extension as ext
 
@@ -143,9 +157,6 @@ class ZoneLatentLock:
         return {
             "required": {
                 "model": ("MODEL", {"tooltip": "The editing model (after any other model patches)."}),
-                "original": ("LATENT", {"tooltip": (
-                    "VAE Encode of the image being edited, at the size the sampler samples (the same encode that "
-                    "feeds the sampler or the editor's reference).")}),
                 "region": (list(REGION_MODES), {"default": REGION_MODES[0], "tooltip": (
                     "mask: the region is the connected mask. find while sampling: measured from the model's own "
                     "prediction after find_at of the steps (the mask input is then not needed).")}),
@@ -163,15 +174,19 @@ class ZoneLatentLock:
             },
             "optional": {
                 "mask": ("MASK", {"tooltip": "mask mode: the edit region (painted, or from ZONE's stages); any size."}),
+                "original": ("LATENT", {"tooltip": (
+                    "The latent to lock to: VAE Encode of the image being edited at the size the sampler samples. "
+                    "Leave it unconnected when the sampler's latent_image is that encode (FLUX Kontext, "
+                    "Qwen-Image-Edit graphs) or with ZONE Fused IP2P Sampler (it uses its own image latent).")}),
             },
         }
 
-    def patch(self, model, original, region: str, feather: float, grow: int, find_at: float, threshold: float,
-              min_change: float, mask: torch.Tensor | None = None):
+    def patch(self, model, region: str, feather: float, grow: int, find_at: float, threshold: float,
+              min_change: float, mask: torch.Tensor | None = None, original: dict | None = None):
         if not hasattr(model, "clone") or not hasattr(model, "add_wrapper_with_key"):
             raise ZoneInputError(f"model: expected a MODEL, got {type(model).__name__}")
         samples = original.get("samples") if isinstance(original, dict) else None
-        if not isinstance(samples, torch.Tensor) or samples.ndim not in (4, 5):
+        if original is not None and (not isinstance(samples, torch.Tensor) or samples.ndim not in (4, 5)):
             raise ZoneInputError("original: expected a LATENT from VAE Encode")
         if region not in REGION_MODES:
             raise ZoneInputError(f"region must be one of {', '.join(REGION_MODES)}, got {region!r}")
@@ -180,7 +195,8 @@ class ZoneLatentLock:
         settings = LockSettings(feather=float(feather), grow=int(grow), find_at=float(find_at),
                                 threshold=float(threshold), min_change=float(min_change))
         keep_mask = mask.detach().to("cpu", torch.float32).clone() if region == "mask" else None
-        return (patch_model(model, samples.detach().to("cpu", torch.float32).clone(), keep_mask, settings),)
+        target = None if samples is None else samples.detach().to("cpu", torch.float32).clone()
+        return (patch_model(model, target, keep_mask, settings),)
 
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {"ZoneLatentLock": ZoneLatentLock}

@@ -293,7 +293,8 @@ def lock_node(model, latent, mask=None, region="mask", **widgets):
 
     values = dict(feather=2.0, grow=1, find_at=0.3, threshold=3.0, min_change=0.25)
     values.update(widgets)
-    return ZoneLatentLock().patch(model, {"samples": latent}, region, mask=mask, **values)[0]
+    original = None if latent is None else {"samples": latent}
+    return ZoneLatentLock().patch(model, region, mask=mask, original=original, **values)[0]
 
 
 def ksampler(comfy, model, clip, latent_image, seed=5, steps=6, sampler="dpmpp_2m", scheduler="karras", noise_mask=None):
@@ -442,7 +443,7 @@ def test_node_errors_say_what_to_do(comfy, models, photo_latent):
     from comfyui_zone.nodes.latent_lock import ZoneLatentLock
 
     with pytest.raises(ZoneInputError, match="LATENT"):  # an IMAGE where the LATENT goes
-        ZoneLatentLock().patch(models["sd15"], image, "mask", 2.0, 1, 0.3, 3.0, 0.25, mask=image_mask())
+        ZoneLatentLock().patch(models["sd15"], "mask", 2.0, 1, 0.3, 3.0, 0.25, mask=image_mask(), original=image)
     wrong = lock_node(models["sd15"], latent[..., :-2], image_mask())
     with pytest.raises(ZoneInputError, match="does not match"):
         ksampler(comfy, wrong, models["clip"], torch.zeros_like(latent))
@@ -485,3 +486,27 @@ def test_find_mode_through_ksampler_on_the_stand_in(comfy, models, photo_latent,
     np.testing.assert_allclose(out[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
     plain = ksampler(comfy, model, models["clip"], torch.zeros_like(latent), sampler=sampler, steps=10)
     assert (plain - latent)[..., outside].abs().mean() > 0.1, "without the lock the stand-in drifts"
+
+
+@pytest.mark.comfyui
+def test_without_original_the_samplers_own_latent_is_the_target(comfy, models, photo_latent, monkeypatch):
+    """Kontext / Qwen graphs sample from the encode of the image (KSampler's latent_image); the fused sampler has its
+    image latent: no original needed. An empty latent and no original: an error that says what to connect."""
+    from comfyui_zone.nodes.comfy_backend import ComfyBackend
+    from comfyui_zone.zone_ops.stages.fused_sampler import SamplerSettings, fused_edit
+
+    image, latent = photo_latent
+    locked = lock_node(models["sd15"], None, image_mask())
+    out = ksampler(comfy, locked, models["clip"], latent)
+    outside = _template(locked).last_run.keep[0, 0] == 0
+    np.testing.assert_allclose(out[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
+    with pytest.raises(ZoneInputError, match="Connect 'original'"):
+        ksampler(comfy, locked, models["clip"], torch.zeros_like(latent))
+    fused = lock_node(models["ip2p"], None, image_mask())
+    finals = []
+    backend = ComfyBackend(fused, models["clip"], models["vae"])
+    decode = backend.decode
+    monkeypatch.setattr(backend, "decode", lambda x: finals.append(x.clone()) or decode(x))
+    fused_edit(backend, image, "make the cup blue", SamplerSettings(steps=3, seed=2, working_size=192))
+    final = fused.model.process_latent_out(finals[0])
+    np.testing.assert_allclose(final[..., outside], latent[..., outside], atol=1e-4, rtol=1e-5)
