@@ -26,6 +26,8 @@ from ..zone_ops.sampling.latent_lock import LatentLock, LockSettings, soft_mask
 LOCK_KEY = "zone_latent_lock"
 RUN_KEY = "zone_latent_lock_run"
 REGION_MODES = ("mask", "find while sampling")
+#: comfy.patcher_extension.WrappersMP.SAMPLER_SAMPLE / PREDICT_NOISE (their values: no ComfyUI import needed here).
+SAMPLER_SAMPLE, PREDICT_NOISE = "sampler_sample", "predict_noise"
 log = logging.getLogger("ComfyUI-ZONE")
 
 
@@ -125,14 +127,12 @@ def _predict_noise_wrapper(executor, x, timestep, model_options={}, seed=None): 
 
 def patch_model(model: Any, original: torch.Tensor | None, mask: torch.Tensor | None, settings: LockSettings) -> Any:
     """A clone of the ModelPatcher ``model`` with the lock installed (a lock it had is replaced)."""
-    import comfy.patcher_extension as ext
-
     clone = model.clone()
-    for kind in (ext.WrappersMP.SAMPLER_SAMPLE, ext.WrappersMP.PREDICT_NOISE):
+    for kind in (SAMPLER_SAMPLE, PREDICT_NOISE):
         clone.remove_wrappers_with_key(kind, LOCK_KEY)
     clone.model_options.setdefault("transformer_options", {})[LOCK_KEY] = LockTemplate(original, mask, settings)
-    clone.add_wrapper_with_key(ext.WrappersMP.SAMPLER_SAMPLE, LOCK_KEY, _sampler_sample_wrapper)
-    clone.add_wrapper_with_key(ext.WrappersMP.PREDICT_NOISE, LOCK_KEY, _predict_noise_wrapper)
+    clone.add_wrapper_with_key(SAMPLER_SAMPLE, LOCK_KEY, _sampler_sample_wrapper)
+    clone.add_wrapper_with_key(PREDICT_NOISE, LOCK_KEY, _predict_noise_wrapper)
     return clone
 
 

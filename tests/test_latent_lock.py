@@ -457,6 +457,9 @@ def test_a_second_lock_replaces_the_first(comfy, models, photo_latent):
 
     _, latent = photo_latent
     twice = lock_node(lock_node(models["sd15"], latent, torch.ones(1, 128, 192)), latent, image_mask())
+    from comfyui_zone.nodes.latent_lock import PREDICT_NOISE, SAMPLER_SAMPLE
+
+    assert (SAMPLER_SAMPLE, PREDICT_NOISE) == (ext.WrappersMP.SAMPLER_SAMPLE, ext.WrappersMP.PREDICT_NOISE)
     for kind in (ext.WrappersMP.SAMPLER_SAMPLE, ext.WrappersMP.PREDICT_NOISE):
         assert len(twice.wrappers[kind][LOCK_KEY]) == 1
 
