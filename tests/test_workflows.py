@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / "workflows"
 API_DIR = WORKFLOWS / "api"
 CORE_SNAPSHOT = Path(__file__).resolve().parent / "data" / "comfy_core_nodes.json"
-EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_editor", "zone_qwen_image_edit")
+EXPECTED = ("zone_local_edit", "zone_multi_turn", "zone_mask_only", "zone_any_editor", "zone_qwen_image_edit",
+            "zone_local_edit_lock", "zone_flux_kontext_lock")
 
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}

@@ -30,6 +30,10 @@ QWEN_UNET = "qwen_image_edit_fp8_e4m3fn.safetensors"
 QWEN_CLIP = "qwen_2.5_vl_7b_fp8_scaled.safetensors"
 QWEN_VAE = "qwen_image_vae.safetensors"
 _QWEN_HF = "https://huggingface.co/Comfy-Org"
+KONTEXT_UNET = "flux1-dev-kontext_fp8_scaled.safetensors"
+FLUX_CLIP_L = "clip_l.safetensors"
+FLUX_T5 = "t5xxl_fp8_e4m3fn_scaled.safetensors"
+FLUX_VAE = "ae.safetensors"
 MODEL_LINKS = {  # shown by the frontend's "missing models" dialog: file -> (url, models folder)
     IP2P_FILE: ("https://huggingface.co/timbrooks/instruct-pix2pix/resolve/main/instruct-pix2pix-00-22000.safetensors",
                 "checkpoints"),
@@ -39,8 +43,13 @@ MODEL_LINKS = {  # shown by the frontend's "missing models" dialog: file -> (url
                 "diffusion_models"),
     QWEN_CLIP: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/{QWEN_CLIP}", "text_encoders"),
     QWEN_VAE: (f"{_QWEN_HF}/Qwen-Image_ComfyUI/resolve/main/split_files/vae/{QWEN_VAE}", "vae"),
+    KONTEXT_UNET: (f"{_QWEN_HF}/flux1-kontext-dev_ComfyUI/resolve/main/split_files/diffusion_models/{KONTEXT_UNET}",
+                   "diffusion_models"),
+    FLUX_CLIP_L: (f"https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/{FLUX_CLIP_L}", "text_encoders"),
+    FLUX_T5: (f"https://huggingface.co/comfyanonymous/flux_text_encoders/resolve/main/{FLUX_T5}", "text_encoders"),
+    FLUX_VAE: (f"{_QWEN_HF}/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/{FLUX_VAE}", "vae"),
 }
-MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "vae_name")
+MODEL_WIDGETS = ("ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2", "vae_name")
 DOWNLOADABLE = (".safetensors", ".sft")  # the frontend's missing-models dialog refuses other suffixes (.ckpt)
 COLORS = {"models": "#3f789e", "edit": "#8A8", "locate": "#b58b2a", "result": "#a1309b", "input": "#88A"}
 
@@ -92,7 +101,7 @@ class Graph:
             name = node.widgets.get(widget)
             if name in MODEL_LINKS and name.endswith(DOWNLOADABLE):
                 url, directory = MODEL_LINKS[name]
-                node.properties["models"] = [{"name": name, "url": url, "directory": directory}]
+                node.properties.setdefault("models", []).append({"name": name, "url": url, "directory": directory})
         self.nodes.append(node)
         return node
 
@@ -262,11 +271,12 @@ def _placer(g: Graph, placed: list[Node], prefix: str = ""):
 
 
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
-                previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
+                previews: bool = True, save_prefix: str = "ZONE/edit", ip2p_model=None) -> tuple[Node, list[Node]]:
     """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
     LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed.
     The text previews (label, attention note, SAM choice) are always there; ``previews`` adds the image ones.
-    With a ``title`` ("Turn 2") node titles read "Turn 2: Action Classifier" instead of "1. Action Classifier"."""
+    With a ``title`` ("Turn 2") node titles read "Turn 2: Action Classifier" instead of "1. Action Classifier".
+    ``ip2p_model``: the sampler's MODEL when not the checkpoint's own (e.g. a ZONE Latent Lock's output)."""
     defs = g.defs
     placed: list[Node] = []
 
@@ -284,7 +294,7 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         if "label" in action.d.output_names:
             add("PreviewAny", a, (320, 100), "Action label", source=action["label"])
     d = defs["ZoneFusedIP2PSampler"]
-    links = {"ip2p_model": ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
+    links = {"ip2p_model": ip2p_model or ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
              "instruction": text[0]}
     if magicbrush is not None:
         links["magicbrush_model"] = magicbrush["MODEL"]
@@ -512,8 +522,88 @@ def qwen_image_edit(defs, display) -> Graph:
     return g
 
 
+LOCK_NOTE = (
+    "## Latent lock: the edit is generated in the TRUE context\n"
+    "**ZONE Latent Lock** patches the model: after `find_at` of the steps it measures where the model's own "
+    "prediction differs from the original (beyond a global colour drift) and from then on keeps everything else on "
+    "the ORIGINAL's trajectory (the original at the current noise level), so the edit is generated against the real "
+    "surroundings, not against the editor's drifted copy of them. ZONE's stages then paste the edit onto the "
+    "original as usual: lock + paste. With a painted mask: connect it to the lock's `mask` and set `region` to "
+    "*mask*."
+)
+
+
+def local_edit_lock(defs, display) -> Graph:
+    """zone_local_edit with the IP2P MODEL locked outside the edit while sampling (region found while sampling)."""
+    g = Graph(defs, display)
+    ip2p, mb, sam, img = _loaders(g, 40, 80)
+    g.note(MODELS_NOTE, (40, -260), (720, 190), "Which weights go where")
+    g.note(LOCK_NOTE, (800, -260), (720, 190), "How the lock works")
+    y = img.pos[1] + img.size[1] + 140
+    size = _size(defs["ZoneLatentLock"])
+    lock = g.add("ZoneLatentLock", (40, y), size, "Latent Lock (IP2P)", {"region": "find while sampling"},
+                 model=ip2p["MODEL"])
+    g.group("Lock the unedited region", (20, y - 80, 360, size[1] + 100), COLORS["models"])
+    _, placed = _edit_chain(g, 420, 80, img[0], "make his tie blue", ip2p, mb, sam, ip2p_model=lock[0],
+                            save_prefix="ZONE/edit_lock")
+    _group_around(g, "ZONE local edit (locked sampling)", placed, COLORS["edit"])
+    return g
+
+
+KONTEXT_NOTE = (
+    "## FLUX.1 Kontext (ComfyUI core nodes) with the ZONE latent lock\n"
+    "ComfyUI's own Kontext graph, its model patched by **ZONE Latent Lock**: the region the edit touches is found "
+    "while sampling and everything else follows the original's latent (the KSampler's latent is the encode of the "
+    "image, so the lock needs no other input). The ZONE part on the right aligns the output to your original, finds "
+    "the edit and pastes only that at full resolution.\n\n"
+    f"- **models/diffusion_models/**: `{KONTEXT_UNET}`\n- **models/text_encoders/**: `{FLUX_CLIP_L}`, `{FLUX_T5}`\n"
+    f"- **models/vae/**: `{FLUX_VAE}`\n- **models/sams/**: `{SAM_FILE}` (or vit_l / vit_b)\n\n"
+    "KSampler: 20 steps, cfg 1.0 (guidance 2.5 in FluxGuidance), euler / simple."
+)
+
+
+def flux_kontext_lock(defs, display) -> Graph:
+    """FLUX.1 Kontext (core nodes) with ZONE Latent Lock on its MODEL, then ZONE's localization and paste."""
+    g = Graph(defs, display)
+    col = Column(40, 80)
+    unet = g.add("UNETLoader", col((320, 100)), (320, 100), "FLUX.1 Kontext model", {"unet_name": KONTEXT_UNET})
+    clip = g.add("DualCLIPLoader", col((320, 130)), (320, 130), "CLIP-L + T5 text encoders",
+                 {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"})
+    vae = g.add("VAELoader", col((320, 60)), (320, 60), "FLUX VAE", {"vae_name": FLUX_VAE})
+    size = _size(defs["ZoneSAMLoader"])
+    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
+    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
+    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
+    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    g.note(KONTEXT_NOTE, (40, -340), (900, 270), "FLUX Kontext + ZONE latent lock")
+    g.note(LOCK_NOTE, (980, -340), (720, 270), "How the lock works")
+    placed: list[Node] = []
+
+    add = _placer(g, placed)
+
+    b, c, d_ = Column(40 + STEP, 80), Column(40 + 2 * STEP, 80), Column(40 + 3 * STEP, 80)
+    scaled = add("FluxKontextImageScale", b, (320, 50), "Scale for Kontext", image=img[0])
+    latent = add("VAEEncode", b, (320, 50), "VAE Encode", pixels=scaled[0], vae=vae[0])
+    text = add("CLIPTextEncode", b, (320, 160), "Instruction", {"text": "make his tie blue"}, clip=clip[0])
+    reference = add("ReferenceLatent", b, (320, 50), "Reference latent", conditioning=text[0], latent=latent[0])
+    guided = add("FluxGuidance", c, (320, 60), "FluxGuidance", {"guidance": 2.5}, conditioning=reference[0])
+    negative = add("ConditioningZeroOut", c, (320, 30), "Negative (zero)", conditioning=text[0])
+    lock = add("ZoneLatentLock", c, _size(defs["ZoneLatentLock"]), "Latent Lock", {"region": "find while sampling"},
+               model=unet[0])
+    sampled = add("KSampler", c, (320, 270), "KSampler",
+                  {"seed": 0, "steps": 20, "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
+                  model=lock[0], positive=guided[0], negative=negative[0], latent_image=latent[0])
+    decoded = add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
+    add("PreviewImage", d_, (320, 300), "Kontext output (locked outside the edit)", images=decoded[0])
+    _group_around(g, "FLUX.1 Kontext (ComfyUI core) + ZONE Latent Lock", placed, COLORS["edit"])
+    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], decoded[0], sam, save_prefix="ZONE/kontext_lock")
+    _group_around(g, "ZONE localization", zone, COLORS["locate"])
+    return g
+
+
 GRAPHS = {"zone_local_edit": local_edit, "zone_multi_turn": multi_turn, "zone_mask_only": mask_only,
-          "zone_any_editor": any_editor, "zone_qwen_image_edit": qwen_image_edit}
+          "zone_any_editor": any_editor, "zone_qwen_image_edit": qwen_image_edit,
+          "zone_local_edit_lock": local_edit_lock, "zone_flux_kontext_lock": flux_kontext_lock}
 THUMBNAIL_WIDTH = 512
 
 
