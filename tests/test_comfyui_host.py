@@ -311,9 +311,10 @@ def run_prompt(server: Server, workflow: dict, expect_error: bool = False) -> di
     raise AssertionError(f"workflow did not finish in {RUN_TIMEOUT_S}s:\n{server.log()[-3000:]}")
 
 
-#: Loaders of other editors' weights (Qwen-Image-Edit's diffusion model, text encoder, VAE; models/ folder of each)
-#: that the test models do not include.
-FOREIGN_LOADERS = {"UNETLoader": "diffusion_models", "CLIPLoader": "text_encoders", "VAELoader": "vae"}
+#: Loaders of other editors' weights (Qwen-Image-Edit's / FLUX Kontext's diffusion model, text encoders, VAE;
+#: models/ folder of each) that the test models do not include.
+FOREIGN_LOADERS = {"UNETLoader": "diffusion_models", "CLIPLoader": "text_encoders", "DualCLIPLoader": "text_encoders",
+                   "VAELoader": "vae"}
 
 
 def _validates_then_stops_at_a_foreign_loader(server, workflow: dict) -> None:
@@ -323,9 +324,9 @@ def _validates_then_stops_at_a_foreign_loader(server, workflow: dict) -> None:
     for node in workflow.values():
         folder = FOREIGN_LOADERS.get(node["class_type"])
         if folder:
-            name = next(v for k, v in node["inputs"].items() if k.endswith("_name"))
-            (server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
-            (server.base / "models" / folder / name).write_bytes(b"placeholder, not a model")
+            for name in (v for k, v in node["inputs"].items() if k.rstrip("12").endswith("_name")):
+                (server.base / "models" / folder).mkdir(parents=True, exist_ok=True)
+                (server.base / "models" / folder / name).write_bytes(b"placeholder, not a model")
     entry = run_prompt(server, workflow, expect_error=True)  # run_prompt asserts that the prompt was accepted
     assert entry.get("error", {}).get("node_type") in FOREIGN_LOADERS, entry.get("error")
 

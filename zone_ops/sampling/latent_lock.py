@@ -198,7 +198,7 @@ class LockSettings:
     the fraction of the steps after which the change is measured (0 = the first x0 prediction). threshold /
     min_change: ``change_mask``'s."""
 
-    feather: float = 2.0
+    feather: float = 1.0
     grow: int = 1
     find_at: float = 0.3
     threshold: float = 3.0
