@@ -483,18 +483,25 @@ QWEN_NOTE = (
 )
 
 
-def qwen_image_edit(defs, display) -> Graph:
-    g = Graph(defs, display)
+def _editor_inputs(g: Graph, loaders: list[tuple[str, tuple[int, int], str, dict]]) -> tuple[list[Node], Node, Node]:
+    """An editor's model loaders (``(kind, size, title, widgets)`` each) and the SAM loader (group "Models"), then the
+    image to edit (group "Input"), stacked at x = 40; returns (loaders, SAM loader, image loader)."""
     col = Column(40, 80)
-    unet = g.add("UNETLoader", col((320, 100)), (320, 100), "Qwen-Image-Edit model", {"unet_name": QWEN_UNET})
-    clip = g.add("CLIPLoader", col((320, 130)), (320, 130), "Qwen2.5-VL text encoder",
-                 {"clip_name": QWEN_CLIP, "type": "qwen_image"})
-    vae = g.add("VAELoader", col((320, 60)), (320, 60), "Qwen-Image VAE", {"vae_name": QWEN_VAE})
-    size = _size(defs["ZoneSAMLoader"])
+    nodes = [g.add(kind, col(size), size, title, widgets) for kind, size, title, widgets in loaders]
+    size = _size(g.defs["ZoneSAMLoader"])
     sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
     g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
     img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
     g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    return nodes, sam, img
+
+
+def qwen_image_edit(defs, display) -> Graph:
+    g = Graph(defs, display)
+    (unet, clip, vae), sam, img = _editor_inputs(g, [
+        ("UNETLoader", (320, 100), "Qwen-Image-Edit model", {"unet_name": QWEN_UNET}),
+        ("CLIPLoader", (320, 130), "Qwen2.5-VL text encoder", {"clip_name": QWEN_CLIP, "type": "qwen_image"}),
+        ("VAELoader", (320, 60), "Qwen-Image VAE", {"vae_name": QWEN_VAE})])
     g.note(QWEN_NOTE, (40, -340), (900, 270), "Qwen-Image-Edit + ZONE")
     g.note(ANY_EDITOR_NOTE, (980, -340), (720, 270), "Any other editor")
     placed: list[Node] = []
@@ -511,15 +518,26 @@ def qwen_image_edit(defs, display) -> Graph:
                    clip=clip[0], vae=vae[0], image=scaled[0])
     shifted = add("ModelSamplingAuraFlow", c, (320, 60), "ModelSamplingAuraFlow", {"shift": 3.0}, model=unet[0])
     normed = add("CFGNorm", c, (320, 60), "CFGNorm", {"strength": 1.0}, model=shifted[0])
-    sampled = add("KSampler", c, (320, 270), "KSampler",
-                  {"seed": 0, "steps": 20, "cfg": 2.5, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
-                  model=normed[0], positive=positive[0], negative=negative[0], latent_image=latent[0])
-    decoded = add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
-    add("PreviewImage", d_, (320, 300), "Qwen output (whole picture edited)", images=decoded[0])
-    _group_around(g, "Qwen-Image-Edit (ComfyUI core)", placed, COLORS["edit"])
-    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], decoded[0], sam, save_prefix="ZONE/qwen_local")
-    _group_around(g, "ZONE localization", zone, COLORS["locate"])
+    _sample_then_localize(g, add, c, d_, placed, (normed, positive, negative, latent, vae), 2.5, img, sam,
+                          ("Qwen output (whole picture edited)", "Qwen-Image-Edit (ComfyUI core)", "ZONE/qwen_local"))
     return g
+
+
+def _sample_then_localize(g: Graph, add, c: Column, d_: Column, placed: list[Node], models: tuple, cfg: float,
+                          img: Node, sam: Node, titles: tuple[str, str, str]) -> None:
+    """An editor's KSampler (20 euler / simple steps at ``cfg``) in column ``c``, VAE Decode and its preview in
+    ``d_``, the editor's nodes (``placed``) grouped, then ZONE's localization chain on its output. ``models``: the
+    (model, positive, negative, latent, vae) nodes; ``titles``: (preview, editor group, save prefix)."""
+    model, positive, negative, latent, vae = models
+    preview, group, prefix = titles
+    sampled = add("KSampler", c, (320, 270), "KSampler",
+                  {"seed": 0, "steps": 20, "cfg": cfg, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
+                  model=model[0], positive=positive[0], negative=negative[0], latent_image=latent[0])
+    decoded = add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
+    add("PreviewImage", d_, (320, 300), preview, images=decoded[0])
+    _group_around(g, group, placed, COLORS["edit"])
+    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], decoded[0], sam, save_prefix=prefix)
+    _group_around(g, "ZONE localization", zone, COLORS["locate"])
 
 
 LOCK_NOTE = (
@@ -565,16 +583,11 @@ KONTEXT_NOTE = (
 def flux_kontext_lock(defs, display) -> Graph:
     """FLUX.1 Kontext (core nodes) with ZONE Latent Lock on its MODEL, then ZONE's localization and paste."""
     g = Graph(defs, display)
-    col = Column(40, 80)
-    unet = g.add("UNETLoader", col((320, 100)), (320, 100), "FLUX.1 Kontext model", {"unet_name": KONTEXT_UNET})
-    clip = g.add("DualCLIPLoader", col((320, 130)), (320, 130), "CLIP-L + T5 text encoders",
-                 {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"})
-    vae = g.add("VAELoader", col((320, 60)), (320, 60), "FLUX VAE", {"vae_name": FLUX_VAE})
-    size = _size(defs["ZoneSAMLoader"])
-    sam = g.add("ZoneSAMLoader", col(size), size, "SAM loader", {"model_name": SAM_FILE})
-    g.group("Models", (20, 0, 360, col.y - 40), COLORS["models"])
-    img = g.add("LoadImage", (40, col.y + 80), (320, 360), "Image to edit", {"image": EXAMPLE_IMAGE})
-    g.group("Input", (20, col.y, 360, 460), COLORS["input"])
+    (unet, clip, vae), sam, img = _editor_inputs(g, [
+        ("UNETLoader", (320, 100), "FLUX.1 Kontext model", {"unet_name": KONTEXT_UNET}),
+        ("DualCLIPLoader", (320, 130), "CLIP-L + T5 text encoders",
+         {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"}),
+        ("VAELoader", (320, 60), "FLUX VAE", {"vae_name": FLUX_VAE})])
     g.note(KONTEXT_NOTE, (40, -340), (900, 270), "FLUX Kontext + ZONE latent lock")
     g.note(LOCK_NOTE, (980, -340), (720, 270), "How the lock works")
     placed: list[Node] = []
@@ -590,14 +603,9 @@ def flux_kontext_lock(defs, display) -> Graph:
     negative = add("ConditioningZeroOut", c, (320, 30), "Negative (zero)", conditioning=text[0])
     lock = add("ZoneLatentLock", c, _size(defs["ZoneLatentLock"]), "Latent Lock", {"region": "find while sampling"},
                model=unet[0])
-    sampled = add("KSampler", c, (320, 270), "KSampler",
-                  {"seed": 0, "steps": 20, "cfg": 1.0, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0},
-                  model=lock[0], positive=guided[0], negative=negative[0], latent_image=latent[0])
-    decoded = add("VAEDecode", d_, (320, 50), "VAE Decode", samples=sampled[0], vae=vae[0])
-    add("PreviewImage", d_, (320, 300), "Kontext output (locked outside the edit)", images=decoded[0])
-    _group_around(g, "FLUX.1 Kontext (ComfyUI core) + ZONE Latent Lock", placed, COLORS["edit"])
-    zone = _localize_chain(g, 40 + 4 * STEP, 80, img[0], decoded[0], sam, save_prefix="ZONE/kontext_lock")
-    _group_around(g, "ZONE localization", zone, COLORS["locate"])
+    _sample_then_localize(g, add, c, d_, placed, (lock, guided, negative, latent, vae), 1.0, img, sam,
+                          ("Kontext output (locked outside the edit)", "FLUX.1 Kontext (ComfyUI core) + ZONE Latent Lock",
+                           "ZONE/kontext_lock"))
     return g
 
 
