@@ -242,6 +242,8 @@ class LatentLock:
     renoise: Renoise = eps_renoise
     found: ChangeMask | None = None
     found_at: int | None = None
+    _free: bool | None = field(default=None, repr=False)  # keep is all ones (set on the first locked call)
+    _cached_target: torch.Tensor | None = field(default=None, repr=False)
 
     @property
     def steps(self) -> int:
@@ -252,6 +254,10 @@ class LatentLock:
         return min(self.steps - 1, max(0, int(round(self.settings.find_at * self.steps))))
 
     def _target(self, x: torch.Tensor) -> torch.Tensor:
+        """The original on x's device / dtype and batch (cached: the same tensor for every call of the run)."""
+        cached = self._cached_target
+        if cached is not None and cached.shape == x.shape and cached.device == x.device and cached.dtype == x.dtype:
+            return cached
         original = self.original
         if original.shape[1:] != x.shape[1:] or x.shape[0] % original.shape[0]:
             raise ZoneInputError(
@@ -261,6 +267,7 @@ class LatentLock:
         original = original.to(x.device, x.dtype)
         if original.shape[0] != x.shape[0]:
             original = original.repeat((x.shape[0] // original.shape[0],) + (1,) * (x.ndim - 1))
+        self._cached_target = original
         return original
 
     def __call__(self, denoise: Denoiser, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -278,7 +285,10 @@ class LatentLock:
             regions[~self.found.mask.reshape(len(regions), -1).any(axis=1)] = 1.0  # nothing found: lock nothing there
             self.keep = soft_mask(regions, x.shape[-2:], self.settings.feather, int(self.settings.grow))
             return lock(x0, target, self.keep)
-        if bool((self.keep == 1).all()):
+        if self._free is None or self.keep.device != x.device:  # once per run: no device sync in the steps
+            self.keep = self.keep.to(x.device)
+            self._free = bool((self.keep == 1).all())
+        if self._free:
             return denoise(x, sigma)
         noise = self.noise.to(x.device, x.dtype)
         x_in = lock(x, self.renoise(sigma, noise, target), self.keep)
