@@ -10,12 +10,14 @@
    ``jump`` = mean over neighbouring pixel pairs across the border of |step(result) - step(ideal)| (the seam's
    gradient discontinuity); ``inside`` = mean |result - ideal| inside the region; ``outside`` = max |result -
    original| where the lock's keep is 0 (exactness).
-2. Cost (needs ZONE_COMFYUI_PATH): the same KSampler run (dpmpp_2m, cfg 6) of an SD1.5-sized random UNet (860 M
-   parameters, random 768-d conditioning) unpatched, locked with a mask and locked with the region found, interleaved
+2. Cost (needs ZONE_COMFYUI_PATH): the same KSampler run (dpmpp_2m, cfg 6) of a random UNet in SD1.5's layout
+   (``--channels`` 320 = SD1.5's 860 M parameters; fewer channels = cheaper steps, so the lock's share and the ratio
+   are an upper bound; random 768-d conditioning) unpatched, locked with a mask and locked with the region found, interleaved
    over rounds (order rotating), CPU time (process_time) and wall time per run; ratio of the totals.
    Target: <= 1.05.
 
     .venv/bin/python benchmarks/bench_latent_lock.py [--seeds 8] [--cost] [--size 256] [--steps 8] [--rounds 2]
+        [--channels 320]
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def seam_comparison(seeds: int) -> dict[str, dict[str, float]]:
 
 
 # ------------------------------------------------------------------------------------------------------- cost
-def cost(size: int, steps: int, rounds: int) -> None:
+def cost(size: int, steps: int, rounds: int, channels: int) -> None:
     from comfy_env import import_comfy, ip2p_model
     from comfy_models import sd15_unet_config
 
@@ -118,6 +120,7 @@ def cost(size: int, steps: int, rounds: int) -> None:
 
     config = sd15_unet_config(torch.float32)
     config["in_channels"] = 4
+    config["model_channels"] = channels  # SD1.5: 320; fewer = cheaper steps, so a HIGHER ratio (an upper bound)
     model = ip2p_model(config, seed=0)
     lat = size // 8
     g = torch.Generator().manual_seed(0)
@@ -151,8 +154,10 @@ def cost(size: int, steps: int, rounds: int) -> None:
             times[name].append(run(variants[name]))
     base_cpu = sum(t[0] for t in times["unpatched"])
     base_wall = sum(t[1] for t in times["unpatched"])
-    print(f"\ncost: SD1.5-sized UNet, {size}x{size} ({lat}x{lat} latent), {steps} dpmpp_2m steps, cfg 6, {rounds} "
-          f"interleaved rounds, torch threads {torch.get_num_threads()}, load {os.getloadavg()[0]:.2f}")
+    params = sum(p.numel() for p in model.model.diffusion_model.parameters()) / 1e6
+    print(f"\ncost: SD1.5-layout UNet, model_channels {channels} ({params:.0f} M parameters), {size}x{size} "
+          f"({lat}x{lat} latent), {steps} dpmpp_2m steps, cfg 6, {rounds} interleaved rounds, torch threads "
+          f"{torch.get_num_threads()}, load {os.getloadavg()[0]:.2f}")
     print(f"{'variant':<16} {'CPU s/run':>10} {'wall s/run':>11} {'CPU ratio':>10} {'wall ratio':>11}")
     for name in names:
         cpu = sum(t[0] for t in times[name])
@@ -167,6 +172,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--channels", type=int, default=320, help="UNet model_channels (SD1.5: 320)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     table = seam_comparison(args.seeds)
@@ -176,7 +182,7 @@ def main() -> None:
     for name, m in table.items():
         print(f"{name:<36} {m['band']:>8.4f} {m['jump']:>8.4f} {m['inside']:>10.4f} {m['outside']:>12.2e}")
     if args.cost:
-        cost(args.size, args.steps, args.rounds)
+        cost(args.size, args.steps, args.rounds, args.channels)
 
 
 if __name__ == "__main__":
