@@ -17,7 +17,7 @@
    Target: <= 1.05.
 
     .venv/bin/python benchmarks/bench_latent_lock.py [--seeds 8] [--cost] [--size 256] [--steps 8] [--rounds 2]
-        [--channels 320]
+        [--channels 320] [--threads N]
 """
 
 from __future__ import annotations
@@ -195,8 +195,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--channels", type=int, default=320, help="UNet model_channels (SD1.5: 320)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     table = seam_comparison(args.seeds)
     print(f"seam on the stand-in editor (48x64 latent, 16x20 region, drift gain 1.15 / offset 0.3, edit +2.5; "
           f"20 dpmpp_2m steps; mean of {args.seeds} seeds), latent units, vs the drift-free editor's output:")
