@@ -9,6 +9,7 @@ from . import (
     edit_to_mask,
     fft_edge_smoother,
     fused_sampler,
+    latent_lock,
     layer_composite,
     sam_region_iou,
 )
@@ -19,7 +20,7 @@ CATEGORY = "ZONE"
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 for _module in (action_classifier, fused_sampler, attention_to_mask, align_edit, edit_to_mask, sam_region_iou,
-                fft_edge_smoother, layer_composite):
+                fft_edge_smoother, layer_composite, latent_lock):
     NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
     NODE_DISPLAY_NAME_MAPPINGS.update(_module.NODE_DISPLAY_NAME_MAPPINGS)
 # Every widget value is checked against the node's INPUT_TYPES (finite, in range) before it runs: nodes/widgets.py.

@@ -20,6 +20,9 @@ that path's output for the same seed, sampler, schedule and steps (tests/test_fu
   patched). The patch computes softmax(QK^T/sqrt(d)) explicitly (only there), feeds the recorder with each row's
   branch (from ``cond_or_uncond``) and item, and returns probs @ v (or the output of a replace patch the MODEL
   already had on that block, so other packs' patches keep working).
+- latent lock: a MODEL patched by ZONE Latent Lock (nodes/latent_lock.py) is honoured: each trajectory's guided
+  x0 prediction goes through the lock, and the MagicBrush trajectory follows the IP2P MODEL's lock (both start from
+  the same noise), so the fused result's latent equals the original's outside the region too.
 - memory: both UNets are loaded together with comfy.model_management.load_models_gpu (ComfyUI picks the dtype:
   fp16/bf16 on GPUs); the VAE and CLIP load themselves. Model-level sampler CFG hooks (sampler_cfg_function,
   post-CFG patches) are not applied: the three-branch formula is the method.
@@ -38,6 +41,7 @@ from ..zone_ops.stages.attention_hook import COMFY_BLOCKS, AttentionRecorder, at
 from ..zone_ops.stages.fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
 from ..zone_ops.core.images import ZoneInputError
 from ..zone_ops.sampling.sigma_samplers import SigmaStepper
+from .latent_lock import begin_run, locked_prediction, share_run
 
 #: Sigma schedules offered (ComfyUI scheduler names).
 SIGMA_SCHEDULES: tuple[str, ...] = ("normal", "karras")
@@ -126,25 +130,37 @@ class ComfyTrajectory:
         self.sigmas = sigmas
         self.settings = settings
         self.stepper = SigmaStepper(settings.scheduler, sigmas)
+        self.lock_partner: ComfyTrajectory | None = None
+        self.lock_target: torch.Tensor | None = None  # the image latent (sampler space): a lock's default target
         self._closed = False
 
     def start(self, noise: torch.Tensor) -> torch.Tensor:
-        """Unit noise -> the first latent, as ComfyUI's KSAMPLER scales it (empty latent image)."""
+        """Unit noise -> the first latent, as ComfyUI's KSAMPLER scales it (empty latent image). Starts the
+        MODEL's ZONE Latent Lock for this run, if it has one (shared with ``lock_partner``, the MagicBrush
+        trajectory, unless that MODEL has its own)."""
         sampling = self.model.model_sampling
         noise = noise.to(self.patcher.load_device, torch.float32)
+        run = begin_run(self.model_options, self.model, noise, self.sigmas, self.lock_target)
+        if run is not None and self.lock_partner is not None:
+            share_run(self.lock_partner.model_options, run)
         sigma, sigma_max = float(self.sigmas[0]), float(sampling.sigma_max)
         max_denoise = math.isclose(sigma_max, sigma, rel_tol=1e-05) or sigma > sigma_max
         return sampling.noise_scaling(self.sigmas[0], noise, torch.zeros_like(noise), max_denoise)
 
     def denoised(self, x: torch.Tensor, index: int) -> torch.Tensor:
-        """Guided x0 prediction at sigmas[index] (three branches in one calc_cond_batch call)."""
-        import comfy.samplers
-
+        """Guided x0 prediction at sigmas[index], through the MODEL's ZONE Latent Lock if it has one (the only
+        PREDICT_NOISE wrapper applied here: other packs' expect ComfyUI's guider around them)."""
         if getattr(self.model, "current_patcher", None) is not self.patcher:  # two MODELs sharing one UNet
             self.model.current_patcher = self.patcher
         sigma = self.sigmas[index] * x.new_ones([x.shape[0]])
+        return locked_prediction(self._guided, self.model, x, sigma, self.model_options, self.settings.seed)
+
+    def _guided(self, x: torch.Tensor, sigma: torch.Tensor, model_options: dict, seed: Any = None) -> torch.Tensor:
+        """The three-branch guided x0 prediction (one calc_cond_batch call)."""
+        import comfy.samplers
+
         conds = [self.conds[name] for name in ("negative", "middle", "positive")]
-        uncond, image, text = comfy.samplers.calc_cond_batch(self.model, conds, x, sigma, self.model_options)
+        uncond, image, text = comfy.samplers.calc_cond_batch(self.model, conds, x, sigma, model_options)
         return guided_eps(text, image, uncond, self.settings.text_scale, self.settings.image_scale)
 
     def step(self, latents: torch.Tensor, index: int) -> torch.Tensor:
@@ -260,12 +276,15 @@ class ComfyBackend:
                 noise = torch.zeros(noise_shape, device=device)
                 conds = comfy.samplers.process_conds(patcher.model, noise, conds, device, None, None, settings.seed)
                 trajectories.append(ComfyTrajectory(patcher, conds, options, sigmas, settings))
+                trajectories[-1].lock_target = patcher.model.process_latent_in(image_latents.to(device, torch.float32))
         except BaseException:
             for trajectory in trajectories:
                 trajectory.close()
             for patcher in started[len(trajectories):]:
                 patcher.cleanup()
             raise
+        if len(trajectories) > 1:
+            trajectories[0].lock_partner = trajectories[1]  # MagicBrush follows IP2P's latent lock (fused after each step)
         return trajectories[0], (trajectories[1] if len(trajectories) > 1 else None)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:

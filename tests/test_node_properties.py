@@ -127,6 +127,34 @@ def _action(draw, ctx, name):
     return [one() for _ in range(_batch_n(draw, ctx))]
 
 
+class FakeModelPatcher:
+    """What a MODEL patch node touches of ComfyUI's ModelPatcher: clone, model_options, wrappers (no ComfyUI here;
+    tests/test_latent_lock.py patches real ones)."""
+
+    def __init__(self) -> None:
+        self.model_options: dict = {"transformer_options": {}}
+        self.wrappers: dict = {}
+
+    def clone(self) -> "FakeModelPatcher":
+        import copy
+
+        n = FakeModelPatcher()
+        n.model_options = copy.deepcopy(self.model_options)
+        n.wrappers = {k: {kk: list(vv) for kk, vv in v.items()} for k, v in self.wrappers.items()}
+        return n
+
+    def add_wrapper_with_key(self, kind: str, key: str, wrapper) -> None:
+        self.wrappers.setdefault(kind, {}).setdefault(key, []).append(wrapper)
+
+    def remove_wrappers_with_key(self, kind: str, key: str) -> None:
+        self.wrappers.get(kind, {}).pop(key, None)
+
+
+def _latent(draw, ctx, name):
+    h, w = ctx["size"]
+    return {"samples": draw(layouts((_batch_n(draw, ctx), 4, max(1, h // 8), max(1, w // 8)), "LATENT"))}
+
+
 LINKS = {
     "IMAGE": _image,
     "MASK": _mask,
@@ -134,7 +162,8 @@ LINKS = {
     "ZONE_ACTION": _action,
     "SAM_MODEL": lambda draw, ctx, name: _sam(),
     # the sampler: ComfyBackend is replaced by the tiny diffusers backend (the engine and node code are real)
-    "MODEL": lambda draw, ctx, name: object(),
+    "MODEL": lambda draw, ctx, name: FakeModelPatcher(),
+    "LATENT": _latent,
     "CLIP": lambda draw, ctx, name: object(),
     "VAE": lambda draw, ctx, name: object(),
 }
@@ -205,6 +234,10 @@ def _snapshot(value: Any) -> Any:
         return _snapshot(value.maps)
     if isinstance(value, (list, tuple)):
         return [_snapshot(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, FakeModelPatcher):
+        return repr(value.model_options), repr(value.wrappers)
     return None
 
 
@@ -213,6 +246,8 @@ def _same(a: Any, b: Any) -> bool:
         return a[:3] == b[:3] and torch.equal(a[3], b[3])
     if isinstance(a, list):
         return all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return a == b
 
 
@@ -252,6 +287,9 @@ def check_outputs(key: str, kwargs: dict[str, Any], ctx: dict[str, Any], outputs
             assert isinstance(out, str), where
         elif kind == "ZONE_ACTION":
             assert isinstance(out, ZoneAction) and math.isclose(sum(out.probabilities), 1.0, abs_tol=1e-5), where
+        elif kind == "MODEL":  # a patched clone; the input MODEL is checked unchanged by run_node
+            assert isinstance(out, FakeModelPatcher) and out is not kwargs["model"], where
+            assert all(any(out.wrappers.get(k, {}).values()) for k in ("sampler_sample", "predict_noise")), where
         elif kind == "ZONE_ATTENTION":
             assert isinstance(out, ZoneAttention) and out.batch_size == batch, where
             assert tuple(out.image_size) == size and torch.isfinite(out.maps).all(), where
@@ -330,6 +368,7 @@ def _default_links(ctx=None) -> dict[str, Any]:
     maps = torch.softmax(torch.randn(2, 2, 3, 77, generator=gen), -1)
     return {"image": image, "original": image, "canvas": image.flip(-1), "refined_mask": mask, "final_mask": mask,
             "coarse_mask": mask, "sam_model": _sam(), "ip2p_model": object(), "clip": object(), "vae": object(),
+            "model": FakeModelPatcher(), "mask": mask,
             "attention": ZoneAttention(maps, (5, 7), ctx["size"], 2), "action": action,
             "edited": image.flip(-2), "valid_mask": torch.ones(2, *ctx["size"])}
 
@@ -338,7 +377,10 @@ def _default_links(ctx=None) -> dict[str, Any]:
 def test_defaults_and_uint8_give_outputs(key):
     """At the declared defaults every node runs; a uint8 image gives what the same image as float 0..1 gives."""
     declared = widget_specs(NODE_CLASS_MAPPINGS[key])
-    kwargs = _defaults(key, **{k: v for k, v in _default_links().items() if k in declared and (key, k) not in UNCONNECTED})
+    links = {k: v for k, v in _default_links().items() if k in declared and (key, k) not in UNCONNECTED
+             and isinstance(declared[k][0], str) and declared[k][0] in LINKS}  # (a combo widget may share a link's name, e.g. Align Edit's model)
+    links.update({k: {"samples": torch.rand(2, 4, 3, 4)} for k in links if declared[k][0] == "LATENT"})
+    kwargs = _defaults(key, **links)
     ctx = {"batch": 2, "size": (24, 32)}
     node = NODE_CLASS_MAPPINGS[key]()
     with mock.patch("comfyui_zone.nodes.comfy_backend.ComfyBackend", _backend), torch.inference_mode():

@@ -105,9 +105,11 @@ def ip2p_loaders() -> Table:
     }, [])
 
 
-def edit_chain(prefix: str, image: str, instruction: str, save_prefix: str, previews: bool) -> Table:
+def edit_chain(prefix: str, image: str, instruction: str, save_prefix: str, previews: bool,
+               model: str = "InstructPix2Pix checkpoint.MODEL") -> Table:
     """Instruction -> stages 1-6 -> Save. ``prefix``: "" ("1. Action Classifier") or "Turn 2" ("Turn 2: Action
-    Classifier"); ``image``: what the chain edits ("Image to edit.IMAGE" or the previous turn's composite)."""
+    Classifier"); ``image``: what the chain edits ("Image to edit.IMAGE" or the previous turn's composite);
+    ``model``: the sampler's IP2P MODEL."""
 
     def t(numbered: str) -> str:
         return f"{prefix}: {numbered.split('. ', 1)[-1]}" if prefix else numbered
@@ -126,7 +128,7 @@ def edit_chain(prefix: str, image: str, instruction: str, save_prefix: str, prev
         f"{ac}.instruction <- {t('Instruction')}.STRING",
         f"{ac}.clip <- InstructPix2Pix checkpoint.CLIP",  # the classifier's head runs on the IP2P text encoder
         f"{t('Action label')}.source <- {ac}.label",
-        f"{fs}.ip2p_model <- InstructPix2Pix checkpoint.MODEL",
+        f"{fs}.ip2p_model <- {model}",  # the checkpoint's, or a Latent Lock's patch of it
         f"{fs}.clip <- InstructPix2Pix checkpoint.CLIP",
         f"{fs}.vae <- InstructPix2Pix checkpoint.VAE",
         f"{fs}.magicbrush_model <- MagicBrush (optional: Ctrl+B turns it on).MODEL",
@@ -329,7 +331,9 @@ TABLES["zone_qwen_image_edit_2509"] = editor_then_zone(
     "VAE Decode.IMAGE", "Qwen 2509 output (whole picture edited)", "ZONE/qwen2509_local")
 
 R_KONTEXT = "ComfyUI's own FLUX.1 Kontext [dev] template (flux_kontext_dev_basic)"
-TABLES["zone_flux_kontext"] = editor_then_zone(Table({
+def kontext(model: str) -> Table:
+    """ComfyUI's FLUX.1 Kontext [dev] graph; ``model``: what its KSampler samples (the loader's, or a lock's)."""
+    return Table({
     "FLUX.1 Kontext [dev] model": N("UNETLoader", unet_name=("flux1-dev-kontext_fp8_scaled.safetensors",
                                                               "model file (fp8): " + R_KONTEXT)),
     "CLIP-L + T5-XXL text encoders": N("DualCLIPLoader", clip_name1=("clip_l.safetensors", "model file: " + R_KONTEXT),
@@ -353,9 +357,22 @@ TABLES["zone_flux_kontext"] = editor_then_zone(Table({
     "FluxGuidance.conditioning <- ReferenceLatent (your picture).CONDITIONING",
     "Negative (zero).conditioning <- Instruction.CONDITIONING",  # zeroed: cfg 1 ignores it anyway
 ]).merged(sample_and_decode(
-    "FLUX.1 Kontext [dev] model.MODEL", "FluxGuidance.CONDITIONING", "Negative (zero).CONDITIONING", "FLUX VAE.VAE",
-    (1.0, "cfg 1: Kontext [dev] is guidance-distilled (FluxGuidance sets the strength); " + R_KONTEXT), R_KONTEXT)),
-    "VAE Decode.IMAGE", "Kontext output (whole picture edited)", "ZONE/kontext_local")
+    model, "FluxGuidance.CONDITIONING", "Negative (zero).CONDITIONING", "FLUX VAE.VAE",
+    (1.0, "cfg 1: Kontext [dev] is guidance-distilled (FluxGuidance sets the strength); " + R_KONTEXT), R_KONTEXT))
+
+
+TABLES["zone_flux_kontext"] = editor_then_zone(kontext("FLUX.1 Kontext [dev] model.MODEL"), "VAE Decode.IMAGE",
+                                               "Kontext output (whole picture edited)", "ZONE/kontext_local")
+R_FIND = "the graphs with the lock find the region while sampling (no mask to paint); the default 'mask' needs one"
+TABLES["zone_flux_kontext_lock"] = editor_then_zone(kontext("Latent Lock.model").merged(Table(
+    {"Latent Lock": N("ZoneLatentLock", region=("find while sampling", R_FIND))},
+    ["Latent Lock.model <- FLUX.1 Kontext [dev] model.MODEL"])),  # the lock patches the model the KSampler samples
+    "VAE Decode.IMAGE", "Kontext output (locked outside the edit)", "ZONE/kontext_lock")
+TABLES["zone_local_edit_lock"] = ip2p_loaders().merged(Table(
+    {"Latent Lock (IP2P)": N("ZoneLatentLock", region=("find while sampling", R_FIND))},
+    ["Latent Lock (IP2P).model <- InstructPix2Pix checkpoint.MODEL"])).merged(
+    edit_chain("", "Image to edit.IMAGE", "make his tie blue", "ZONE/edit_lock", previews=True,
+               model="Latent Lock (IP2P).model"))
 
 
 def api_editor(node_type: str, title: str, image_input: str, **widgets: tuple[object, str]) -> Table:
@@ -398,6 +415,8 @@ PACK_DEFAULTS: dict[str, dict[str, object]] = {
     "ZoneFusedIP2PSampler": {"instruction": "", "seed": 0, "steps": 20, "text_scale": 7.5, "image_scale": 1.5,
                              "sampler": "dpmpp_2m", "scheduler": "normal", "working_size": 512,
                              "record_branches": "empty prompt (official)", "beta": 0.01},
+    "ZoneLatentLock": {"region": "mask", "grow": 1, "feather": 1.0, "find_at": 0.3, "threshold": 3.0,
+                       "min_change": 0.25},
     "ZoneLayerComposite": {"mode": "official", "band_alpha": 0.6, "feather": 8.0, "color_match": True},
     "ZoneSAMLoader": {"device": "auto"},
     "ZoneSAMRegionIoU": {"segment_on": "auto", "points_per_side": 32, "pred_iou_thresh": 0.88,

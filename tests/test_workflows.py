@@ -39,7 +39,9 @@ CARDS = {"zone_local_edit": "ZONE local edit", "zone_multi_turn": "ZONE multi-tu
          "zone_gemini_image": "Gemini image (API) made local by ZONE",
          "zone_gpt_image": "GPT-image (API) made local by ZONE",
          "zone_seedream": "Seedream (API) made local by ZONE",
-         "zone_flux_kontext_pro": "FLUX.1 Kontext Pro (API) made local by ZONE"}
+         "zone_flux_kontext_pro": "FLUX.1 Kontext Pro (API) made local by ZONE",
+         "zone_local_edit_lock": "ZONE local edit, locked while sampling",
+         "zone_flux_kontext_lock": "FLUX.1 Kontext locked while sampling, made local by ZONE"}
 EXPECTED = tuple(CARDS)
 
 

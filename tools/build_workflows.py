@@ -324,11 +324,12 @@ def _placer(g: Graph, placed: list[Node], prefix: str = ""):
 
 
 def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, magicbrush, sam, title: str = "",
-                previews: bool = True, save_prefix: str = "ZONE/edit") -> tuple[Node, list[Node]]:
+                previews: bool = True, save_prefix: str = "ZONE/edit", ip2p_model=None) -> tuple[Node, list[Node]]:
     """Instruction -> ActionClassifier -> FusedIP2PSampler -> AttentionToMask -> SAMRegionIoU -> FFTEdgeSmoother ->
     LayerComposite -> SaveImage, in columns from ``(x, y)``; returns the composite node and all nodes placed.
     The text previews (label, attention note, SAM choice) are always there; ``previews`` adds the image ones.
-    With a ``title`` ("Turn 2") node titles read "Turn 2: Action Classifier" instead of "1. Action Classifier"."""
+    With a ``title`` ("Turn 2") node titles read "Turn 2: Action Classifier" instead of "1. Action Classifier".
+    ``ip2p_model``: the sampler's MODEL when not the checkpoint's own (e.g. a ZONE Latent Lock's output)."""
     defs = g.defs
     placed: list[Node] = []
 
@@ -346,7 +347,7 @@ def _edit_chain(g: Graph, x: int, y: int, image, instruction_text: str, ip2p, ma
         if "label" in action.d.output_names:
             add("PreviewAny", a, (320, 100), "Action label", source=action["label"])
     d = defs["ZoneFusedIP2PSampler"]
-    links = {"ip2p_model": ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
+    links = {"ip2p_model": ip2p_model or ip2p["MODEL"], "clip": ip2p["CLIP"], "vae": ip2p["VAE"], "image": image,
              "instruction": text[0]}
     if magicbrush is not None:
         links["magicbrush_model"] = magicbrush["MODEL"]
@@ -655,9 +656,10 @@ KONTEXT_NOTE = (
 )
 
 
-def flux_kontext(defs, display) -> Graph:
+def flux_kontext(defs, display, lock: bool = False) -> Graph:
     """FLUX.1 Kontext [dev] from core nodes (ComfyUI's template: FluxKontextImageScale, ReferenceLatent,
-    FluxGuidance, ConditioningZeroOut) -> ZONE. Returns the graph; reusable by other graph builders."""
+    FluxGuidance, ConditioningZeroOut) -> ZONE. ``lock``: the Kontext MODEL goes through ZONE Latent Lock (region
+    found while sampling; the KSampler's latent is the encode of the picture, so the lock needs no other input)."""
     loaders = [("UNETLoader", (320, 100), "FLUX.1 Kontext [dev] model", {"unet_name": KONTEXT_UNET}),
                ("DualCLIPLoader", (320, 130), "CLIP-L + T5-XXL text encoders",
                 {"clip_name1": FLUX_CLIP_L, "clip_name2": FLUX_T5, "type": "flux"}),
@@ -673,10 +675,52 @@ def flux_kontext(defs, display) -> Graph:
                   latent=latent[0])
         guided = add("FluxGuidance", c, (320, 60), "FluxGuidance", {"guidance": 2.5}, conditioning=ref[0])
         negative = add("ConditioningZeroOut", c, (320, 50), "Negative (zero)", conditioning=text[0])
-        return _sample_and_decode(add, c, d_, unet[0], guided[0], negative[0], latent[0], vae[0], cfg=1.0)
+        model = unet[0]
+        if lock:
+            model = add("ZoneLatentLock", b, _size(defs["ZoneLatentLock"]), "Latent Lock",
+                        {"region": "find while sampling"}, model=unet[0])[0]
+        return _sample_and_decode(add, c, d_, model, guided[0], negative[0], latent[0], vae[0], cfg=1.0)
 
+    if lock:
+        return _editor_then_zone(Graph(defs, display), loaders, build, "Kontext output (locked outside the edit)",
+                                 "ZONE/kontext_lock", KONTEXT_NOTE + "\n\n" + LOCK_NOTE,
+                                 "FLUX.1 Kontext [dev] + ZONE latent lock")
     return _editor_then_zone(Graph(defs, display), loaders, build, "Kontext output (whole picture edited)",
                              "ZONE/kontext_local", KONTEXT_NOTE, "FLUX.1 Kontext [dev] + ZONE")
+
+
+def flux_kontext_lock(defs, display) -> Graph:
+    """``flux_kontext`` with ZONE Latent Lock on the Kontext MODEL."""
+    return flux_kontext(defs, display, lock=True)
+
+
+LOCK_NOTE = (
+    "## Latent lock: the edit is generated in the TRUE context\n"
+    "**ZONE Latent Lock** patches the model: after `find_at` of the steps it measures where the model's own "
+    "prediction differs from the original (beyond a global colour drift) and from then on keeps everything else on "
+    "the ORIGINAL's trajectory (the original at the current noise level), so the edit is generated against the real "
+    "surroundings, not against the editor's drifted copy of them. ZONE's stages then paste the edit onto the "
+    "original as usual: lock + paste. With a painted mask: connect it to the lock's `mask` and set `region` to "
+    "*mask*."
+)
+
+
+def local_edit_lock(defs, display) -> Graph:
+    """zone_local_edit with the IP2P MODEL locked outside the edit while sampling (region found while sampling)."""
+    g = Graph(defs, display)
+    ip2p, mb, sam, img = _loaders(g, 40, 80)
+    g.note(MODELS_NOTE, (40, -200), (1000, 150), "Which weights go where")
+    g.note(LOCK_NOTE, (1080, -200), (640, 150), "How the lock works")
+    y = img.pos[1] + img.size[1] + 140
+    size = _size(defs["ZoneLatentLock"])
+    lock = g.add("ZoneLatentLock", (40, y), size, "Latent Lock (IP2P)", {"region": "find while sampling"},
+                 model=ip2p["MODEL"])
+    g.group("Lock the unedited region", (20, y - 80, 360, size[1] + 100), COLORS["models"])
+    _, placed = _edit_chain(g, 400, 80, img[0], "make his tie blue", ip2p, mb, sam, ip2p_model=lock[0],
+                            save_prefix="ZONE/edit_lock")
+    _group_around(g, "ZONE local edit (locked sampling)", placed, COLORS["edit"])
+    g.shown = [ip2p, mb, sam, img] + _of_type(placed, "PrimitiveStringMultiline", "SaveImage")
+    return g
 
 
 QWEN_2509_NOTE = (
@@ -766,6 +810,7 @@ def api_editor(name: str):
 GRAPHS = {"zone_local_edit": local_edit, "zone_multi_turn": multi_turn, "zone_mask_only": mask_only,
           "zone_any_editor": any_editor, "zone_qwen_image_edit": qwen_image_edit,
           "zone_flux_kontext": flux_kontext, "zone_qwen_image_edit_2509": qwen_image_edit_2509,
+          "zone_local_edit_lock": local_edit_lock, "zone_flux_kontext_lock": flux_kontext_lock,
           **{name: api_editor(name) for name in API_EDITORS}}
 THUMBNAIL_WIDTH = 512
 

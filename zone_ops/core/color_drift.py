@@ -147,11 +147,19 @@ def fit_color_drift(
     if index.size < MIN_SAMPLES:
         noise = float(np.std(flat_e[index] - flat_o[index])) if index.size else 0.0
         return ColorDrift.identity(noise)
-    xs = flat_o[index].astype(np.float64)
-    ys = flat_e[index].astype(np.float64)
-    fits = [_fit_channel(xs[:, c], ys[:, c], iterations) for c in range(3)]
-    gain, offset, noise = (np.array(v, np.float32) for v in zip(*fits))
+    gain, offset, noise = fit_channels(flat_o[index], flat_e[index], iterations)
     return ColorDrift(gain, offset, noise, int(index.size))
+
+
+def fit_channels(original: np.ndarray, edited: np.ndarray, iterations: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The robust per-channel fit ``edited[:, c] ~= gain[c] * original[:, c] + offset[c]`` of any number of channels
+    (RGB here, latent channels in zone_ops.sampling.latent_lock). original, edited: float [N, C] samples.
+    Returns float32 (gain, offset, noise) of shape [C]; noise = robust residual standard deviation."""
+    xs = np.asarray(original, np.float64)
+    ys = np.asarray(edited, np.float64)
+    fits = [_fit_channel(xs[:, c], ys[:, c], iterations) for c in range(xs.shape[1])]
+    gain, offset, noise = (np.array(v, np.float32) for v in zip(*fits))
+    return gain, offset, noise
 
 
 #: Pixels drawn for a stage's drift fit: enough for six parameters to about +-0.002, and a few ms at any size.
