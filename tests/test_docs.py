@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -18,7 +19,9 @@ FIRST_SCREEN_LINES = 60  # what a reader sees before scrolling, generously
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
-_MD_LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# A link destination is ``<any text but <>, newline>`` (spaces and parentheses allowed: CommonMark) or a bare one
+# without spaces or ')'; either may be %-encoded (``ZONE%20local%20edit.json``).
+_MD_LINK = re.compile(r"!?\[[^\]]*\]\((?:<([^<>\n]+)>|([^)\s]+))(?:\s+\"[^\"]*\")?\)")
 _HTML_REF = re.compile(r"""<(?:img|a|source)\b[^>]*?\b(?:src|href|srcset)=["']([^"']+)["']""", re.I)
 
 
@@ -30,7 +33,7 @@ def _prose(text: str) -> str:
 def links(text: str) -> list[str]:
     """Every link and picture target of a Markdown page: ``[t](x)``, ``![a](x)``, ``<img src="x">``, ``<a href="x">``."""
     prose = _prose(text)
-    return _MD_LINK.findall(prose) + _HTML_REF.findall(prose)
+    return [angled or bare for angled, bare in _MD_LINK.findall(prose)] + _HTML_REF.findall(prose)
 
 
 def anchors(text: str) -> set[str]:
@@ -59,7 +62,7 @@ def broken_links(page: Path) -> list[str]:
         if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):  # http:, https:, mailto: ...: not checked offline
             continue
         path_part, _, fragment = target.partition("#")
-        dest = (page.parent / path_part).resolve() if path_part else page
+        dest = (page.parent / unquote(path_part)).resolve() if path_part else page
         if not dest.exists():
             bad.append(f"{target} (no file {_rel(dest)})")
         elif fragment and dest.suffix == ".md" and fragment not in anchors(dest.read_text()):
@@ -79,6 +82,18 @@ def test_the_link_check_sees_a_broken_link_and_anchor(tmp_path):
                     '<img src="nope.png" width="9"> ![pic](page.md)\n```\n[in code](ignored.md)\n```\n')
     bad = broken_links(page)
     assert [b.split(" ")[0] for b in bad] == ["missing.md", "#nowhere", "nope.png"], bad
+
+
+def test_the_link_check_reads_names_with_spaces_and_parentheses(tmp_path):
+    """Card files are named by their titles ("ZONE local edit.json", "... (API) ..."): a link to one is written
+    ``<...>`` or %-encoded, and both are checked against the real file, not skipped or cut at the space."""
+    (tmp_path / "A card (API) x.jpg").write_bytes(b"")
+    page = tmp_path / "page.md"
+    page.write_text("# T\n\n[ok](<A card (API) x.jpg>) ![ok](A%20card%20%28API%29%20x.jpg)\n"
+                    '<img src="A%20card%20(API)%20x.jpg"> [gone](<A card x.jpg>) <img src="A%20card.jpg">\n')
+    assert len(links(page.read_text())) == 5
+    bad = broken_links(page)
+    assert [b.split(" (no file")[0] for b in bad] == ["A card x.jpg", "A%20card.jpg"], bad
 
 
 def test_readme_is_short():
@@ -136,7 +151,14 @@ def test_node_reference_current():
         assert f"(`{key}`)" in generated, f"{key} is missing from the node reference"
 
 
-_REPO_PATH = re.compile(r"`((?:zone_ops|nodes|tools|tests|benchmarks|workflows|docs|\.ci)/[^`\s*<>]+)`")
+_REPO_PATH = re.compile(r"`((?:zone_ops|nodes|tools|tests|benchmarks|workflows|docs|\.ci)/[^`*<>\n]+)`")
+
+
+def named_path_exists(span: str) -> bool:
+    """A code span naming a repository file exists: the whole span (``workflows/ZONE local edit.json``; file names
+    may hold spaces), else its first word as the file of a command (``tools/render_cards.py --thumbnails``)."""
+    whole = span.strip().rstrip(".,:;")
+    return (ROOT / whole).exists() or (ROOT / span.split()[0].rstrip(".,:;")).exists()
 _MODULE = re.compile(r"`(zone_ops(?:\.\w+)+)")
 
 
@@ -147,7 +169,7 @@ def test_named_files_and_modules_exist(page):
     import importlib
 
     text = page.read_text()
-    missing = [p for p in _REPO_PATH.findall(text) if not (ROOT / p.rstrip("/.,:;")).exists()]
+    missing = [p for p in _REPO_PATH.findall(text) if not named_path_exists(p)]
     assert missing == [], f"{page.name} names files that do not exist: {missing}"
     for dotted in sorted(set(_MODULE.findall(text))):
         parts = dotted.split(".")
@@ -160,3 +182,11 @@ def test_named_files_and_modules_exist(page):
         for attr in parts[cut:]:
             assert hasattr(obj, attr), f"{page.name}: {dotted} does not resolve (no {attr})"
             obj = getattr(obj, attr)
+
+
+def test_named_file_check_reads_names_with_spaces():
+    assert named_path_exists("workflows/ZONE local edit.json")
+    assert named_path_exists("tools/build_workflows.py --check")
+    for stale in ("workflows/zone_local_edit.json", "workflows/ZONE local edt.json", "workflows/ZONE"):
+        assert not named_path_exists(stale), stale
+    assert _REPO_PATH.findall("see `workflows/ZONE local edit.json`.") == ["workflows/ZONE local edit.json"]
