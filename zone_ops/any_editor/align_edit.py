@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..core.cancel import check_cancel
 from ..core.images import ZoneInputError, resize_image, to_rgb
 
 MODELS = ("translation", "similarity", "affine", "homography")
@@ -284,7 +285,9 @@ def align_edit(original: np.ndarray, edited: np.ndarray, *, model: str = "affine
     if min(size) < MIN_SIDE or min(edit.shape[:2]) < MIN_SIDE:
         return fallback(f"image smaller than {MIN_SIDE} px: not aligned")
     og, eg = _grey(orig), _grey(resized)
+    check_cancel()
     guess, _ = _coarse(og, eg, model)
+    check_cancel()
     if guess is None or not _plausible(guess, size):
         guess = identity  # the editor kept the framing: LK starts from the plain resize
     m, inliers, tracked, residual = _fine(og, eg, guess, model)
@@ -306,6 +309,7 @@ def align_edit(original: np.ndarray, edited: np.ndarray, *, model: str = "affine
     valid = cv2.erode(valid.view(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # no half-covered border px
     mean_flow = 0.0
     if flow_cap > 0:
+        check_cancel()
         flow = residual_flow(orig, aligned, flow_cap)
         grid = np.mgrid[0:size[0], 0:size[1]].astype(np.float32)
         map_x, map_y = grid[1] + flow[..., 0], grid[0] + flow[..., 1]

@@ -9,6 +9,7 @@ Nothing here mutates its input.
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal
 
 import cv2
@@ -17,6 +18,47 @@ import numpy as np
 
 class ZoneInputError(ValueError):
     """A bad input the user can fix; the message says what to do."""
+
+
+#: Default pixel limit (width x height) of every image the pack takes: 100 MP. The full-resolution stages hold about
+#: 20 float32 [H, W, 3]-sized arrays at once (original, clipped copy, canvas, layer, result, FFT planes, colour
+#: spaces), about 200 bytes per pixel: 100 MP is ~20 GB, the most a 24 GB machine holds. ``ZONE_MAX_PIXELS``
+#: (a number of pixels, e.g. 2.5e8) or the CLI's ``--max-pixels`` change it.
+DEFAULT_MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "ZONE_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The pixel limit: ``$ZONE_MAX_PIXELS`` when set (a positive number, e.g. ``2.5e8``), else 100 MP."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise ZoneInputError(f"{MAX_PIXELS_ENV}={text!r} is not a pixel count >= 1 (e.g. 2.5e8 for 250 MP)")
+    return int(value)
+
+
+def describe_pixels(count: float) -> str:
+    """``count`` pixels in words: "48 MP", "2.1 GP", "900 px"."""
+    if count >= 1e9:
+        return f"{count / 1e9:.3g} GP"
+    return f"{count / 1e6:.3g} MP" if count >= 1e5 else f"{int(count)} px"
+
+
+def check_image_size(height: int, width: int, name: str = "image", limit: int | None = None) -> None:
+    """ZoneInputError naming ``name``, its size and the limit when ``height * width`` is over ``limit`` pixels
+    (default ``max_pixels()``). The one size check of the pack: CLI image headers, node inputs, stage sizes."""
+    limit = max_pixels() if limit is None else int(limit)
+    count = int(height) * int(width)
+    if count > limit:
+        raise ZoneInputError(
+            f"{name} is {int(width)}x{int(height)} = {describe_pixels(count)}, over the limit of "
+            f"{describe_pixels(limit)} ({limit} px; raise it with --max-pixels or ${MAX_PIXELS_ENV} if the memory "
+            "allows, or downscale the image)")
 
 
 def check_number(value: float, name: str, low: float = -math.inf, high: float = math.inf) -> float:
@@ -58,6 +100,7 @@ def to_rgb(image: np.ndarray, name: str = "image", clip: bool = True) -> np.ndar
         raise ZoneInputError(f"{name} must be [H, W, C] with C in 1, 3 or 4 channels, got shape {tuple(np.shape(image))}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ZoneInputError(f"{name} is empty (shape {tuple(arr.shape)})")
+    check_image_size(arr.shape[0], arr.shape[1], name)
     arr = as_float01(arr)
     if not np.isfinite(arr).all():
         raise ZoneInputError(f"{name} contains NaN or infinite values; check the node that produced it")
@@ -78,6 +121,7 @@ def to_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
         arr = arr[..., 0]
     if arr.ndim != 2:
         raise ZoneInputError(f"{name} must be [H, W], got shape {tuple(np.shape(mask))}")
+    check_image_size(arr.shape[0], arr.shape[1], name)
     arr = arr.astype(np.float32, copy=False)
     if not np.isfinite(arr).all():
         raise ZoneInputError(f"{name} contains NaN or infinite values")
@@ -96,6 +140,7 @@ def resize(array: np.ndarray, size: tuple[int, int], interpolation: Interp = "li
     h, w = int(size[0]), int(size[1])
     if h < 1 or w < 1:
         raise ZoneInputError(f"cannot resize to {size}")
+    check_image_size(h, w, "the size to resize to")
     arr = np.asarray(array, dtype=np.float32)
     if arr.shape[:2] == (h, w):
         return arr.copy()
