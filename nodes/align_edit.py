@@ -6,7 +6,8 @@ import logging
 
 import torch
 
-from ..zone_ops.any_editor.align_edit import MODELS, align_edit
+from ..zone_ops import params as P
+from ..zone_ops.any_editor.align_edit import align_edit
 from ..zone_ops.core.images import broadcast_batch
 from .comfy_runtime import Progress, check_interrupt
 from .convert import batch_len, image_item, to_image, to_mask
@@ -40,12 +41,8 @@ class ZoneAlignEdit:
             "required": {
                 "original": ("IMAGE", {"tooltip": "The unedited image (sets the output frame and size)."}),
                 "edited": ("IMAGE", {"tooltip": "The editor's output, any size and aspect."}),
-                "model": (list(MODELS), {"default": "affine", "tooltip": (
-                    "translation: shift only; similarity: + zoom and rotation; affine: + uneven stretch (an "
-                    "aspect change, the usual editor bucket resize); homography: + perspective.")}),
-                "flow_cap": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 32.0, "step": 0.5, "tooltip": (
-                    "0 = off. Otherwise a dense residual flow (DIS) corrects uneven shifts left after the fit, each "
-                    "vector capped at this many px so that it cannot move the edit far (try 2).")}),
+                "model": P.ALIGN_MODEL.widget(),
+                "flow_cap": P.FLOW_CAP.widget(),
             },
         }
 

@@ -39,7 +39,9 @@ import numpy as np
 
 from .. import __version__
 from ..any_editor.align_edit import MODELS as ALIGN_MODELS
-from .safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
+from ..core.images import ZoneInputError
+from .image_files import image_header, png_bytes, read_image
+from .safety import PARTIAL, USER_ERROR, CliError, OutputPlan, claimed_outputs, prepare_out_dir, run_cli, write_output
 from ..pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
                        run_localize)
 from ..models.checkpoint import available_devices
@@ -236,46 +238,6 @@ def image_pairs(original: str, edited: str) -> list[tuple[Path, Path]]:
     return pairs
 
 
-# ------------------------------------------------------------------------------------------------ image files
-def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """(rgb float32 [H, W, 3] 0..1, alpha float32 [H, W] or None, bit depth 8/16). EXIF rotation applied (as in
-    ComfyUI's LoadImage; not for 16-bit colour PNG/TIFF, read with OpenCV to keep their depth); grayscale
-    replicated to RGB."""
-    import cv2
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if path.suffix.lower() in (".png", ".tif", ".tiff"):  # Pillow reads 16-bit colour as 8 bit: OpenCV keeps it
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is not None and raw.dtype == np.uint16 and raw.ndim == 3 and raw.shape[-1] in (3, 4):
-            code = cv2.COLOR_BGRA2RGBA if raw.shape[-1] == 4 else cv2.COLOR_BGR2RGB
-            arr = cv2.cvtColor(raw, code).astype(np.float32) / 65535.0
-            return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if arr.shape[-1] == 4 else None), 16
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float32) / 65535.0
-                return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=-1), None, 16
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise CliError(f"cannot read image {str(path)!r}: {exc}") from None
-    return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if has_alpha else None), 8
-
-
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
-    """Write float 0..1 [H, W, 3] (plus alpha) or [H, W] as PNG with ``bits`` per channel (8 or 16)."""
-    import cv2
-
-    arr = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
-    top = 65535.0 if bits == 16 else 255.0
-    q = np.round(np.clip(arr, 0.0, 1.0) * top).astype(np.uint16 if bits == 16 else np.uint8)
-    if q.ndim == 3:
-        q = cv2.cvtColor(q, cv2.COLOR_RGBA2BGRA if q.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), q):
-        raise CliError(f"cannot write {str(path)!r}")
-
-
 # ------------------------------------------------------------------------------------------------ sidecar
 def versions() -> dict[str, str]:
     from importlib import metadata
@@ -345,8 +307,74 @@ def _quiet_libraries() -> None:
         lib.disable_progress_bar()
 
 
+def check_instruction(instruction: str) -> str:
+    """The instruction, refused (CliError) when empty or blank: checked before any model loads."""
+    if not instruction or not instruction.strip():
+        raise CliError("the instruction is empty: write what to change, e.g. --instruction \"make the sky pink\"")
+    return instruction
+
+
+def usable_inputs(groups: Sequence[tuple[Path, ...]], prog: str) -> tuple[list[tuple[Path, ...]], list[str]]:
+    """Check every file of every input group (one image, or an original + edited pair) BEFORE any model loads:
+    readable image header, size within the pixel limit, file structure (``image_header(verify=True)``). Returns
+    (the usable groups, one "name: reason" line per skipped group). CliError with the reason(s) when none is
+    usable."""
+    usable, skipped = [], []
+    for group in groups:
+        try:
+            for path in group:
+                image_header(path, verify=True)
+        except CliError as exc:
+            skipped.append(f"{group[0].name}: {exc}")
+            continue
+        usable.append(group)
+    if not usable:
+        if len(skipped) == 1:
+            raise CliError(skipped[0].split(": ", 1)[1])
+        raise CliError(f"none of the {len(groups)} inputs can be used: {'; '.join(skipped[:3])}"
+                       f"{' ...' if len(skipped) > 3 else ''}")
+    for line in skipped:
+        print(f"{prog}: skipping {line}", file=sys.stderr)
+    return usable, skipped
+
+
+#: What one input may fail with midway without stopping the others (it is skipped and listed).
+def _input_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (ZoneInputError, MemoryError, torch.OutOfMemoryError)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ZoneInputError):
+        return " ".join(str(exc).split())
+    return "out of memory (lower --working-size or --sam-max-side, or --max-pixels)"
+
+
+def finish(prog: str, done: int, skipped: list[str], out: Path) -> int:
+    """The run's exit status: 0 when every input was written; PARTIAL (3) when some were skipped (listed again
+    on stderr); CliError (status 2) when none was."""
+    if not skipped:
+        return 0
+    if done == 0:
+        if len(skipped) == 1:
+            raise CliError(skipped[0].split(": ", 1)[1])
+        raise CliError(f"no input could be edited; skipped: {'; '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''}")
+    print(f"{prog}: {len(skipped)} of {done + len(skipped)} inputs skipped ({', '.join(s.split(': ', 1)[0] for s in skipped[:10])}"
+          f"{' ...' if len(skipped) > 10 else ''}); the other {done} are in {str(out)!r}", file=sys.stderr)
+    return PARTIAL
+
+
+def write_outputs(plan: OutputPlan, images: dict[str, bytes], record: dict[str, Any], overwrite: bool) -> None:
+    """Write one input's files (each atomically, ``write_output``); the sidecar last."""
+    for key, data in images.items():
+        write_output(plan.files[key], data, overwrite=overwrite)
+    write_output(plan.files["record"], json.dumps(record, indent=2).encode(), overwrite=overwrite)
+
+
 def edit(args: argparse.Namespace) -> int:
     params = params_from_args(args)
+    check_instruction(args.instruction)
     images = collect_images(args.inputs)
     for flag, value in (("--ip2p", args.ip2p), ("--magicbrush", args.magicbrush)):
         if value is not None and not Path(value).expanduser().is_dir():
@@ -356,9 +384,15 @@ def edit(args: argparse.Namespace) -> int:
     from ..models.checkpoint import resolve_device
 
     device = str(resolve_device(args.device))
+    groups, skipped = usable_inputs([(p,) for p in images], PROG)
+    images = [g[0] for g in groups]
     out = prepare_out_dir(args.out)
-    plans = plan_outputs(images, out, OUTPUT_FILES, overwrite=args.overwrite)
+    with claimed_outputs(images, out, OUTPUT_FILES, overwrite=args.overwrite) as plans:
+        return _edit_claimed(args, params, plans, device, skipped, out)
 
+
+def _edit_claimed(args: argparse.Namespace, params: ZoneParams, plans: list[OutputPlan], device: str,
+                  skipped: list[str], out: Path) -> int:
     from tqdm.auto import tqdm
 
     from ..sampling.diffusers_backend import load_diffusers_backend
@@ -378,35 +412,42 @@ def edit(args: argparse.Namespace) -> int:
         sam = load_sam(args.sam, device=device)
     load_seconds = time.perf_counter() - t
 
-    bar = tqdm(total=len(images), desc="images", unit="img", disable=quiet, position=0)
+    done = 0
+    bar = tqdm(total=len(plans), desc="images", unit="img", disable=quiet, position=0)
     for plan in plans:
         path, files = plan.source, plan.files
-        rgb, alpha, bits = read_image(path)
         steps = tqdm(total=params.steps, desc=path.name, unit="step", leave=False, disable=quiet, position=1)
 
-        def progress(done: int, total: int, _bar=steps) -> None:
+        def progress(n: int, total: int, _bar=steps) -> None:
             _bar.total = total
-            _bar.n = done
+            _bar.n = n
             _bar.refresh()
 
         try:
+            rgb, alpha, bits = read_image(path)
             run = run_zone(rgb, args.instruction, backend, sam=sam, params=params, progress=progress)
+            encoded = {"result": png_bytes(run.result, alpha, bits), "canvas": png_bytes(run.canvas, None, bits)}
+            for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined),
+                              ("mask_final", run.final), ("alpha", run.composite.alpha)):
+                encoded[key] = png_bytes(np.asarray(mask, np.float32))
+        except _input_errors() as exc:
+            skipped.append(f"{path.name}: {_reason(exc)}")
+            tqdm.write(f"{PROG}: skipping {skipped[-1]}", file=sys.stderr)
+            plan.release(remove_if_empty=True)
+            bar.update(1)
+            continue
         finally:
             steps.close()
-        write_image(files["result"], run.result, alpha, bits)
-        write_image(files["canvas"], run.canvas, None, bits)
-        for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined), ("mask_final", run.final),
-                          ("alpha", run.composite.alpha)):
-            write_image(files[key], np.asarray(mask, np.float32))
         record = sidecar(run, params, args, path, {k: f.name for k, f in files.items()}, device)
         record["timings_s"]["model_loading_once"] = round(load_seconds, 4)
-        files["record"].write_text(json.dumps(record, indent=2))
+        write_outputs(plan, encoded, record, args.overwrite)
+        done += 1
         for note in run.notes:
             if note != NO_SAM_NOTE:  # said once above
                 tqdm.write(f"{PROG}: {path.name}: {note}", file=sys.stderr)
         bar.update(1)
     bar.close()
-    return 0
+    return finish(PROG, done, skipped, out)
 
 
 def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str], params: ZoneParams,
@@ -452,8 +493,7 @@ LOCALIZE_KEYS = ("segment_on", "points_per_side", "pred_iou_thresh", "stability_
 def localize(args: argparse.Namespace) -> int:
     """``python -m zone_ops localize``: ZONE's localization for each (original, edited) pair."""
     params = params_from_args(args)
-    localize_params = LocalizeParams(args.align_model, args.flow_cap, args.diff_threshold, args.diff_min_region,
-                                     args.diff_close)
+    localize_params = localize_params_from_args(args)
     pairs = image_pairs(args.original, args.edited)
     if args.sam is not None and not Path(args.sam).expanduser().is_file():
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
@@ -462,35 +502,43 @@ def localize(args: argparse.Namespace) -> int:
         from ..models.checkpoint import resolve_device
 
         device = str(resolve_device(args.device))
+    groups, skipped = usable_inputs(pairs, LOCALIZE_PROG)
+    pairs = [(a, b) for a, b in groups]
     out = prepare_out_dir(args.out)
-    plans = plan_outputs([a for a, _ in pairs], out, LOCALIZE_FILES, overwrite=args.overwrite,
-                         other_inputs=[b for _, b in pairs])
+    with claimed_outputs([a for a, _ in pairs], out, LOCALIZE_FILES, overwrite=args.overwrite,
+                         other_inputs=[b for _, b in pairs]) as plans:
+        sam = None
+        if args.sam is None:
+            print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
+        else:
+            from ..models.sam_loader import load_sam
 
-    sam = None
-    if args.sam is None:
-        print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
-    else:
-        from ..models.sam_loader import load_sam
-
-        sam = load_sam(args.sam, device=device)
-    for plan, (original, edited) in zip(plans, pairs):
-        files = plan.files
-        rgb, alpha, bits = read_image(original)
-        edited_rgb, _, _ = read_image(edited)
-        run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
-        write_image(files["result"], run.result, alpha, bits)
-        write_image(files["aligned"], run.alignment.image, None, bits)
-        for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
-                          ("mask_final", run.final), ("alpha", run.composite.alpha)):
-            write_image(files[key], np.asarray(mask, np.float32))
-        record = localize_sidecar(run, (original, edited), {k: f.name for k, f in files.items()}, params,
-                                  localize_params, args, device)
-        files["record"].write_text(json.dumps(record, indent=2))
-        print(f"{LOCALIZE_PROG}: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
-        for note in run.notes:
-            if note != NO_SAM_LOCALIZE_NOTE:  # said once above
-                print(f"{LOCALIZE_PROG}: {original.name}: {note}", file=sys.stderr)
-    return 0
+            sam = load_sam(args.sam, device=device)
+        done = 0
+        for plan, (original, edited) in zip(plans, pairs):
+            try:
+                rgb, alpha, bits = read_image(original)
+                edited_rgb, _, _ = read_image(edited)
+                run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
+                encoded = {"result": png_bytes(run.result, alpha, bits),
+                           "aligned": png_bytes(run.alignment.image, None, bits)}
+                for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
+                                  ("mask_final", run.final), ("alpha", run.composite.alpha)):
+                    encoded[key] = png_bytes(np.asarray(mask, np.float32))
+            except _input_errors() as exc:
+                skipped.append(f"{original.name}: {_reason(exc)}")
+                print(f"{LOCALIZE_PROG}: skipping {skipped[-1]}", file=sys.stderr)
+                plan.release(remove_if_empty=True)
+                continue
+            record = localize_sidecar(run, (original, edited), {k: f.name for k, f in plan.files.items()}, params,
+                                      localize_params, args, device)
+            write_outputs(plan, encoded, record, args.overwrite)
+            done += 1
+            print(f"{LOCALIZE_PROG}: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
+            for note in run.notes:
+                if note != NO_SAM_LOCALIZE_NOTE:  # said once above
+                    print(f"{LOCALIZE_PROG}: {original.name}: {note}", file=sys.stderr)
+    return finish(LOCALIZE_PROG, done, skipped, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
