@@ -165,9 +165,9 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
         ({"image": "missing.png"}, "does not exist"),
         ({"--ip2p": "no_such_model"}, "--ip2p folder"),
         ({"--sam": "no_such_sam.pth"}, "--sam checkpoint"),
-        ({"--min-inside": "1.5"}, "min_inside must be a number in 0..1"),
-        ({"--min-iou": "-0.1"}, "min_iou must be a number in 0..1"),
-        ({"--noise-factor": "-1"}, "noise_factor must be a number >= 0"),
+        ({"--min-inside": "1.5"}, "--min-inside must be a finite number from 0 to 1, got 1.5"),
+        ({"--min-iou": "-0.1"}, "--min-iou must be a finite number from 0 to 1, got -0.1"),
+        ({"--noise-factor": "-1"}, "--noise-factor must be a finite number from 0 to 20, got -1"),
     ],
 )
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, change, message):
@@ -319,9 +319,30 @@ def test_corrupt_model_file_is_one_line(assets, tmp_path, capsys):
 
 
 def test_diverged_canvas_in_fp32_does_not_blame_fp16(assets, tmp_path, capsys):
-    assert main(_argv(assets, assets["image"], out=tmp_path / "o", extra=("--text-scale", "1e38", "--dtype", "fp32"))) == 2
+    """A UNet whose weights are finite but huge (3e38: every output overflows) diverges in fp32: the one-line error
+    says so without blaming fp16. (Guidance scales that large are refused by their range now.)"""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    ip2p = Path(shutil.copytree(assets["ip2p"], tmp_path / "ip2p"))
+    weights = next((ip2p / "unet").glob("*.safetensors"))
+    sd = load_file(weights)
+    sd["conv_out.weight"] = torch.full_like(sd["conv_out.weight"], 3e38)
+    save_file(sd, weights)
+    argv = _argv(assets, assets["image"], out=tmp_path / "o", extra=("--dtype", "fp32"))
+    argv[argv.index("--ip2p") + 1] = str(ip2p)
+    assert main(argv) == 2
     err = _one_line_error(capsys, "NaN/inf", "text_scale")
     assert "fp16" not in err
+
+
+def test_guidance_scale_outside_its_range_is_refused_before_loading(assets, tmp_path, capsys):
+    argv = _argv(assets, assets["image"], out=tmp_path / "o", extra=("--text-scale", "1e38"))
+    argv[argv.index("--ip2p") + 1] = str(tmp_path)  # not a model: loading it would fail differently
+    assert main(argv) == 2
+    _one_line_error(capsys, "--text-scale must be a finite number from 0 to 30, got 1e+38")
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("flag", ["--feather", "--fft-cutoff", "--text-scale", "--threshold"])

@@ -101,7 +101,8 @@ def test_localize_folders_pair_by_name_without_sam(assets, tmp_path, capsys):
     (lambda r, t: [str(r / "orig" / "nope.png"), str(r / "edit" / "cat.png")], "does not exist"),
     (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--sam", str(t / "no.pth")],
      "--sam checkpoint"),
-    (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--flow-cap", "-1"], "flow cap"),
+    (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--flow-cap", "-1"],
+         "--flow-cap must be a finite number from 0 to 32"),
 ])
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, argv, words):
     args = argv(assets["root"], tmp_path)

@@ -38,8 +38,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import __version__
-from ..any_editor.align_edit import MODELS as ALIGN_MODELS
-from ..core.images import ZoneInputError
+from ..core.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ZoneInputError, max_pixels
+from ..params import CLI_FLAGS, check_flags
 from .image_files import image_header, png_bytes, read_image
 from .safety import PARTIAL, USER_ERROR, CliError, OutputPlan, claimed_outputs, prepare_out_dir, run_cli, write_output
 from ..pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
@@ -62,40 +62,55 @@ __all__ = ["main", "build_parser", "CliError", "USER_ERROR", "OUTPUT_FILES"]
 
 
 # ------------------------------------------------------------------------------------------------ arguments
-def _add_stages_4_to_6(p: argparse.ArgumentParser, d: ZoneParams) -> None:
+def _flag(group: Any, flag: str, help: str | None = None) -> None:
+    """Add ``flag`` with the type, choices, default and range of its parameter spec (``zone_ops.params.CLI_FLAGS``,
+    the specs the nodes declare too); the range is checked by ``check_flags`` before anything loads."""
+    spec, optional = CLI_FLAGS[flag]
+    text = help or spec.tooltip
+    if spec.kind == "COMBO":
+        group.add_argument(flag, choices=spec.choices, default=spec.default, help=text)
+        return
+    low, high = spec.bounds.get("min"), spec.bounds.get("max")
+    span = f" [{low:g}..{high:g}]" if low is not None and high is not None else ""
+    group.add_argument(flag, type=spec.flag_type, default=None if optional else spec.default, help=f"{text}{span}")
+
+
+def _add_stages_4_to_6(p: argparse.ArgumentParser) -> None:
     """The options of stages 4-6 (shared by ``edit`` and ``localize``)."""
     g = p.add_argument_group("stage 4: SAM region-IoU")
-    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
-    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
-    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
-    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
-    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
+    _flag(g, "--segment-on")
+    _flag(g, "--points-per-side")
+    _flag(g, "--pred-iou-thresh")
+    _flag(g, "--stability-score-thresh")
+    _flag(g, "--box-nms-thresh")
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
-    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
-                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
-    g.add_argument("--region-rule", choices=("union", "official"), default=d.region_rule,
-                   help="union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
-    g.add_argument("--min-inside", type=float, default=d.min_inside,
-                   help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
-    g.add_argument("--min-iou", type=float, default=d.min_iou,
-                   help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
+    _flag(g, "--sam-max-side", "SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
+    _flag(g, "--region-rule", "union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
+    _flag(g, "--min-inside", "union: fraction of a segment that must lie inside the coarse mask")
+    _flag(g, "--min-iou", "below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
     g = p.add_argument_group("stage 5: FFT edge smoother")
-    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
-    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
-    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
-    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
+    _flag(g, "--fft-cutoff", "low-pass radius, cycles/pixel")
+    _flag(g, "--fft-threshold", "0..255 scale (official 30)")
+    _flag(g, "--dilate", "px at 512x512")
+    _flag(g, "--close", "px at 512x512")
     g.add_argument("--fft-grey", dest="fft_color", action="store_false",
                    help="official grey-level difference (default: colour, any RGB channel)")
     g.add_argument("--fft-raw", dest="fft_drift", action="store_false",
                    help="raw official difference (default: the canvas's colour drift is removed first)")
-    g.add_argument("--noise-factor", type=float, default=d.noise_factor,
-                   help="drift-aware difference: threshold >= this x the noise floor outside the mask")
+    _flag(g, "--noise-factor", "drift-aware difference: threshold >= this x the noise floor outside the mask")
     g = p.add_argument_group("stage 6: layer composite")
-    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
-    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
-    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
-    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=d.color_match,
+    _flag(g, "--composite")
+    _flag(g, "--band-alpha")
+    _flag(g, "--feather", "px at 512x512 (feather mode)")
+    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=ZoneParams().color_match,
                    help="remove the canvas's global colour drift from the pasted layer")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-pixels", type=float, default=None, metavar="N",
+                   help=f"refuse images over N pixels (width x height), read from the header before decoding; "
+                   f"default ${MAX_PIXELS_ENV} or {DEFAULT_MAX_PIXELS:.0e}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,27 +132,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("stage 1: action")
     g.add_argument("--action", choices=ACTIONS, default=d.action, help="auto = lexical classifier of the instruction")
-    g.add_argument("--beta", type=float, default=None, help="fusion weight; default from the action (0.2 remove, 0.01 otherwise)")
+    _flag(g, "--beta", "fusion weight; default from the action (0.2 remove, 0.01 otherwise)")
 
     g = p.add_argument_group("stage 2: fused sampler")
-    g.add_argument("--steps", type=int, default=d.steps)
-    g.add_argument("--text-scale", type=float, default=d.text_scale)
-    g.add_argument("--image-scale", type=float, default=d.image_scale)
-    g.add_argument("--scheduler", choices=("dpmpp_2m", "ddim", "euler"), default=d.scheduler)
-    g.add_argument("--seed", type=int, default=d.seed, help="the same seed is used for every image")
-    g.add_argument("--working-size", type=int, default=d.working_size, help="longest side the models run at")
+    _flag(g, "--steps")
+    _flag(g, "--text-scale")
+    _flag(g, "--image-scale")
+    _flag(g, "--scheduler")
+    _flag(g, "--seed", "the same seed is used for every image")
+    _flag(g, "--working-size", "longest side the models run at")
     g.add_argument("--device", default="auto", help=f"on this machine: {', '.join(available_devices())}")
     g.add_argument("--dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto", help="auto: fp16 on GPU, fp32 on CPU")
 
     g = p.add_argument_group("stage 3: attention to mask")
-    g.add_argument("--threshold", type=float, default=d.threshold,
-                   help="on D's 0..255 scale; default: the rule's own (54 official, 128 paper)")
-    g.add_argument("--rule", choices=("official", "paper"), default=d.rule)
-    g.add_argument("--min-region", type=int, default=d.min_region, help="px at 512x512")
+    _flag(g, "--threshold", "on D's 0..255 scale; default: the rule's own (54 official, 128 paper)")
+    _flag(g, "--rule")
+    _flag(g, "--min-region", "px at 512x512")
 
-    _add_stages_4_to_6(p, d)
+    _add_stages_4_to_6(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_common(p)
     return p
 
 
@@ -155,7 +169,6 @@ LOCALIZE_FILES = {
 
 
 def build_localize_parser() -> argparse.ArgumentParser:
-    d, e = ZoneParams(), LocalizeParams()
     p = argparse.ArgumentParser(
         prog=LOCALIZE_PROG,
         description="ZONE's localization for ANY editor's output (Qwen-Image-Edit, FLUX Kontext, ...): align the "
@@ -173,26 +186,48 @@ def build_localize_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
     p.add_argument("--device", default="auto", help=f"for SAM; on this machine: {', '.join(available_devices())}")
     g = p.add_argument_group("align edit")
-    g.add_argument("--align-model", choices=ALIGN_MODELS, default=e.align_model)
-    g.add_argument("--flow-cap", type=float, default=e.flow_cap, help="residual flow cap in px (0 = off)")
+    _flag(g, "--align-model")
+    _flag(g, "--flow-cap", "residual flow cap in px (0 = off)")
     g = p.add_argument_group("difference to mask")
-    g.add_argument("--diff-threshold", type=float, default=e.diff_threshold,
-                   help="CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
-    g.add_argument("--diff-min-region", type=int, default=e.diff_min_region, help="px at 512x512")
-    g.add_argument("--diff-close", type=int, default=e.diff_close, help="px at 512x512")
-    _add_stages_4_to_6(p, d)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _flag(g, "--diff-threshold", "CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
+    _flag(g, "--diff-min-region", "px at 512x512")
+    _flag(g, "--diff-close", "px at 512x512")
+    _add_stages_4_to_6(p)
+    _add_common(p)
     return p
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Every flag with a parameter spec in its range (CliError naming the flag), and ``--max-pixels`` applied
+    (it sets ``$ZONE_MAX_PIXELS`` for this process, so the library's checks use it too). Before any model loads."""
+    try:
+        check_flags(vars(args))
+    except ZoneInputError as exc:
+        raise CliError(str(exc)) from None
+    limit = getattr(args, "max_pixels", None)
+    if limit is not None:
+        if not (math.isfinite(limit) and limit >= 1):
+            raise CliError(f"--max-pixels must be a pixel count >= 1 (e.g. 2.5e8), got {limit:g}")
+        os.environ[MAX_PIXELS_ENV] = str(int(limit))
+    max_pixels()  # a bad $ZONE_MAX_PIXELS is reported now
+
+
 def params_from_args(args: argparse.Namespace) -> ZoneParams:
-    """ZoneParams from the parsed flags; CliError naming the flag for a NaN / infinite number."""
+    """ZoneParams from the parsed flags, after ``check_args``; CliError naming the flag for a value outside its
+    spec's range (NaN and infinities included)."""
+    check_args(args)
     names = {f.name for f in fields(ZoneParams)}
     values = {k: v for k, v in vars(args).items() if k in names}
     for name, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise CliError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
     return ZoneParams(**values)
+
+
+def localize_params_from_args(args: argparse.Namespace) -> LocalizeParams:
+    """LocalizeParams from the parsed flags (checked by ``check_args``)."""
+    check_args(args)
+    return LocalizeParams(args.align_model, args.flow_cap, args.diff_threshold, args.diff_min_region, args.diff_close)
 
 
 def collect_images(inputs: Sequence[str]) -> list[Path]:
