@@ -592,4 +592,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
-    return run_cli(prog, lambda: command(args))
+    saved = os.environ.get(MAX_PIXELS_ENV)  # --max-pixels sets it for this run only (main may be called in-process)
+    try:
+        return run_cli(prog, lambda: command(args))
+    finally:
+        if saved is None:
+            os.environ.pop(MAX_PIXELS_ENV, None)
+        else:
+            os.environ[MAX_PIXELS_ENV] = saved

@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..core.images import check_image_size, max_pixels
+from ..core.images import ZoneInputError, check_image_size, max_pixels
 from .safety import CliError
 
 #: Errors a damaged or foreign image file raises in Pillow / OpenCV: reported as "cannot read image", never a traceback.
@@ -57,8 +57,8 @@ def image_header(path: Path, verify: bool = False) -> tuple[int, int]:
             check_image_size(height, width, f"image {str(path)!r}")
             if verify:
                 im.verify()
-    except CliError:
-        raise
+    except ZoneInputError as exc:  # over the pixel limit: the message names the size and the limit
+        raise CliError(str(exc)) from None
     except _DECODE_ERRORS as exc:
         raise _cannot_read(path, exc) from None
     except Exception as exc:  # Pillow's own errors (e.g. a bomb error raised by a plugin) are not OSErrors

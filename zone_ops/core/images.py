@@ -44,6 +44,8 @@ def max_pixels() -> int:
 
 def describe_pixels(count: float) -> str:
     """``count`` pixels in words: "48 MP", "2.1 GP", "900 px"."""
+    if count >= 1e12:
+        return f"{count:.3g} px"
     if count >= 1e9:
         return f"{count / 1e9:.3g} GP"
     return f"{count / 1e6:.3g} MP" if count >= 1e5 else f"{int(count)} px"
