@@ -10,7 +10,8 @@ node otherwise:
 - every IMAGE is a torch tensor [B, H, W, C] (C 1..4) and every MASK a tensor [B, H, W] or [H, W], not empty, of
   a numeric dtype, within the pixel limit (``zone_ops.core.images.check_image_size``); numpy arrays, None, text
   are refused;
-- every required link (MODEL, CLIP, ZONE_ATTENTION...) is given (not None); an optional one may be None.
+- every required link (MODEL, CLIP, ZONE_ATTENTION...) is given (not None); an optional link may be None (not
+  connected), an optional widget may be left out but not given as None.
 ``nodes/__init__.py`` installs it on every class of NODE_CLASS_MAPPINGS, so new nodes and inputs are covered
 without code of their own.
 """
@@ -85,11 +86,12 @@ def check_inputs(node_cls: type, node: str, values: Mapping[str, Any]) -> None:
         if name not in values:
             continue
         value = values[name]
-        if value is None and not required:
-            continue  # an optional input left unconnected / not given
+        widget = kind in WIDGET_KINDS or (isinstance(kind, (list, tuple)) and bool(kind))
+        if value is None and not required and not widget:
+            continue  # an optional link left unconnected (an optional widget is omitted, never None)
         if kind in ("IMAGE", "MASK"):
             check_tensor(node, name, kind, value)
-        elif kind in WIDGET_KINDS or (isinstance(kind, (list, tuple)) and kind):
+        elif widget:
             check_widget(node, name, kind, options, value)
         elif value is None:
             raise ZoneInputError(f"{node}: input '{name}' ({kind}) is not connected (got None)")
