@@ -20,10 +20,11 @@ class ZoneInputError(ValueError):
     """A bad input the user can fix; the message says what to do."""
 
 
-#: Default pixel limit (width x height) of every image the pack takes: 100 MP. The full-resolution stages hold about
-#: 20 float32 [H, W, 3]-sized arrays at once (original, clipped copy, canvas, layer, result, FFT planes, colour
-#: spaces), about 200 bytes per pixel: 100 MP is ~20 GB, the most a 24 GB machine holds. ``ZONE_MAX_PIXELS``
-#: (a number of pixels, e.g. 2.5e8) or the CLI's ``--max-pixels`` change it.
+#: Default pixel limit (width x height) of every image the pack takes: 100 MP. The full-resolution stages need
+#: about 90 bytes per pixel at their peak (float32 copies of the image, canvas, masks, FFT planes; measured as the
+#: peak-memory slope of ``localize`` between 4 and 12 MP), so 100 MP is ~9 GB on top of the models (IP2P ~4 GB in
+#: fp32, SAM ViT-H 2.5 GB): it fits a 24 GB machine. ``ZONE_MAX_PIXELS`` (a number of pixels, e.g. 2.5e8) or the
+#: CLI's ``--max-pixels`` change it.
 DEFAULT_MAX_PIXELS = 100_000_000
 MAX_PIXELS_ENV = "ZONE_MAX_PIXELS"
 
