@@ -10,10 +10,17 @@ alpha channel is kept), ``canvas.png`` (the sampler's whole-image edit), ``mask_
 exactly) and ``edit.json`` (action, parameters, timings per stage, seed, notes, versions).
 
 Nothing is lost (``zone_ops.cli.safety``): an input file is never written over, existing outputs are replaced only
-with ``--overwrite``, and --out is created and write-tested before any model loads. Models come from local folders
-only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded. Expected
-failures (missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one
-line and exit with status 2.
+with ``--overwrite``, each per-input folder is claimed by a lock so that concurrent runs into one --out cannot
+replace each other's files, every file is written under a temporary name and renamed (never through a symbolic
+link), and --out is created and write-tested before any model loads. Every parameter's type and range come from
+``zone_ops.params`` (the nodes' own declarations) and are checked before any model loads, as are the instruction
+(not empty) and every input's header (readable, within ``--max-pixels``). Models come from local folders only
+(diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded.
+
+Exit status: 0 every input written; 2 a user error (missing or damaged file, bad parameter, unavailable device,
+unwritable or busy folder, image over the pixel limit, a diverged edit) in one line, nothing written for it; 3 some
+inputs were skipped (each listed on stderr with its reason, then a summary) and the others written; 130 Ctrl+C
+(files already written are kept, the input in progress leaves nothing); 1 a bug (a traceback).
 
 ``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
 (two files, or two folders paired by file name). For each pair ``NAME`` it writes ``--out/NAME/``: ``result.png``,
