@@ -458,6 +458,10 @@ def _parse(flag: str, value: str):
     return getattr(args, flag.lstrip("-").replace("-", "_"))
 
 
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _numeric_flags():
     from zone_ops.params import CLI_FLAGS
 
@@ -491,7 +495,7 @@ def test_every_numeric_flag_takes_its_range_and_refuses_the_rest(flag):
         with pytest.raises(CliError) as info:
             _parse(flag, repr(bad))
         message = str(info.value)
-        assert message.startswith(f"{flag} must be a finite number from {low:g} to {high:g}"), message
+        assert message.startswith(f"{flag} must be a finite number from {_bound(low)} to {_bound(high)}"), message
 
     check()
 

@@ -92,6 +92,14 @@ def test_every_numeric_widget_of_every_node_has_a_range():
                 assert "min" in options and "max" in options, (key, name)
 
 
+def test_whole_numbers_past_float_precision_are_compared_exactly():
+    from comfyui_zone.zone_ops.params import SEED
+
+    assert SEED.check(2 ** 64 - 1) == 2 ** 64 - 1
+    with pytest.raises(ZoneInputError, match="from 0 to 18446744073709551615, got 18446744073709551616"):
+        SEED.check(2 ** 64)
+
+
 def test_a_spec_refuses_a_default_outside_its_range():
     with pytest.raises(ZoneInputError, match="default"):
         Param("x", "FLOAT", 2.0, 0.0, 1.0)

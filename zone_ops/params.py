@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from .any_editor import align_edit as _align
 from .any_editor import edit_to_mask as _e2m
-from .core.images import ZoneInputError, check_number
+from .core.images import ZoneInputError, check_number, range_text
 from .core.types import DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE
 from .stages import attention_to_mask as _a2m
 from .stages import fft_edge_smoother as _fft
@@ -42,7 +42,12 @@ def check_value(kind: Any, options: Mapping[str, Any], value: Any, where: str) -
             raise ZoneInputError(f"{where} must be a {'number' if kind == 'FLOAT' else 'whole number'}, got {shown}")
         if kind == "INT" and not (isinstance(value, numbers.Integral) or float(value).is_integer()):
             raise ZoneInputError(f"{where} must be a whole number, got {value!r}")
-        check_number(value, where, options.get("min", -math.inf), options.get("max", math.inf))
+        low, high = options.get("min", -math.inf), options.get("max", math.inf)
+        if isinstance(value, numbers.Integral):  # compared exactly: 2**64 - 1 is past float precision
+            if not low <= int(value) <= high:
+                raise ZoneInputError(f"{where} must be a finite number{range_text(low, high)}, got {value!r}")
+        else:
+            check_number(value, where, low, high)
     elif kind == "BOOLEAN":
         if not isinstance(value, bool):
             raise ZoneInputError(f"{where} must be true or false, got {value!r}")

@@ -64,6 +64,18 @@ def check_image_size(height: int, width: int, name: str = "image", limit: int | 
             "allows, or downscale the image)")
 
 
+def _num(x: float) -> str:
+    """A bound as written in a declaration: whole numbers in full (18446744073709551615, 1048576), others as %g."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def range_text(low: float, high: float) -> str:
+    """" from 0 to 1" / " >= 0" / " <= 1" / "" for the bounds of a check."""
+    if math.isfinite(low) and math.isfinite(high):
+        return f" from {_num(low)} to {_num(high)}"
+    return f" >= {_num(low)}" if math.isfinite(low) else (f" <= {_num(high)}" if math.isfinite(high) else "")
+
+
 def check_number(value: float, name: str, low: float = -math.inf, high: float = math.inf) -> float:
     """``value`` as a finite float in ``low..high``; ZoneInputError naming ``name`` otherwise (NaN included, which
     every comparison lets through)."""
@@ -72,9 +84,7 @@ def check_number(value: float, name: str, low: float = -math.inf, high: float = 
     except (TypeError, ValueError):
         raise ZoneInputError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number) or not low <= number <= high:
-        span = f" from {low:g} to {high:g}" if math.isfinite(low) and math.isfinite(high) else (
-            f" >= {low:g}" if math.isfinite(low) else (f" <= {high:g}" if math.isfinite(high) else ""))
-        raise ZoneInputError(f"{name} must be a finite number{span}, got {value!r}")
+        raise ZoneInputError(f"{name} must be a finite number{range_text(low, high)}, got {value!r}")
     return number
 
 
