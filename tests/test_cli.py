@@ -510,3 +510,29 @@ def test_choice_flags_take_the_nodes_choices():
             assert _parse(flag, choice) == choice
         with pytest.raises(SystemExit):  # argparse: usage error, status 2
             _parse(flag, "not-a-choice")
+
+
+def test_ctrl_c_midway_keeps_what_was_written_and_leaves_no_lock_or_temp(assets, tmp_path, monkeypatch, capsys):
+    """Ctrl+C while the second of three inputs runs: status 130, the first input's files are kept whole, nothing
+    else is left (no lock, no temporary file, no empty folder)."""
+    import zone_ops.pipeline as pipeline
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.png").write_bytes(assets["image"].read_bytes())
+    real, calls = pipeline.run_zone, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_zone", interrupted)
+    out = tmp_path / "out"
+    assert main(_argv(assets, folder, out=out)) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["a"]
+    assert sorted(p.name for p in (out / "a").iterdir()) == sorted(OUTPUT_FILES.values())
+    json.loads((out / "a" / "edit.json").read_text())  # whole

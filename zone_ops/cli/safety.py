@@ -217,13 +217,14 @@ def plan_outputs(
 @contextmanager
 def claimed_outputs(sources: Sequence[Path], out: Path, files: Mapping[str, str], *, overwrite: bool = False,
                     flag: str = "--out", other_inputs: Sequence[Path] = ()) -> Iterator[list[OutputPlan]]:
-    """``plan_outputs`` whose folders are given back when the block ends (also on an error or Ctrl+C)."""
+    """``plan_outputs`` whose folders are given back when the block ends (also on an error or Ctrl+C); a folder
+    this run made and left empty (its input failed or was never reached) is removed."""
     plans = plan_outputs(sources, out, files, overwrite=overwrite, flag=flag, other_inputs=other_inputs)
     try:
         yield plans
     finally:
         for plan in plans:
-            plan.release()
+            plan.release(remove_if_empty=True)
 
 
 def write_output(path: Path, data: bytes, *, overwrite: bool = False) -> None:
