@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import __version__
-from ..core.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ZoneInputError, max_pixels
+from ..core.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ZoneInputError, max_pixels, number_text
 from ..params import CLI_FLAGS, check_flags
 from .image_files import image_header, png_bytes, read_image
 from .safety import PARTIAL, USER_ERROR, CliError, OutputPlan, claimed_outputs, prepare_out_dir, run_cli, write_output
@@ -78,7 +78,7 @@ def _flag(group: Any, flag: str, help: str | None = None) -> None:
         group.add_argument(flag, choices=spec.choices, default=spec.default, help=text)
         return
     low, high = spec.bounds.get("min"), spec.bounds.get("max")
-    span = f" [{low:g}..{high:g}]" if low is not None and high is not None else ""
+    span = f" [{number_text(low)}..{number_text(high)}]" if low is not None and high is not None else ""
     group.add_argument(flag, type=spec.flag_type, default=None if optional else spec.default, help=f"{text}{span}")
 
 

@@ -64,7 +64,7 @@ def check_image_size(height: int, width: int, name: str = "image", limit: int | 
             "allows, or downscale the image)")
 
 
-def _num(x: float) -> str:
+def number_text(x: float) -> str:
     """A bound as written in a declaration: whole numbers in full (18446744073709551615, 1048576), others as %g."""
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
@@ -72,8 +72,8 @@ def _num(x: float) -> str:
 def range_text(low: float, high: float) -> str:
     """" from 0 to 1" / " >= 0" / " <= 1" / "" for the bounds of a check."""
     if math.isfinite(low) and math.isfinite(high):
-        return f" from {_num(low)} to {_num(high)}"
-    return f" >= {_num(low)}" if math.isfinite(low) else (f" <= {_num(high)}" if math.isfinite(high) else "")
+        return f" from {number_text(low)} to {number_text(high)}"
+    return f" >= {number_text(low)}" if math.isfinite(low) else (f" <= {number_text(high)}" if math.isfinite(high) else "")
 
 
 def check_number(value: float, name: str, low: float = -math.inf, high: float = math.inf) -> float:
