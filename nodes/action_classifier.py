@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..zone_ops import params as P
 from ..zone_ops.stages.action_classifier import classify
 from .comfy_runtime import Progress, cache_folder, check_interrupt
 
@@ -172,18 +173,9 @@ class ZoneActionClassifier:
         return {
             "required": {
                 "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "The edit instruction."}),
-                "mode": (["auto", "change", "add", "remove"], {
-                    "default": "auto",
-                    "tooltip": "auto: classify (CLIP head if CLIP is connected, else keywords). Others: force the label.",
-                }),
-                "beta_remove": ("FLOAT", {
-                    "default": 0.2, "min": 0.0, "max": 10.0, "step": 0.01,
-                    "tooltip": "MagicBrush fusion weight for remove (official 0.2).",
-                }),
-                "beta_other": ("FLOAT", {
-                    "default": 0.01, "min": 0.0, "max": 10.0, "step": 0.01,
-                    "tooltip": "MagicBrush fusion weight for change and add (official 0.01).",
-                }),
+                "mode": P.ACTION_MODE.widget(),
+                "beta_remove": P.BETA_REMOVE.widget(),
+                "beta_other": P.BETA_OTHER.widget(),
             },
             "optional": {
                 "clip": ("CLIP", {"tooltip": (

@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import torch
 
-from ..zone_ops.any_editor.align_edit import FLOW_CAP, MODELS, align_edit
+from ..zone_ops import params as P
+from ..zone_ops.any_editor.align_edit import align_edit
 from ..zone_ops.core.images import broadcast_batch
 from .comfy_runtime import Progress, check_interrupt
 from .convert import batch_len, image_item, to_image, to_mask
@@ -44,12 +45,8 @@ class ZoneAlignEdit:
             "required": {
                 "original": ("IMAGE", {"tooltip": "The unedited image (sets the output frame and size)."}),
                 "edited": ("IMAGE", {"tooltip": "The editor's output, any size and aspect."}),
-                "model": (list(MODELS), {"default": "affine", "tooltip": (
-                    "translation: shift only; similarity: + zoom and rotation; affine: + uneven stretch (an "
-                    "aspect change, the usual editor bucket resize); homography: + perspective.")}),
-                "flow_cap": ("FLOAT", {"default": FLOW_CAP, "min": 0.0, "max": 32.0, "step": 0.5, "tooltip": (
-                    "Dense residual flow (DIS, confidence-weighted, smoothed) for the uneven shifts left after the "
-                    "fit, each vector capped at this many EDITOR px so that it cannot move the edit far; 0 = off.")}),
+                "model": P.ALIGN_MODEL.widget(),
+                "flow_cap": P.FLOW_CAP.widget(),
             },
         }
 

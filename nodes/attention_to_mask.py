@@ -6,7 +6,8 @@ import logging
 
 import torch
 
-from ..zone_ops.stages.attention_to_mask import MIN_REGION, OFFICIAL_THRESHOLD, PAPER_THRESHOLD, RULES, attention_to_mask
+from ..zone_ops import params as P
+from ..zone_ops.stages.attention_to_mask import attention_to_mask
 from ..zone_ops.core.images import ZoneInputError, broadcast_batch
 from ..zone_ops.core.preview import heatmap, overlay_mask
 from ..zone_ops.core.types import ZoneAttention
@@ -39,19 +40,10 @@ class ZoneAttentionToMask:
         return {
             "required": {
                 "attention": ("ZONE_ATTENTION", {"tooltip": "From ZONE Fused IP2P Sampler."}),
-                "rule": (list(RULES), {"default": "official", "tooltip": (
-                    "official: D <= official_threshold; paper: first - last < paper_threshold.")}),
-                "official_threshold": ("FLOAT", {
-                    "default": OFFICIAL_THRESHOLD, "min": 0.0, "max": 255.0, "step": 1.0, "tooltip": (
-                        f"Used by the official rule, on the 0..255 scale of D (official {OFFICIAL_THRESHOLD:g}). "
-                        "Higher = larger mask.")}),
-                "paper_threshold": ("FLOAT", {
-                    "default": PAPER_THRESHOLD, "min": 0.0, "max": 255.0, "step": 1.0, "tooltip": (
-                        f"Used by the paper rule, on the 0..255 scale (paper {PAPER_THRESHOLD:g}). "
-                        "Higher = larger mask.")}),
-                "min_region": ("INT", {"default": MIN_REGION, "min": 0, "max": 1 << 20, "tooltip": (
-                    "Drop connected regions smaller than this many pixels of a 512x512 image "
-                    "(scaled with the image area).")}),
+                "rule": P.A2M_RULE.widget(),
+                "official_threshold": P.OFFICIAL_THRESHOLD.widget(),
+                "paper_threshold": P.PAPER_THRESHOLD.widget(),
+                "min_region": P.A2M_MIN_REGION.widget(),
             },
             "optional": {
                 "image": ("IMAGE", {"tooltip": "The original image, only for the preview overlay."}),

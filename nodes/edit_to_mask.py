@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import torch
 
-from ..zone_ops.any_editor.edit_to_mask import CLOSE, MIN_REGION, edit_to_mask
+from ..zone_ops import params as P
+from ..zone_ops.any_editor.edit_to_mask import edit_to_mask
 from ..zone_ops.core.images import broadcast_batch
 from ..zone_ops.core.preview import overlay_mask
 from .comfy_runtime import Progress, check_interrupt
@@ -16,8 +17,8 @@ from .convert import batch_len, image_item, mask_item, to_image, to_mask
 log = logging.getLogger("ZONE")
 
 #: How the Delta E threshold is chosen; the manual default sits in the automatic threshold's usual range (8..20).
-THRESHOLD_MODES = ("automatic (noise floor)", "manual")
-MANUAL_THRESHOLD = 12.0
+THRESHOLD_MODES = P.THRESHOLD_MODES
+MANUAL_THRESHOLD = P.DIFF_THRESHOLD.default
 
 
 class ZoneEditToMask:
@@ -45,16 +46,10 @@ class ZoneEditToMask:
             "required": {
                 "original": ("IMAGE", {"tooltip": "The unedited image."}),
                 "edited": ("IMAGE", {"tooltip": "The edit aligned to the original (ZONE Align Edit's 'aligned')."}),
-                "threshold_mode": (list(THRESHOLD_MODES), {"default": THRESHOLD_MODES[0], "tooltip": (
-                    "automatic: from the noise floor (3 x the median Delta E of the image, at least 8); manual: the "
-                    "threshold below.")}),
-                "threshold": ("FLOAT", {"default": MANUAL_THRESHOLD, "min": 0.0, "max": 100.0, "step": 0.5, "tooltip": (
-                    "manual mode: colour difference (CIELAB Delta E; 2.3 is just noticeable) that counts as an edit. "
-                    "Lower = larger mask.")}),
-                "min_region": ("INT", {"default": MIN_REGION, "min": 0, "max": 1 << 20, "tooltip": (
-                    "Drop changed regions smaller than this many pixels of a 512x512 image (scaled with the area).")}),
-                "close": ("INT", {"default": CLOSE, "min": 0, "max": 255, "tooltip": (
-                    "Join fragments closer than about this many pixels at 512x512 (scaled with the size; 0 = off).")}),
+                "threshold_mode": P.DIFF_THRESHOLD_MODE.widget(),
+                "threshold": P.DIFF_THRESHOLD.widget(),
+                "min_region": P.DIFF_MIN_REGION.widget(),
+                "close": P.DIFF_CLOSE.widget(),
             },
             "optional": {
                 "valid_mask": ("MASK", {"tooltip": "ZONE Align Edit's valid_mask: only compare where the edit covers."}),

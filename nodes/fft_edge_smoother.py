@@ -6,14 +6,15 @@ import logging
 
 import torch
 
-from ..zone_ops.stages.fft_edge_smoother import CLOSE, CUTOFF, DILATE, NOISE_FACTOR, THRESHOLD, fft_edge_smooth
+from ..zone_ops import params as P
+from ..zone_ops.stages.fft_edge_smoother import NOISE_FACTOR, fft_edge_smooth
 from ..zone_ops.core.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from ..zone_ops.core.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
 
 log = logging.getLogger("ZONE")
-DRIFT_CHOICES = ("remove", "off (official)")
+DRIFT_CHOICES = P.DRIFT_CHOICES
 
 
 class ZoneFFTEdgeSmoother:
@@ -40,24 +41,14 @@ class ZoneFFTEdgeSmoother:
             "required": {
                 **ORIGINAL_AND_CANVAS,
                 "refined_mask": ("MASK", {"tooltip": "From ZONE SAM Region IoU."}),
-                "threshold": ("FLOAT", {"default": round(THRESHOLD * 255), "min": 0.0, "max": 255.0, "step": 1.0,
-                                        "tooltip": "Difference (0..255 scale) that counts as changed."}),
-                "cutoff": ("FLOAT", {"default": CUTOFF, "min": 0.01, "max": 0.71, "step": 0.005, "round": False, "tooltip": (
-                    "Low-pass radius in cycles/pixel (official 200 bins at 512 = 0.39; 0.71 keeps all).")}),
-                "dilate": ("INT", {"default": DILATE, "min": 0, "max": 256,
-                                   "tooltip": "Search band around the refined mask, pixels at 512x512."}),
-                "close": ("INT", {"default": CLOSE, "min": 0, "max": 255,
-                                  "tooltip": "Morphological close size, pixels at 512x512 (0 = off)."}),
-                "scale_with_size": ("BOOLEAN", {"default": True, "tooltip": (
-                    "Scale dilate and close with sqrt(H*W)/512; off = official pixel sizes at any size.")}),
-                "difference": (["color", "grey (official)"], {"default": "color", "tooltip": (
-                    "color: a pixel changed if any RGB channel changed (catches 'make it green' at equal brightness); "
-                    "grey: the official grey-level difference.")}),
-                "drift": (list(DRIFT_CHOICES), {"default": DRIFT_CHOICES[0], "tooltip": (
-                    "remove: fit the canvas's global colour drift (per-channel gain + offset) outside the dilated "
-                    "mask and remove it before the difference; off: the raw official difference.")}),
-                "noise_factor": ("FLOAT", {"default": NOISE_FACTOR, "min": 0.0, "max": 20.0, "step": 0.5, "tooltip": (
-                    "drift remove: the threshold is at least this many times the noise measured outside the mask.")}),
+                "threshold": P.FFT_THRESHOLD.widget(),
+                "cutoff": P.FFT_CUTOFF.widget(),
+                "dilate": P.FFT_DILATE.widget(),
+                "close": P.FFT_CLOSE.widget(),
+                "scale_with_size": P.SCALE_WITH_SIZE.widget(),
+                "difference": P.FFT_DIFFERENCE.widget(),
+                "drift": P.FFT_DRIFT.widget(),
+                "noise_factor": P.NOISE_FACTOR.widget(),
             },
         }
 

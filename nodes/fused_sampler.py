@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..zone_ops.stages.fused_sampler import SCHEDULERS, SIZE_MULTIPLE, SamplerSettings, fused_edit
+from ..zone_ops import params as P
+from ..zone_ops.stages.fused_sampler import SIZE_MULTIPLE, SamplerSettings, fused_edit
 from ..zone_ops.core.images import ZoneInputError
 from ..zone_ops.core.preview import heatmap
 from ..zone_ops.core.types import Action, ZoneAction, ZoneAttention, default_beta
@@ -72,16 +73,13 @@ class ZoneFusedIP2PSampler:
                 "vae": ("VAE", {"tooltip": "VAE of the IP2P checkpoint."}),
                 "image": ("IMAGE", {"tooltip": "Image(s) to edit; any size and aspect."}),
                 "instruction": ("STRING", {"multiline": True, "default": "", "tooltip": "What to change, e.g. 'make his tie blue'."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True, "tooltip": (
-                    "Seed of the starting noise (shared by IP2P and MagicBrush): the same seed, settings and image "
-                    "give the same edit; another seed gives another variant of the edit.")}),
-                "steps": ("INT", {"default": 20, "min": 1, "max": 200, "tooltip": "Denoising steps (official: 20)."}),
-                "text_scale": ("FLOAT", {"default": 7.5, "min": 0.0, "max": 30.0, "step": 0.1, "tooltip": "Instruction guidance (official 7.5)."}),
-                "image_scale": ("FLOAT", {"default": 1.5, "min": 0.0, "max": 10.0, "step": 0.05, "tooltip": "Image guidance (official 1.5); higher = closer to the input."}),
-                "sampler": (list(SCHEDULERS), {"default": "dpmpp_2m", "tooltip": "dpmpp_2m = DPM-Solver++ 2M (official)."}),
+                "seed": P.SEED.widget(),
+                "steps": P.STEPS.widget(),
+                "text_scale": P.TEXT_SCALE.widget(),
+                "image_scale": P.IMAGE_SCALE.widget(),
+                "sampler": P.SAMPLER.widget(),
                 "scheduler": (list(SIGMA_SCHEDULES), {"default": "normal", "tooltip": "Sigma schedule (ComfyUI's)."}),
-                "working_size": ("INT", {"default": 512, "min": SIZE_MULTIPLE, "max": 2048, "step": SIZE_MULTIPLE, "tooltip": (
-                    "Longest side the models run at (each side a multiple of 64, aspect kept). IP2P was trained at 512.")}),
+                "working_size": P.WORKING_SIZE.widget(),
                 "record_branches": (list(RECORD_CHOICES), {"default": "empty prompt (official)", "tooltip": (
                     "Which guidance branches' attention is averaged; the official code keeps the two empty-prompt ones.")}),
             },
@@ -90,9 +88,7 @@ class ZoneFusedIP2PSampler:
                 "action": ("ZONE_ACTION", {"tooltip": (
                     "From ZONE Action Classifier: sets beta (its beta_remove 0.2 / beta_other 0.01) instead of the "
                     "beta widget.")}),
-                "beta": ("FLOAT", {"default": DEFAULT_BETA, "min": 0.0, "max": 10.0, "step": 0.01, "tooltip": (
-                    "Fusion weight of MagicBrush when no action is connected (official: 0.01 change / add, 0.2 "
-                    "remove). With an action connected, the action's beta is used.")}),
+                "beta": P.BETA.widget(),
             },
         }
 

@@ -6,8 +6,9 @@ import logging
 
 import torch
 
+from ..zone_ops import params as P
 from ..zone_ops.core.images import broadcast_batch
-from ..zone_ops.stages.layer_composite import BAND_ALPHA, COLOR_MATCH, FEATHER, MODES, layer_composite
+from ..zone_ops.stages.layer_composite import COLOR_MATCH, layer_composite
 from ..zone_ops.core.preview import overlay_mask
 from .comfy_runtime import check_interrupt
 from .convert import ORIGINAL_AND_CANVAS, batch_len, image_item, mask_item, to_image, to_mask
@@ -40,15 +41,10 @@ class ZoneLayerComposite:
             "required": {
                 **ORIGINAL_AND_CANVAS,
                 "final_mask": ("MASK", {"tooltip": "From ZONE FFT Edge Smoother (or any mask)."}),
-                "mode": (list(MODES), {"default": "official", "tooltip": (
-                    "official: the paper's blend band; feather: soft edge around the final mask.")}),
-                "band_alpha": ("FLOAT", {"default": BAND_ALPHA, "min": 0.0, "max": 1.0, "step": 0.05,
-                                         "tooltip": "official: canvas weight in the band (0.6)."}),
-                "feather": ("FLOAT", {"default": FEATHER, "min": 0.0, "max": 512.0, "step": 0.5, "tooltip": (
-                    "feather: half-width of the soft edge in pixels at 512x512 (scaled with the image).")}),
-                "color_match": ("BOOLEAN", {"default": COLOR_MATCH, "tooltip": (
-                    "Remove the canvas's global colour cast (per-channel gain + offset measured outside the layer) "
-                    "from the pasted layer; off: paste the canvas as it is (official).")}),
+                "mode": P.COMPOSITE_MODE.widget(),
+                "band_alpha": P.BAND_ALPHA.widget(),
+                "feather": P.FEATHER.widget(),
+                "color_match": P.COLOR_MATCH.widget(),
             },
             "optional": {
                 "refined_mask": ("MASK", {"tooltip": "From ZONE SAM Region IoU; gives the official band. "

@@ -7,17 +7,16 @@ from typing import Any
 
 import torch
 
+from ..zone_ops import params as P
 from ..zone_ops.core.images import ZoneInputError, broadcast_batch, resize_image, to_rgb
 from ..zone_ops.core.images import to_mask as np_mask
 from ..zone_ops.models.sam_loader import as_sam, load_sam
 from ..zone_ops.any_editor.edit_to_mask import edit_to_mask
 from ..zone_ops.stages.sam_region_iou import (
-    AMG_DEFAULTS,
     MIN_CHANGED,
     MIN_INSIDE,
     MIN_IOU,
     RULE_DEFAULT,
-    RULES,
     SEGMENT_MAX_SIDE,
     check_rule,
     preview_segments,
@@ -114,48 +113,27 @@ class ZoneSAMRegionIoU:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        d = AMG_DEFAULTS
         return {
             "required": {
                 "sam_model": ("SAM_MODEL", {"tooltip": "From ZONE SAM Loader (or Impact Pack's SAMLoader)."}),
                 "original": ("IMAGE", {"tooltip": "The unedited image; its size is the output size."}),
                 "canvas": ("IMAGE", {"tooltip": "The edited image from ZONE Fused IP2P Sampler."}),
                 "coarse_mask": ("MASK", {"tooltip": "Coarse edit region from ZONE Attention To Mask."}),
-                "segment_on": (["auto", "canvas", "original"], {"default": "auto",
-                    "tooltip": "auto: the original for remove, the canvas for change/add (canvas without an action)."}),
-                "points_per_side": ("INT", {"default": d["points_per_side"], "min": 1, "max": 128,
-                    "tooltip": "Grid of point prompts per side (official 32). Fewer is faster, coarser."}),
-                "pred_iou_thresh": ("FLOAT", {"default": d["pred_iou_thresh"], "min": 0.0, "max": 1.0, "step": 0.01,
-                    "tooltip": "Drop segments whose predicted quality is below this (official 0.88)."}),
-                "stability_score_thresh": ("FLOAT", {"default": d["stability_score_thresh"], "min": 0.0, "max": 1.0,
-                    "step": 0.01, "tooltip": "Drop unstable segments (official 0.95)."}),
-                "box_nms_thresh": ("FLOAT", {"default": d["box_nms_thresh"], "min": 0.0, "max": 1.0, "step": 0.01,
-                    "tooltip": "Box IoU above which duplicate segments are removed (official 0.7)."}),
-                "points_per_batch": ("INT", {"default": d["points_per_batch"], "min": 1, "max": 1024,
-                    "tooltip": "Points run at once; lower it if memory runs out on large images."}),
-                "min_mask_region_area": ("INT", {"default": d["min_mask_region_area"], "min": 0, "max": 1 << 20,
-                    "tooltip": "Remove islands and holes smaller than this many pixels (0: off, official)."}),
-                "crop_n_layers": ("INT", {"default": d["crop_n_layers"], "min": 0, "max": 3,
-                    "tooltip": "Also segment zoomed-in crops (0: off, official). Slower, finds small parts."}),
-                "crop_to_region": ("BOOLEAN", {"default": False,
-                    "tooltip": "Faster: segment only the coarse mask's box plus a margin."}),
-                "crop_margin": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 4.0, "step": 0.05,
-                    "tooltip": "Margin around the coarse box, as a fraction of its longer side (crop mode)."}),
-                "max_side": ("INT", {"default": SEGMENT_MAX_SIDE, "min": 0, "max": 8192, "step": 64,
-                    "tooltip": "SAM segments a copy at most this long (its own input is 1024); only the chosen "
-                               "segment is upscaled. 0: full resolution (slow, GBs of memory on large images)."}),
-                "rule": (list(RULES), {"default": RULE_DEFAULT, "tooltip": (
-                    "evidence: union, plus the segments touching the coarse mask that the edit mostly changed (a "
-                    "small or thin object comes back whole); union: the best segment plus the segments lying mostly "
-                    "inside the coarse mask, while the IoU improves (an object split into parts comes back whole); "
-                    "official: the single best segment.")}),
-                "min_inside": ("FLOAT", {"default": MIN_INSIDE, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
-                    "union: a segment may join when at least this fraction of it lies inside the coarse mask.")}),
-                "min_iou": ("FLOAT", {"default": MIN_IOU, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
-                    "If the chosen region's IoU with the coarse mask is below this, the coarse mask is added to it "
-                    "(the edit is not dropped). 0: off (official).")}),
-                "min_changed": ("FLOAT", {"default": MIN_CHANGED, "min": 0.0, "max": 1.0, "step": 0.05, "tooltip": (
-                    "evidence: a segment touching the coarse mask joins when at least this fraction of it changed.")}),
+                "segment_on": P.SEGMENT_ON.widget(),
+                "points_per_side": P.POINTS_PER_SIDE.widget(),
+                "pred_iou_thresh": P.PRED_IOU_THRESH.widget(),
+                "stability_score_thresh": P.STABILITY_SCORE_THRESH.widget(),
+                "box_nms_thresh": P.BOX_NMS_THRESH.widget(),
+                "points_per_batch": P.POINTS_PER_BATCH.widget(),
+                "min_mask_region_area": P.MIN_MASK_REGION_AREA.widget(),
+                "crop_n_layers": P.CROP_N_LAYERS.widget(),
+                "crop_to_region": P.CROP_TO_REGION.widget(),
+                "crop_margin": P.CROP_MARGIN.widget(),
+                "max_side": P.MAX_SIDE.widget(),
+                "rule": P.REGION_RULE.widget(),
+                "min_inside": P.MIN_INSIDE.widget(),
+                "min_iou": P.MIN_IOU.widget(),
+                "min_changed": P.MIN_CHANGED.widget(),
             },
             "optional": {
                 "action": ("ZONE_ACTION", {"tooltip": "From ZONE Action Classifier: decides what auto segments (the original for remove)."}),

@@ -419,3 +419,23 @@ def test_comfyui_clip_fast_path_equals_the_77_token_pass(monkeypatch):
     other = node_module.clip_text_encoder(clip)
     torch.testing.assert_close(other(texts)[0], ref_hidden)
     assert other.fast_path["fast"] is False
+
+
+def test_a_cached_head_with_nan_weights_is_retrained(tiny_tok, tmp_path, monkeypatch):
+    """A damaged cache file (NaN in the head's weights) is not used: the head is trained again and the file
+    replaced by a finite one."""
+    use_small_dataset(ac, tmp_path, monkeypatch, per_class=30)
+    ac.clear_memory_cache()
+    enc = tiny_clip_encoder(tiny_tok, seed=0)
+    ac.load_or_train(enc, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("action_head_*.pt")
+    state = torch.load(path, weights_only=True)
+    next(iter(state["state_dict"].values())).view(-1)[0] = float("nan")
+    torch.save(state, path)
+    assert ac._load(path) is None
+    ac.clear_memory_cache()
+    before = ac.TRAIN_STATS["trained"]
+    head = ac.load_or_train(enc, cache_dir=tmp_path)
+    assert ac.TRAIN_STATS["trained"] == before + 1
+    assert all(torch.isfinite(t).all() for t in head.state_dict().values())
+    assert ac._load(path) is not None

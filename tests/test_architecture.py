@@ -1,7 +1,7 @@
 """The library's folders show its parts, and its imports respect them (docs/development.md, "Library layout").
 
 Read from the source with ``ast`` (every import, including the ones inside functions): no import circle between
-modules, no module importing a higher layer (core < models < stages < sampling, any_editor < pipeline < cli), and no
+modules, no module importing a higher layer (core < models < stages < sampling, any_editor < params < pipeline < cli), and no
 ComfyUI module anywhere in ``zone_ops``.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "zone_ops"
-LAYERS = {"core": 0, "models": 1, "stages": 2, "sampling": 3, "any_editor": 3, "pipeline": 4, "cli": 5}
+LAYERS = {"core": 0, "models": 1, "stages": 2, "sampling": 3, "any_editor": 3, "params": 4, "pipeline": 5, "cli": 6}
 COMFY_MODULES = ("comfy", "comfy_extras", "folder_paths", "nodes", "server", "execution", "comfy_api")
 
 
@@ -103,7 +103,7 @@ def test_no_upward_import():
                 continue
             if theirs >= mine:
                 bad.append(f"{name} imports {target}")
-    assert not bad, "imports against the layers (core < models < stages < sampling, any_editor < pipeline < cli): " + "; ".join(bad)
+    assert not bad, "imports against the layers (core < models < stages < sampling, any_editor < params < pipeline < cli): " + "; ".join(bad)
 
 
 def test_library_imports_no_comfyui():

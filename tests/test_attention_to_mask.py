@@ -227,3 +227,38 @@ def test_difference_and_rules_by_hand():
     np.testing.assert_array_equal(got.mask, [[True, True, False, True]])  # official: D <= 54
     paper = attention_to_mask(maps, 3, (1, 4), threshold=54.0, rule="paper", min_region=0)
     np.testing.assert_array_equal(paper.mask, [[True, False, False, True]])  # paper: D < T
+
+
+def test_an_image_size_past_the_pixel_limit_is_refused_at_once():
+    """An attention claiming a 20000 x 20000 image (which ran for minutes) is refused before any resize, naming the
+    limit; under the limit it runs."""
+    import time
+
+    maps = torch.softmax(torch.randn(8, 8, 77), -1)
+    t = time.process_time()
+    with pytest.raises(ZoneInputError) as info:
+        attention_to_mask(maps, 5, (20000, 20000))
+    assert time.process_time() - t < 1.0
+    assert "20000x20000" in str(info.value) and "over the limit of 100 MP" in str(info.value)
+    node = ZoneAttentionToMask()
+    attention = ZoneAttention(maps[None], (5,), (20000, 20000), 1)
+    with pytest.raises(NodeInputError, match="limit"):
+        node.run(attention, "official", 54.0, 128.0, 64)
+
+
+def test_the_cancel_hook_stops_attention_to_mask():
+    from zone_ops.core.cancel import set_cancel_hook
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel():
+        raise Cancelled
+
+    set_cancel_hook(cancel)
+    try:
+        with pytest.raises(Cancelled):
+            attention_to_mask(torch.softmax(torch.randn(8, 8, 77), -1), 5, (64, 64))
+    finally:
+        set_cancel_hook(None)
+    assert attention_to_mask(torch.softmax(torch.randn(8, 8, 77), -1), 5, (64, 64)).mask.shape == (64, 64)

@@ -10,6 +10,7 @@ own folders, and --out is checked before any model loads.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -165,10 +166,10 @@ def test_16_bit_colour_keeps_its_depth_and_exact_pixels(assets, tmp_path, capsys
         ({"image": "missing.png"}, "does not exist"),
         ({"--ip2p": "no_such_model"}, "--ip2p folder"),
         ({"--sam": "no_such_sam.pth"}, "--sam checkpoint"),
-        ({"--min-inside": "1.5"}, "min_inside must be a number in 0..1"),
-        ({"--min-iou": "-0.1"}, "min_iou must be a number in 0..1"),
-        ({"--min-changed": "1.5"}, "min_changed must be a number in 0..1"),
-        ({"--noise-factor": "-1"}, "noise_factor must be a number >= 0"),
+        ({"--min-inside": "1.5"}, "--min-inside must be a finite number from 0 to 1, got 1.5"),
+        ({"--min-iou": "-0.1"}, "--min-iou must be a finite number from 0 to 1, got -0.1"),
+        ({"--min-changed": "1.5"}, "--min-changed must be a finite number from 0 to 1, got 1.5"),
+        ({"--noise-factor": "-1"}, "--noise-factor must be a finite number from 0 to 20, got -1"),
     ],
 )
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, change, message):
@@ -320,9 +321,30 @@ def test_corrupt_model_file_is_one_line(assets, tmp_path, capsys):
 
 
 def test_diverged_canvas_in_fp32_does_not_blame_fp16(assets, tmp_path, capsys):
-    assert main(_argv(assets, assets["image"], out=tmp_path / "o", extra=("--text-scale", "1e38", "--dtype", "fp32"))) == 2
+    """A UNet whose weights are finite but huge (3e38: every output overflows) diverges in fp32: the one-line error
+    says so without blaming fp16. (Guidance scales that large are refused by their range now.)"""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    ip2p = Path(shutil.copytree(assets["ip2p"], tmp_path / "ip2p"))
+    weights = next((ip2p / "unet").glob("*.safetensors"))
+    sd = load_file(weights)
+    sd["conv_out.weight"] = torch.full_like(sd["conv_out.weight"], 3e38)
+    save_file(sd, weights)
+    argv = _argv(assets, assets["image"], out=tmp_path / "o", extra=("--dtype", "fp32"))
+    argv[argv.index("--ip2p") + 1] = str(ip2p)
+    assert main(argv) == 2
     err = _one_line_error(capsys, "NaN/inf", "text_scale")
     assert "fp16" not in err
+
+
+def test_guidance_scale_outside_its_range_is_refused_before_loading(assets, tmp_path, capsys):
+    argv = _argv(assets, assets["image"], out=tmp_path / "o", extra=("--text-scale", "1e38"))
+    argv[argv.index("--ip2p") + 1] = str(tmp_path)  # not a model: loading it would fail differently
+    assert main(argv) == 2
+    _one_line_error(capsys, "--text-scale must be a finite number from 0 to 30, got 1e+38")
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("flag", ["--feather", "--fft-cutoff", "--text-scale", "--threshold"])
@@ -331,3 +353,187 @@ def test_non_finite_numbers_are_refused(assets, tmp_path, capsys, flag, value):
     assert main(_argv(assets, assets["image"], out=tmp_path / "o", extra=(flag, value))) == 2
     _one_line_error(capsys, flag, "finite")
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------------------------------------ nothing lost, round 2
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_an_output_that_is_a_link_is_replaced_itself_never_followed(assets, tmp_path, capsys):
+    """--overwrite replaces a link at an output's name by a plain file; the file it pointed to (outside --out) is
+    untouched. Without --overwrite the link counts as an existing output."""
+    outside = tmp_path / "precious.png"
+    outside.write_bytes(b"do not touch")
+    out = tmp_path / "out"
+    (out / "cat").mkdir(parents=True)
+    (out / "cat" / "result.png").symlink_to(outside)
+    assert main(_argv(assets, assets["image"], out=out)) == 2
+    _one_line_error(capsys, "already exists")
+    assert main(_argv(assets, assets["image"], out=out, extra=("--overwrite",))) == 0, capsys.readouterr().err
+    assert outside.read_bytes() == b"do not touch"
+    result = out / "cat" / "result.png"
+    assert not result.is_symlink() and _read(result).shape == (96, 128, 3)
+    assert sorted(p.name for p in (out / "cat").iterdir()) == sorted(OUTPUT_FILES.values())  # no lock, no temp left
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_per_input_folder_that_is_a_link_is_refused(assets, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "cat").symlink_to(elsewhere, target_is_directory=True)
+    for extra in ((), ("--overwrite",)):
+        assert main(_argv(assets, assets["image"], out=out, extra=extra)) == 2
+        _one_line_error(capsys, "symbolic link", str(out / "cat"))
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("instruction", ["", "   "])
+def test_empty_instruction_is_refused_before_loading(assets, tmp_path, capsys, instruction):
+    argv = _argv(assets, assets["image"], out=tmp_path / "o")
+    argv[argv.index("-i") + 1] = instruction
+    argv[argv.index("--ip2p") + 1] = str(tmp_path)  # not a model: loading it would fail differently
+    assert main(argv) == 2
+    _one_line_error(capsys, "instruction is empty")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_folder_held_by_a_live_run_is_refused_and_a_dead_runs_lock_taken_over(tmp_path):
+    import socket
+
+    from zone_ops.cli.safety import LOCK_NAME
+
+    out = prepare_out_dir(tmp_path / "out")
+    (out / "cat").mkdir()
+    lock = out / "cat" / LOCK_NAME
+    lock.write_text(f"{os.getpid()} {socket.gethostname()} 0\n")  # this process: alive
+    with pytest.raises(CliError, match="another run"):
+        plan_outputs([tmp_path / "cat.png"], out, OUTPUT_FILES)
+    assert lock.exists()  # not ours to remove
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(f"{dead.stdout.strip()} {socket.gethostname()} 0\n")  # a pid that has exited
+    plans = plan_outputs([tmp_path / "cat.png"], out, OUTPUT_FILES)
+    assert lock.read_text().split()[0] == str(os.getpid())
+    plans[0].release()
+    assert not lock.exists()
+
+
+def test_write_output_never_replaces_what_appeared_meanwhile(tmp_path):
+    from zone_ops.cli.safety import write_output
+
+    target = tmp_path / "result.png"
+    write_output(target, b"first")
+    with pytest.raises(CliError, match="appeared while"):
+        write_output(target, b"second")
+    assert target.read_bytes() == b"first"
+    write_output(target, b"third", overwrite=True)
+    assert target.read_bytes() == b"third" and sorted(p.name for p in tmp_path.iterdir()) == ["result.png"]
+
+
+def test_unet_with_nan_weights_names_the_tensor(assets, tmp_path, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    ip2p = Path(shutil.copytree(assets["ip2p"], tmp_path / "ip2p"))
+    weights = next((ip2p / "unet").glob("*.safetensors"))
+    sd = load_file(weights)
+    sd["conv_in.weight"][0, 0, 0, 0] = float("inf")
+    save_file(sd, weights)
+    argv = _argv(assets, assets["image"], out=tmp_path / "o")
+    argv[argv.index("--ip2p") + 1] = str(ip2p)
+    assert main(argv) == 2
+    _one_line_error(capsys, "InstructPix2Pix UNet", "damaged", "conv_in.weight (1 of")
+
+
+# ------------------------------------------------------------------------------------------------ flags vs their specs
+def _parse(flag: str, value: str):
+    """Parse ``flag value`` with the subcommand that has the flag and check it as ``main`` does, loading nothing."""
+    from zone_ops.cli.commands import build_localize_parser, check_args
+
+    edit_parser = build_parser()
+    if any(flag in a.option_strings for a in edit_parser._actions):
+        args = edit_parser.parse_args(["x.png", "-i", "x", "--ip2p", "d", "--out", "o", f"{flag}={value}"])
+    else:
+        args = build_localize_parser().parse_args(["a.png", "b.png", "--out", "o", f"{flag}={value}"])
+    check_args(args)
+    return getattr(args, flag.lstrip("-").replace("-", "_"))
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _numeric_flags():
+    from zone_ops.params import CLI_FLAGS
+
+    return sorted(f for f, (spec, _) in CLI_FLAGS.items() if spec.kind in ("INT", "FLOAT"))
+
+
+@pytest.mark.parametrize("flag", _numeric_flags())
+def test_every_numeric_flag_takes_its_range_and_refuses_the_rest(flag):
+    """Hypothesis over each flag: values inside the spec's range (the nodes' range) parse to themselves; values
+    outside it, NaN and infinities are refused in one CliError naming the flag and the range."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from zone_ops.params import CLI_FLAGS
+
+    spec = CLI_FLAGS[flag][0]
+    low, high = spec.min, spec.max
+    if spec.kind == "INT":
+        inside = st.integers(int(low), int(high))
+        outside = st.one_of(st.integers(max_value=int(low) - 1), st.integers(min_value=int(high) + 1))
+    else:
+        inside = st.floats(low, high, allow_nan=False)
+        outside = st.one_of(st.floats(max_value=low, exclude_max=True), st.floats(min_value=high, exclude_min=True),
+                            st.just(math.nan), st.just(-math.inf))
+
+    @settings(max_examples=15, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(inside, outside)
+    def check(good, bad):
+        assert _parse(flag, repr(good)) == good
+        with pytest.raises(CliError) as info:
+            _parse(flag, repr(bad))
+        message = str(info.value)
+        assert message.startswith(f"{flag} must be a finite number from {_bound(low)} to {_bound(high)}"), message
+
+    check()
+
+
+def test_choice_flags_take_the_nodes_choices():
+    from zone_ops.params import CLI_FLAGS
+
+    for flag, (spec, _) in CLI_FLAGS.items():
+        if spec.kind != "COMBO":
+            continue
+        for choice in spec.choices:
+            assert _parse(flag, choice) == choice
+        with pytest.raises(SystemExit):  # argparse: usage error, status 2
+            _parse(flag, "not-a-choice")
+
+
+def test_ctrl_c_midway_keeps_what_was_written_and_leaves_no_lock_or_temp(assets, tmp_path, monkeypatch, capsys):
+    """Ctrl+C while the second of three inputs runs: status 130, the first input's files are kept whole, nothing
+    else is left (no lock, no temporary file, no empty folder)."""
+    import zone_ops.pipeline as pipeline
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.png").write_bytes(assets["image"].read_bytes())
+    real, calls = pipeline.run_zone, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_zone", interrupted)
+    out = tmp_path / "out"
+    assert main(_argv(assets, folder, out=out)) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["a"]
+    assert sorted(p.name for p in (out / "a").iterdir()) == sorted(OUTPUT_FILES.values())
+    json.loads((out / "a" / "edit.json").read_text())  # whole

@@ -101,7 +101,8 @@ def test_localize_folders_pair_by_name_without_sam(assets, tmp_path, capsys):
     (lambda r, t: [str(r / "orig" / "nope.png"), str(r / "edit" / "cat.png")], "does not exist"),
     (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--sam", str(t / "no.pth")],
      "--sam checkpoint"),
-    (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--flow-cap", "-1"], "flow cap"),
+    (lambda r, t: [str(r / "orig" / "cat.png"), str(r / "edit" / "cat.png"), "--flow-cap", "-1"],
+         "--flow-cap must be a finite number from 0 to 32"),
 ])
 def test_user_errors_are_one_line_and_status_2(assets, tmp_path, capsys, argv, words):
     args = argv(assets["root"], tmp_path)
@@ -157,3 +158,113 @@ def test_localize_a_photo_larger_than_the_edit_at_full_resolution(tmp_path, caps
     assert record["pasted"] and record["alignment"]["working_size"][0] < 500
     assert record["alignment"]["residual_px"] < 0.5 and "uneven_shift_max_px" in record["alignment"]
     assert 0.005 < (alpha > 0).mean() < 0.3
+
+
+# ------------------------------------------------------------------------------------------------ nothing lost, round 2
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb's header, a few bytes of data)."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def _race(root: Path, out: Path, thresholds: tuple[float, float]) -> list[tuple[int, str, float]]:
+    """Two real processes localizing the same pair into one --out at the same time; (status, stderr, threshold)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    procs = [subprocess.Popen([sys.executable, "-m", "zone_ops", "localize", str(root / "big.png"),
+                               str(root / "big_edit.png"), "--out", str(out), "--diff-threshold", str(t)],
+                              stderr=subprocess.PIPE, text=True, env=env, cwd=root) for t in thresholds]
+    return [(p.wait(timeout=600), p.stderr.read(), t) for p, t in zip(procs, thresholds)]
+
+
+def test_two_runs_at_once_into_one_out_never_replace_each_other(assets, tmp_path):
+    """Two processes race on one --out (without --overwrite): exactly one writes, the other stops with one line, and
+    every file there is the winner's. (Before the folders were claimed, both exited 0 and the second replaced the
+    first's files: 3 of 3 tries.) The image is large enough (1.5 MP) that both pass the start before either writes."""
+    big = cv2.resize(photo("astronaut"), (1536, 1024), interpolation=cv2.INTER_CUBIC)
+    _write(tmp_path / "big.png", big)
+    _write(tmp_path / "big_edit.png", _editor(big))
+    out = tmp_path / "out"
+    runs = _race(tmp_path, out, (10.0, 20.0))
+    assert sorted(rc for rc, _, _ in runs) == [0, 2], runs
+    (_, _, winner), = [r for r in runs if r[0] == 0]
+    (_, loser_err, _), = [r for r in runs if r[0] == 2]
+    assert "error:" in loser_err and ("another run" in loser_err or "already exists" in loser_err), loser_err
+    assert "Traceback" not in loser_err
+    folder = out / "big"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(LOCALIZE_FILES.values())  # no lock, no temp file left
+    assert json.loads((folder / "localize.json").read_text())["parameters"]["diff_threshold"] == winner
+
+
+@pytest.mark.parametrize("width, height", [(60000, 60000), (2 ** 31 - 1, 2 ** 31 - 1)])
+def test_images_over_the_pixel_limit_are_one_line_before_decoding(assets, tmp_path, capsys, width, height):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_claiming(width, height))
+    root = assets["root"]
+    assert main(["localize", str(bomb), str(root / "edit" / "cat.png"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python -m zone_ops localize: error:") and "\n" not in err, err
+    assert f"{width}x{height}" in err and "over the limit of 100 MP" in err and "--max-pixels" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_max_pixels_flag_and_environment(assets, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ZONE_MAX_PIXELS", raising=False)
+    root = assets["root"]
+    pair = [str(root / "orig" / "cat.png"), str(root / "edit" / "cat.png")]
+    assert main(["localize", *pair, "--out", str(tmp_path / "a"), "--max-pixels", "40000"]) == 2
+    err = capsys.readouterr().err
+    assert "256x192" in err and "40000 px" in err and not (tmp_path / "a").exists()
+    monkeypatch.setenv("ZONE_MAX_PIXELS", "1e4")
+    assert main(["localize", *pair, "--out", str(tmp_path / "b")]) == 2
+    assert "10000 px" in capsys.readouterr().err
+    assert main(["localize", *pair, "--out", str(tmp_path / "c"), "--max-pixels", "1e6"]) == 0  # the flag wins
+
+
+def test_folder_run_checks_inputs_first_skips_failures_and_exits_3(assets, tmp_path, capsys):
+    """A folder with a PNG that is truncated (found before loading), a JPEG whose header is fine but whose data is
+    cut (fails midway) and two good pairs: the good ones are written, the two are listed, status 3."""
+    import shutil
+
+    root = assets["root"]
+    orig, edit = tmp_path / "orig", tmp_path / "edit"
+    shutil.copytree(root / "orig", orig)
+    shutil.copytree(root / "edit", edit)
+    (orig / "lonely.png").unlink()
+    good = (orig / "cat.png").read_bytes()
+    (orig / "a_cut.png").write_bytes(good[: len(good) // 2])
+    (edit / "a_cut.png").write_bytes((edit / "cat.png").read_bytes())
+    ok, jpeg = cv2.imencode(".jpg", cv2.imread(str(orig / "cat.png")))
+    (orig / "b_late.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
+    (edit / "b_late.png").write_bytes((edit / "cat.png").read_bytes())
+    out = tmp_path / "out"
+    assert main(["localize", str(orig), str(edit), "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "skipping a_cut.png" in err and "skipping b_late.jpg" in err and "2 of 4 inputs skipped" in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["cat", "cup"]  # no empty folder for the skipped ones
+    for name in ("cat", "cup"):
+        assert sorted(p.name for p in (out / name).iterdir()) == sorted(LOCALIZE_FILES.values())
+
+
+def test_sam_with_nan_weights_names_the_tensor(assets, tmp_path, capsys):
+    sd = tiny_sam().state_dict()
+    sd["mask_decoder.iou_prediction_head.layers.0.weight"][0, 0] = float("nan")
+    bad = tmp_path / "nan_sam.pth"
+    torch.save(sd, bad)
+    root = assets["root"]
+    assert main(["localize", str(root / "orig" / "cat.png"), str(root / "edit" / "cat.png"), "--sam", str(bad),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "mask_decoder.iou_prediction_head.layers.0.weight (1 of" in err and "damaged" in err, err
+    assert "no segments" not in err

@@ -35,3 +35,26 @@ def test_float_values_outside_0_1_are_clipped_unless_asked_to_keep_them():
 def test_binary_mask_threshold_is_one_half():
     m = np.array([[0.0, 0.49, 0.5, 1.0]], np.float32)
     np.testing.assert_array_equal(binary_mask(m), [[False, False, True, True]])
+
+
+def test_pixel_limit_names_size_and_limit_and_reads_the_environment(monkeypatch):
+    from zone_ops.core.images import DEFAULT_MAX_PIXELS, check_image_size, max_pixels, to_mask
+
+    monkeypatch.delenv("ZONE_MAX_PIXELS", raising=False)
+    assert max_pixels() == DEFAULT_MAX_PIXELS == 100_000_000
+    check_image_size(10_000, 10_000)  # exactly 100 MP passes
+    with pytest.raises(ZoneInputError) as info:
+        check_image_size(10_000, 10_001, "photo")
+    assert "photo is 10001x10000 = 100 MP, over the limit of 100 MP (100000000 px" in str(info.value)
+    monkeypatch.setenv("ZONE_MAX_PIXELS", "2.5e3")
+    assert max_pixels() == 2500
+    to_rgb(np.zeros((50, 50, 3), np.float32))
+    for bad in (np.zeros((50, 51, 3), np.float32), np.zeros((51, 50), np.uint8)):
+        with pytest.raises(ZoneInputError, match="over the limit of 2500 px"):
+            to_rgb(bad)
+    with pytest.raises(ZoneInputError, match="over the limit"):
+        to_mask(np.zeros((51, 50), np.float32))
+    for bad in ("lots", "0", "-5", "nan"):
+        monkeypatch.setenv("ZONE_MAX_PIXELS", bad)
+        with pytest.raises(ZoneInputError, match="ZONE_MAX_PIXELS"):
+            max_pixels()

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from comfyui_zone.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-from comfyui_zone.nodes.widgets import CHECKED, widget_specs
+from comfyui_zone.nodes.widgets import CHECKED, input_specs, widget_specs
 from comfyui_zone.zone_ops.core.images import ZoneInputError
 from comfyui_zone.zone_ops.core.types import Action, ZoneAction, ZoneAttention
 from tiny_models import single_thread, tiny_backend, tiny_sam
@@ -433,3 +433,66 @@ def test_action_list_shorter_than_the_batch():
     node = NODE_CLASS_MAPPINGS["ZoneSAMRegionIoU"]()
     with torch.inference_mode(), pytest.raises(ZoneInputError, match="action=2"):
         node.refine(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ wrong Python types
+def _wrong_values(kind, required: bool, good) -> list:
+    """What scripts and other packs have been seen to pass: None, numbers as text, numpy arrays, text as an image."""
+    bad = []
+    if required or kind in ("INT", "FLOAT", "BOOLEAN", "STRING") or isinstance(kind, list):
+        bad.append(None)
+    if kind in ("IMAGE", "MASK"):
+        bad += [np.asarray(good), "image.png", good[0, 0] if kind == "IMAGE" else good[0, 0, 0], torch.zeros(0, 4, 4, 3)]
+    elif kind in ("INT", "FLOAT"):
+        bad += [str(good), np.asarray([good]), [good]]
+    elif kind == "BOOLEAN":
+        bad += ["true", 1]
+    elif kind == "STRING":
+        bad += [3, ["text"]]
+    elif isinstance(kind, list) and kind:
+        bad += [3, [kind[0]]]
+    return bad
+
+
+def test_wrong_python_types_at_any_input_name_node_and_input():
+    """Every input of every node, given a wrong Python type, gives a ZoneInputError naming the node and the input
+    (not an AttributeError / TypeError from deep inside). Counted: every case must be refused this way."""
+    links = _default_links()
+    cases = refused = 0
+    wrong = []
+    for key, cls in NODE_CLASS_MAPPINGS.items():
+        declared = input_specs(cls)
+        kwargs = _defaults(key, **{k: v for k, v in links.items() if k in declared and isinstance(declared[k][0], str)
+                                   and declared[k][0] in LINKS})  # a combo widget may share a link's name (Align Edit's model)
+        if key == "ZoneSAMLoader":
+            kwargs = {"model_name": "sam.pth", "device": "cpu"}
+        node = cls()
+        for name, (kind, _options, required) in declared.items():
+            good = kwargs.get(name)
+            if good is None:
+                continue
+            for value in _wrong_values(kind, required, good):
+                cases += 1
+                try:
+                    with torch.inference_mode():
+                        getattr(node, cls.FUNCTION)(**(kwargs | {name: value}))
+                except ZoneInputError as exc:
+                    if f"'{name}'" in str(exc) and NODE_DISPLAY_NAME_MAPPINGS[key] in str(exc):
+                        refused += 1
+                        continue
+                    wrong.append(f"{key}.{name}={value!r:.40}: {exc}")
+                except Exception as exc:  # noqa: BLE001 - exactly what is counted
+                    wrong.append(f"{key}.{name}={value!r:.40}: {type(exc).__name__}: {exc}")
+                else:
+                    wrong.append(f"{key}.{name}={value!r:.40}: accepted")
+    assert cases > 250 and not wrong, f"{len(wrong)} of {cases} bad: " + "; ".join(wrong[:8])
+
+
+def test_images_over_the_pixel_limit_are_refused_by_every_image_input(monkeypatch):
+    monkeypatch.setenv("ZONE_MAX_PIXELS", "500")
+    links = _default_links()  # 24 x 32 = 768 px
+    kwargs = _defaults("ZoneLayerComposite", **{k: v for k, v in links.items()
+                                                if k in widget_specs(NODE_CLASS_MAPPINGS["ZoneLayerComposite"])})
+    with torch.inference_mode(), pytest.raises(ZoneInputError) as info:
+        NODE_CLASS_MAPPINGS["ZoneLayerComposite"]().run(**kwargs)
+    assert "'original'" in str(info.value) and "32x24" in str(info.value) and "500 px" in str(info.value)

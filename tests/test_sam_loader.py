@@ -175,3 +175,21 @@ def test_loader_node(pack, sam, checkpoints, monkeypatch):
 
     assert isinstance(model, Sam)
     assert torch.equal(model.image_encoder.pos_embed, sam.image_encoder.pos_embed)
+
+
+@pytest.mark.parametrize("bad, count", [(float("nan"), 1), (float("inf"), 3)])
+@pytest.mark.parametrize("version", ["v1", "2.1"])
+def test_non_finite_weights_are_refused_naming_the_tensor(sam, tmp_path, bad, count, version):
+    """A checkpoint with NaN / inf weights (a damaged download) is refused, naming the tensor and how many values,
+    for SAM v1 and SAM 2 alike (one shared check in models/checkpoint.py), as .pth and .safetensors."""
+    from tiny_models import tiny_sam2
+
+    model = sam if version == "v1" else tiny_sam2()
+    sd = {k: v.clone().contiguous() for k, v in model.state_dict().items()}
+    name = next(k for k, v in sd.items() if v.is_floating_point() and v.numel() >= count and "mask_decoder" in k)
+    sd[name].view(-1)[:count] = bad
+    for path in (tmp_path / "bad.pth", tmp_path / "bad.safetensors"):
+        torch.save(sd, path) if path.suffix == ".pth" else save_file(sd, str(path))
+        with pytest.raises(SamCheckpointError) as info:
+            load_sam(path)
+        assert f"{name} ({count} of {sd[name].numel()} values)" in str(info.value) and "damaged" in str(info.value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from comfyui_zone.nodes.widgets import check_widget, install_widget_checks
 from comfyui_zone.zone_ops.core.images import ZoneInputError
@@ -21,7 +22,7 @@ class _Node:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "image": ("IMAGE",),  # a link, not a widget: never checked
+                "image": ("IMAGE",),  # a link: checked as a tensor [B, H, W, C]
                 "scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0}),
                 "steps": ("INT", {"default": 4, "min": 1, "max": 10}),
                 "flag": ("BOOLEAN", {"default": False}),
@@ -38,7 +39,7 @@ class _Node:
 
 
 install_widget_checks(_Node, "Test Node")
-GOOD = dict(image=object(), scale=1.5, steps=3, flag=True, text="x", mode="b")
+GOOD = dict(image=torch.zeros(1, 4, 4, 3), scale=1.5, steps=3, flag=True, text="x", mode="b")
 
 
 def test_good_values_reach_the_node_unchanged():
@@ -61,5 +62,5 @@ def test_bad_values_name_the_widget_and_the_node(widget, value):
 
 
 def test_links_and_empty_combos_are_not_widgets():
-    check_widget("N", "image", "IMAGE", {}, object())
+    check_widget("N", "model", "MODEL", {}, object())
     check_widget("N", "model", [], {}, "anything")  # an empty model list: ComfyUI reports it, not this check

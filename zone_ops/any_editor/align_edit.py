@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 
 from ..core.color_drift import fit_color_drift
+from ..core.cancel import check_cancel
 from ..core.images import ZoneInputError, resize_image, to_rgb
 
 MODELS = ("translation", "similarity", "affine", "homography")
@@ -576,6 +577,7 @@ def fit_alignment(original: np.ndarray, edited: np.ndarray, *, model: str = "aff
     # tolerances in editor px; in r px when the editor's px are larger than the working frame's (a small original)
     loose_tol, tight_tol = LOOSE_TOLERANCE / min(1.0, px), TIGHT_TOLERANCE / min(1.0, px)
 
+    check_cancel()
     guess, _ = _coarse(og, cv2.resize(_grey(edit), (wshape[1], wshape[0]), interpolation=cv2.INTER_AREA), model)
     m = guess if guess is not None and _plausible(guess, wshape) else np.eye(3)
     corners = _corners(og)
@@ -584,6 +586,7 @@ def fit_alignment(original: np.ndarray, edited: np.ndarray, *, model: str = "aff
                         f"{MIN_INLIERS} corners): the pictures cannot be matched")
     fit, field, tracked = None, None, 0
     for _ in range(2):  # track in the edit warped by the current estimate: what is left is small and sub-pixel
+        check_cancel()
         rx, ry = _dense_map(m, field, wshape)
         warped = cv2.remap(sg, *_to_source(to_src, rx, ry), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         d, keep = _track(og, warped, corners)
@@ -608,6 +611,7 @@ def fit_alignment(original: np.ndarray, edited: np.ndarray, *, model: str = "aff
     mean_flow, support = 0.0, 0.0
     if flow_cap > 0:
         aligned = cv2.remap(src, *_to_source(to_src, rx, ry), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        check_cancel()
         flow, support = residual_flow(work, aligned, flow_cap / px, _inside(rx, ry, wshape))
         gx, gy = _grid(wshape)
         tx, ty = gx + flow[..., 0], gy + flow[..., 1]

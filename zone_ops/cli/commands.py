@@ -10,10 +10,17 @@ alpha channel is kept), ``canvas.png`` (the sampler's whole-image edit), ``mask_
 exactly) and ``edit.json`` (action, parameters, timings per stage, seed, notes, versions).
 
 Nothing is lost (``zone_ops.cli.safety``): an input file is never written over, existing outputs are replaced only
-with ``--overwrite``, and --out is created and write-tested before any model loads. Models come from local folders
-only (diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded. Expected
-failures (missing or damaged file, bad parameter, unavailable device, unwritable folder, a diverged edit) print one
-line and exit with status 2.
+with ``--overwrite``, each per-input folder is claimed by a lock so that concurrent runs into one --out cannot
+replace each other's files, every file is written under a temporary name and renamed (never through a symbolic
+link), and --out is created and write-tested before any model loads. Every parameter's type and range come from
+``zone_ops.params`` (the nodes' own declarations) and are checked before any model loads, as are the instruction
+(not empty) and every input's header (readable, within ``--max-pixels``). Models come from local folders only
+(diffusers-format IP2P / MagicBrush folders, a SAM v1 or SAM 2 checkpoint); nothing is downloaded.
+
+Exit status: 0 every input written; 2 a user error (missing or damaged file, bad parameter, unavailable device,
+unwritable or busy folder, image over the pixel limit, a diverged edit) in one line, nothing written for it; 3 some
+inputs were skipped (each listed on stderr with its reason, then a summary) and the others written; 130 Ctrl+C
+(files already written are kept, the input in progress leaves nothing); 1 a bug (a traceback).
 
 ``python -m zone_ops localize ORIGINAL EDITED --sam FILE --out DIR``: ZONE's localization for any editor's output
 (two files, or two folders paired by file name), at the original's full resolution: the alignment and the masks
@@ -40,8 +47,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import __version__
-from ..any_editor.align_edit import MODELS as ALIGN_MODELS
-from .safety import USER_ERROR, CliError, plan_outputs, prepare_out_dir, run_cli
+from ..core.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, ZoneInputError, max_pixels, number_text
+from ..params import CLI_FLAGS, check_flags
+from .image_files import image_header, png_bytes, read_image
+from .safety import PARTIAL, USER_ERROR, CliError, OutputPlan, claimed_outputs, prepare_out_dir, run_cli, write_output
 from ..pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
                        run_localize)
 from ..models.checkpoint import available_devices
@@ -63,43 +72,57 @@ __all__ = ["main", "build_parser", "CliError", "USER_ERROR", "OUTPUT_FILES"]
 
 
 # ------------------------------------------------------------------------------------------------ arguments
-def _add_stages_4_to_6(p: argparse.ArgumentParser, d: ZoneParams) -> None:
+def _flag(group: Any, flag: str, help: str | None = None) -> None:
+    """Add ``flag`` with the type, choices, default and range of its parameter spec (``zone_ops.params.CLI_FLAGS``,
+    the specs the nodes declare too); the range is checked by ``check_flags`` before anything loads."""
+    spec, optional = CLI_FLAGS[flag]
+    text = help or spec.tooltip
+    if spec.kind == "COMBO":
+        group.add_argument(flag, choices=spec.choices, default=spec.default, help=text)
+        return
+    low, high = spec.bounds.get("min"), spec.bounds.get("max")
+    span = f" [{number_text(low)}..{number_text(high)}]" if low is not None and high is not None else ""
+    group.add_argument(flag, type=spec.flag_type, default=None if optional else spec.default, help=f"{text}{span}")
+
+
+def _add_stages_4_to_6(p: argparse.ArgumentParser) -> None:
     """The options of stages 4-6 (shared by ``edit`` and ``localize``)."""
     g = p.add_argument_group("stage 4: SAM region-IoU")
-    g.add_argument("--segment-on", choices=("auto", "canvas", "original"), default=d.segment_on)
-    g.add_argument("--points-per-side", type=int, default=d.points_per_side)
-    g.add_argument("--pred-iou-thresh", type=float, default=d.pred_iou_thresh)
-    g.add_argument("--stability-score-thresh", type=float, default=d.stability_score_thresh)
-    g.add_argument("--box-nms-thresh", type=float, default=d.box_nms_thresh)
+    _flag(g, "--segment-on")
+    _flag(g, "--points-per-side")
+    _flag(g, "--pred-iou-thresh")
+    _flag(g, "--stability-score-thresh")
+    _flag(g, "--box-nms-thresh")
     g.add_argument("--sam-crop", action="store_true", help="segment only around the coarse mask (faster)")
-    g.add_argument("--sam-max-side", type=int, default=d.sam_max_side,
-                   help="SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
-    g.add_argument("--region-rule", choices=RULES, default=d.region_rule,
-                   help="evidence: union plus the segments touching the coarse mask that the edit mostly changed; "
-                        "union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
-    g.add_argument("--min-inside", type=float, default=d.min_inside,
-                   help="union: fraction of a segment that must lie inside the coarse mask (0..1)")
-    g.add_argument("--min-iou", type=float, default=d.min_iou,
-                   help="below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
-    g.add_argument("--min-changed", type=float, default=d.min_changed,
-                   help="evidence: fraction of a segment touching the coarse mask that must have changed (0..1)")
+    _flag(g, "--sam-max-side", "SAM segments a copy at most this long; the chosen segment is upscaled (0: full size)")
+    _flag(g, "--region-rule", "evidence: union plus the segments touching the coarse mask that the edit mostly changed; "
+                              "union: the best segment plus the parts lying mostly inside the coarse mask; official: one")
+    _flag(g, "--min-inside", "union: fraction of a segment that must lie inside the coarse mask")
+    _flag(g, "--min-iou", "below this IoU with the coarse mask, the chosen region is extended with it (0: off)")
+    _flag(g, "--min-changed", "evidence: fraction of a segment touching the coarse mask that must have changed")
     g = p.add_argument_group("stage 5: FFT edge smoother")
-    g.add_argument("--fft-cutoff", type=float, default=d.fft_cutoff, help="low-pass radius, cycles/pixel")
-    g.add_argument("--fft-threshold", type=float, default=d.fft_threshold, help="0..255 scale (official 30)")
-    g.add_argument("--dilate", type=int, default=d.dilate, help="px at 512x512")
-    g.add_argument("--close", type=int, default=d.close, help="px at 512x512")
+    _flag(g, "--fft-cutoff", "low-pass radius, cycles/pixel")
+    _flag(g, "--fft-threshold", "0..255 scale (official 30)")
+    _flag(g, "--dilate", "px at 512x512")
+    _flag(g, "--close", "px at 512x512")
     g.add_argument("--fft-grey", dest="fft_color", action="store_false",
                    help="official grey-level difference (default: colour, any RGB channel)")
     g.add_argument("--fft-raw", dest="fft_drift", action="store_false",
                    help="raw official difference (default: the canvas's colour drift is removed first)")
-    g.add_argument("--noise-factor", type=float, default=d.noise_factor,
-                   help="drift-aware difference: threshold >= this x the noise floor outside the mask")
+    _flag(g, "--noise-factor", "drift-aware difference: threshold >= this x the noise floor outside the mask")
     g = p.add_argument_group("stage 6: layer composite")
-    g.add_argument("--composite", choices=("official", "feather"), default=d.composite)
-    g.add_argument("--band-alpha", type=float, default=d.band_alpha)
-    g.add_argument("--feather", type=float, default=d.feather, help="px at 512x512 (feather mode)")
-    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=d.color_match,
+    _flag(g, "--composite")
+    _flag(g, "--band-alpha")
+    _flag(g, "--feather", "px at 512x512 (feather mode)")
+    g.add_argument("--color-match", action=argparse.BooleanOptionalAction, default=ZoneParams().color_match,
                    help="remove the canvas's global colour drift from the pasted layer")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-pixels", type=float, default=None, metavar="N",
+                   help=f"refuse images over N pixels (width x height), read from the header before decoding; "
+                   f"default ${MAX_PIXELS_ENV} or {DEFAULT_MAX_PIXELS:.0e}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,27 +144,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("stage 1: action")
     g.add_argument("--action", choices=ACTIONS, default=d.action, help="auto = lexical classifier of the instruction")
-    g.add_argument("--beta", type=float, default=None, help="fusion weight; default from the action (0.2 remove, 0.01 otherwise)")
+    _flag(g, "--beta", "fusion weight; default from the action (0.2 remove, 0.01 otherwise)")
 
     g = p.add_argument_group("stage 2: fused sampler")
-    g.add_argument("--steps", type=int, default=d.steps)
-    g.add_argument("--text-scale", type=float, default=d.text_scale)
-    g.add_argument("--image-scale", type=float, default=d.image_scale)
-    g.add_argument("--scheduler", choices=("dpmpp_2m", "ddim", "euler"), default=d.scheduler)
-    g.add_argument("--seed", type=int, default=d.seed, help="the same seed is used for every image")
-    g.add_argument("--working-size", type=int, default=d.working_size, help="longest side the models run at")
+    _flag(g, "--steps")
+    _flag(g, "--text-scale")
+    _flag(g, "--image-scale")
+    _flag(g, "--scheduler")
+    _flag(g, "--seed", "the same seed is used for every image")
+    _flag(g, "--working-size", "longest side the models run at")
     g.add_argument("--device", default="auto", help=f"on this machine: {', '.join(available_devices())}")
     g.add_argument("--dtype", choices=("auto", "fp16", "bf16", "fp32"), default="auto", help="auto: fp16 on GPU, fp32 on CPU")
 
     g = p.add_argument_group("stage 3: attention to mask")
-    g.add_argument("--threshold", type=float, default=d.threshold,
-                   help="on D's 0..255 scale; default: the rule's own (54 official, 128 paper)")
-    g.add_argument("--rule", choices=("official", "paper"), default=d.rule)
-    g.add_argument("--min-region", type=int, default=d.min_region, help="px at 512x512")
+    _flag(g, "--threshold", "on D's 0..255 scale; default: the rule's own (54 official, 128 paper)")
+    _flag(g, "--rule")
+    _flag(g, "--min-region", "px at 512x512")
 
-    _add_stages_4_to_6(p, d)
+    _add_stages_4_to_6(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_common(p)
     return p
 
 
@@ -159,7 +181,6 @@ LOCALIZE_FILES = {
 
 
 def build_localize_parser() -> argparse.ArgumentParser:
-    d, e = ZoneParams(), LocalizeParams()
     p = argparse.ArgumentParser(
         prog=LOCALIZE_PROG,
         description="ZONE's localization for ANY editor's output (Qwen-Image-Edit, FLUX Kontext, ...): align the "
@@ -177,27 +198,48 @@ def build_localize_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run (never an input)")
     p.add_argument("--device", default="auto", help=f"for SAM; on this machine: {', '.join(available_devices())}")
     g = p.add_argument_group("align edit")
-    g.add_argument("--align-model", choices=ALIGN_MODELS, default=e.align_model)
-    g.add_argument("--flow-cap", type=float, default=e.flow_cap,
-                   help="dense residual flow cap in editor px (0 = off)")
+    _flag(g, "--align-model")
+    _flag(g, "--flow-cap", "dense residual flow cap in editor px (0 = off)")
     g = p.add_argument_group("difference to mask")
-    g.add_argument("--diff-threshold", type=float, default=e.diff_threshold,
-                   help="CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
-    g.add_argument("--diff-min-region", type=int, default=e.diff_min_region, help="px at 512x512")
-    g.add_argument("--diff-close", type=int, default=e.diff_close, help="px at 512x512")
-    _add_stages_4_to_6(p, d)
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _flag(g, "--diff-threshold", "CIELAB Delta E that counts as an edit; default: automatic from the noise floor")
+    _flag(g, "--diff-min-region", "px at 512x512")
+    _flag(g, "--diff-close", "px at 512x512")
+    _add_stages_4_to_6(p)
+    _add_common(p)
     return p
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Every flag with a parameter spec in its range (CliError naming the flag), and ``--max-pixels`` applied
+    (it sets ``$ZONE_MAX_PIXELS`` for this process, so the library's checks use it too). Before any model loads."""
+    try:
+        check_flags(vars(args))
+    except ZoneInputError as exc:
+        raise CliError(str(exc)) from None
+    limit = getattr(args, "max_pixels", None)
+    if limit is not None:
+        if not (math.isfinite(limit) and limit >= 1):
+            raise CliError(f"--max-pixels must be a pixel count >= 1 (e.g. 2.5e8), got {limit:g}")
+        os.environ[MAX_PIXELS_ENV] = str(int(limit))
+    max_pixels()  # a bad $ZONE_MAX_PIXELS is reported now
+
+
 def params_from_args(args: argparse.Namespace) -> ZoneParams:
-    """ZoneParams from the parsed flags; CliError naming the flag for a NaN / infinite number."""
+    """ZoneParams from the parsed flags, after ``check_args``; CliError naming the flag for a value outside its
+    spec's range (NaN and infinities included)."""
+    check_args(args)
     names = {f.name for f in fields(ZoneParams)}
     values = {k: v for k, v in vars(args).items() if k in names}
     for name, value in values.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise CliError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
     return ZoneParams(**values)
+
+
+def localize_params_from_args(args: argparse.Namespace) -> LocalizeParams:
+    """LocalizeParams from the parsed flags (checked by ``check_args``)."""
+    check_args(args)
+    return LocalizeParams(args.align_model, args.flow_cap, args.diff_threshold, args.diff_min_region, args.diff_close)
 
 
 def collect_images(inputs: Sequence[str]) -> list[Path]:
@@ -241,49 +283,6 @@ def image_pairs(original: str, edited: str) -> list[tuple[Path, Path]]:
         print(f"{LOCALIZE_PROG}: skipped {len(unpaired)} image(s) without a partner of the same name: "
               f"{', '.join(unpaired[:5])}{' ...' if len(unpaired) > 5 else ''}", file=sys.stderr)
     return pairs
-
-
-# ------------------------------------------------------------------------------------------------ image files
-def read_image(path: Path) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """(rgb float32 [H, W, 3] 0..1, alpha float32 [H, W] or None, bit depth 8/16). EXIF rotation applied (as in
-    ComfyUI's LoadImage; not for 16-bit colour PNG/TIFF, read with OpenCV to keep their depth); grayscale
-    replicated to RGB."""
-    import cv2
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if path.suffix.lower() in (".png", ".tif", ".tiff"):  # Pillow reads 16-bit colour as 8 bit: OpenCV keeps it
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is not None and raw.dtype == np.uint16 and raw.ndim == 3 and raw.shape[-1] in (3, 4):
-            code = cv2.COLOR_BGRA2RGBA if raw.shape[-1] == 4 else cv2.COLOR_BGR2RGB
-            arr = cv2.cvtColor(raw, code).astype(np.float32) / 65535.0
-            return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if arr.shape[-1] == 4 else None), 16
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.float32) / 65535.0
-                return np.repeat(np.clip(arr, 0, 1)[..., None], 3, axis=-1), None, 16
-            has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
-            arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32)
-            arr /= np.float32(255.0)  # in place: one full-size float32 array, not two (a 12 MP photo is 146 MB)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise CliError(f"cannot read image {str(path)!r}: {exc}") from None
-    return np.ascontiguousarray(arr[..., :3]), (arr[..., 3].copy() if has_alpha else None), 8
-
-
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
-    """Write float 0..1 [H, W, 3] (plus alpha) or [H, W] as PNG with ``bits`` per channel (8 or 16)."""
-    import cv2
-
-    arr = rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
-    top = 65535.0 if bits == 16 else 255.0
-    q = np.clip(arr, 0.0, 1.0)  # one full-size temporary, scaled and rounded in place
-    q *= top
-    q = np.rint(q, out=q).astype(np.uint16 if bits == 16 else np.uint8)
-    if q.ndim == 3:
-        q = cv2.cvtColor(q, cv2.COLOR_RGBA2BGRA if q.shape[-1] == 4 else cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), q):
-        raise CliError(f"cannot write {str(path)!r}")
 
 
 # ------------------------------------------------------------------------------------------------ sidecar
@@ -355,8 +354,74 @@ def _quiet_libraries() -> None:
         lib.disable_progress_bar()
 
 
+def check_instruction(instruction: str) -> str:
+    """The instruction, refused (CliError) when empty or blank: checked before any model loads."""
+    if not instruction or not instruction.strip():
+        raise CliError("the instruction is empty: write what to change, e.g. --instruction \"make the sky pink\"")
+    return instruction
+
+
+def usable_inputs(groups: Sequence[tuple[Path, ...]], prog: str) -> tuple[list[tuple[Path, ...]], list[str]]:
+    """Check every file of every input group (one image, or an original + edited pair) BEFORE any model loads:
+    readable image header, size within the pixel limit, file structure (``image_header(verify=True)``). Returns
+    (the usable groups, one "name: reason" line per skipped group). CliError with the reason(s) when none is
+    usable."""
+    usable, skipped = [], []
+    for group in groups:
+        try:
+            for path in group:
+                image_header(path, verify=True)
+        except CliError as exc:
+            skipped.append(f"{group[0].name}: {exc}")
+            continue
+        usable.append(group)
+    if not usable:
+        if len(skipped) == 1:
+            raise CliError(skipped[0].split(": ", 1)[1])
+        raise CliError(f"none of the {len(groups)} inputs can be used: {'; '.join(skipped[:3])}"
+                       f"{' ...' if len(skipped) > 3 else ''}")
+    for line in skipped:
+        print(f"{prog}: skipping {line}", file=sys.stderr)
+    return usable, skipped
+
+
+#: What one input may fail with midway without stopping the others (it is skipped and listed).
+def _input_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (ZoneInputError, MemoryError, torch.OutOfMemoryError)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ZoneInputError):
+        return " ".join(str(exc).split())
+    return "out of memory (lower --working-size or --sam-max-side, or --max-pixels)"
+
+
+def finish(prog: str, done: int, skipped: list[str], out: Path) -> int:
+    """The run's exit status: 0 when every input was written; PARTIAL (3) when some were skipped (listed again
+    on stderr); CliError (status 2) when none was."""
+    if not skipped:
+        return 0
+    if done == 0:
+        if len(skipped) == 1:
+            raise CliError(skipped[0].split(": ", 1)[1])
+        raise CliError(f"no input could be edited; skipped: {'; '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''}")
+    print(f"{prog}: {len(skipped)} of {done + len(skipped)} inputs skipped ({', '.join(s.split(': ', 1)[0] for s in skipped[:10])}"
+          f"{' ...' if len(skipped) > 10 else ''}); the other {done} are in {str(out)!r}", file=sys.stderr)
+    return PARTIAL
+
+
+def write_outputs(plan: OutputPlan, images: dict[str, bytes], record: dict[str, Any], overwrite: bool) -> None:
+    """Write one input's files (each atomically, ``write_output``); the sidecar last."""
+    for key, data in images.items():
+        write_output(plan.files[key], data, overwrite=overwrite)
+    write_output(plan.files["record"], json.dumps(record, indent=2).encode(), overwrite=overwrite)
+
+
 def edit(args: argparse.Namespace) -> int:
     params = params_from_args(args)
+    check_instruction(args.instruction)
     images = collect_images(args.inputs)
     for flag, value in (("--ip2p", args.ip2p), ("--magicbrush", args.magicbrush)):
         if value is not None and not Path(value).expanduser().is_dir():
@@ -366,9 +431,15 @@ def edit(args: argparse.Namespace) -> int:
     from ..models.checkpoint import resolve_device
 
     device = str(resolve_device(args.device))
+    groups, skipped = usable_inputs([(p,) for p in images], PROG)
+    images = [g[0] for g in groups]
     out = prepare_out_dir(args.out)
-    plans = plan_outputs(images, out, OUTPUT_FILES, overwrite=args.overwrite)
+    with claimed_outputs(images, out, OUTPUT_FILES, overwrite=args.overwrite) as plans:
+        return _edit_claimed(args, params, plans, device, skipped, out)
 
+
+def _edit_claimed(args: argparse.Namespace, params: ZoneParams, plans: list[OutputPlan], device: str,
+                  skipped: list[str], out: Path) -> int:
     from tqdm.auto import tqdm
 
     from ..sampling.diffusers_backend import load_diffusers_backend
@@ -388,35 +459,42 @@ def edit(args: argparse.Namespace) -> int:
         sam = load_sam(args.sam, device=device)
     load_seconds = time.perf_counter() - t
 
-    bar = tqdm(total=len(images), desc="images", unit="img", disable=quiet, position=0)
+    done = 0
+    bar = tqdm(total=len(plans), desc="images", unit="img", disable=quiet, position=0)
     for plan in plans:
         path, files = plan.source, plan.files
-        rgb, alpha, bits = read_image(path)
         steps = tqdm(total=params.steps, desc=path.name, unit="step", leave=False, disable=quiet, position=1)
 
-        def progress(done: int, total: int, _bar=steps) -> None:
+        def progress(n: int, total: int, _bar=steps) -> None:
             _bar.total = total
-            _bar.n = done
+            _bar.n = n
             _bar.refresh()
 
         try:
+            rgb, alpha, bits = read_image(path)
             run = run_zone(rgb, args.instruction, backend, sam=sam, params=params, progress=progress)
+            encoded = {"result": png_bytes(run.result, alpha, bits), "canvas": png_bytes(run.canvas, None, bits)}
+            for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined),
+                              ("mask_final", run.final), ("alpha", run.composite.alpha)):
+                encoded[key] = png_bytes(np.asarray(mask, np.float32))
+        except _input_errors() as exc:
+            skipped.append(f"{path.name}: {_reason(exc)}")
+            tqdm.write(f"{PROG}: skipping {skipped[-1]}", file=sys.stderr)
+            plan.release(remove_if_empty=True)
+            bar.update(1)
+            continue
         finally:
             steps.close()
-        write_image(files["result"], run.result, alpha, bits)
-        write_image(files["canvas"], run.canvas, None, bits)
-        for key, mask in (("mask_coarse", run.coarse.mask), ("mask_refined", run.refined), ("mask_final", run.final),
-                          ("alpha", run.composite.alpha)):
-            write_image(files[key], np.asarray(mask, np.float32))
         record = sidecar(run, params, args, path, {k: f.name for k, f in files.items()}, device)
         record["timings_s"]["model_loading_once"] = round(load_seconds, 4)
-        files["record"].write_text(json.dumps(record, indent=2))
+        write_outputs(plan, encoded, record, args.overwrite)
+        done += 1
         for note in run.notes:
             if note != NO_SAM_NOTE:  # said once above
                 tqdm.write(f"{PROG}: {path.name}: {note}", file=sys.stderr)
         bar.update(1)
     bar.close()
-    return 0
+    return finish(PROG, done, skipped, out)
 
 
 def localize_sidecar(run: Any, pair: tuple[Path, Path], outputs: dict[str, str], params: ZoneParams,
@@ -466,8 +544,7 @@ LOCALIZE_KEYS = ("segment_on", "points_per_side", "pred_iou_thresh", "stability_
 def localize(args: argparse.Namespace) -> int:
     """``python -m zone_ops localize``: ZONE's localization for each (original, edited) pair."""
     params = params_from_args(args)
-    localize_params = LocalizeParams(args.align_model, args.flow_cap, args.diff_threshold, args.diff_min_region,
-                                     args.diff_close)
+    localize_params = localize_params_from_args(args)
     pairs = image_pairs(args.original, args.edited)
     if args.sam is not None and not Path(args.sam).expanduser().is_file():
         raise CliError(f"--sam checkpoint {args.sam!r} does not exist")
@@ -476,36 +553,44 @@ def localize(args: argparse.Namespace) -> int:
         from ..models.checkpoint import resolve_device
 
         device = str(resolve_device(args.device))
+    groups, skipped = usable_inputs(pairs, LOCALIZE_PROG)
+    pairs = [(a, b) for a, b in groups]
     out = prepare_out_dir(args.out)
-    plans = plan_outputs([a for a, _ in pairs], out, LOCALIZE_FILES, overwrite=args.overwrite,
-                         other_inputs=[b for _, b in pairs])
+    with claimed_outputs([a for a, _ in pairs], out, LOCALIZE_FILES, overwrite=args.overwrite,
+                         other_inputs=[b for _, b in pairs]) as plans:
+        sam = None
+        if args.sam is None:
+            print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
+        else:
+            from ..models.sam_loader import load_sam
 
-    sam = None
-    if args.sam is None:
-        print(f"{LOCALIZE_PROG}: no --sam checkpoint: {NO_SAM_LOCALIZE_NOTE}", file=sys.stderr)
-    else:
-        from ..models.sam_loader import load_sam
-
-        sam = load_sam(args.sam, device=device)
-    for plan, (original, edited) in zip(plans, pairs):
-        files = plan.files
-        rgb, alpha, bits = read_image(original)
-        edited_rgb, _, _ = read_image(edited)
-        run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
-        write_image(files["result"], run.result, alpha, bits)
-        write_image(files["aligned"], run.alignment.image, None, bits)  # at the working (editor's) scale
-        for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
-                          ("mask_final", run.final)):
-            write_image(files[key], run.full_size(mask).view(np.uint8).astype(np.float32))
-        write_image(files["alpha"], run.alpha)
-        record = localize_sidecar(run, (original, edited), {k: f.name for k, f in files.items()}, params,
-                                  localize_params, args, device)
-        files["record"].write_text(json.dumps(record, indent=2))
-        print(f"{LOCALIZE_PROG}: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
-        for note in run.notes:
-            if note != NO_SAM_LOCALIZE_NOTE:  # said once above
-                print(f"{LOCALIZE_PROG}: {original.name}: {note}", file=sys.stderr)
-    return 0
+            sam = load_sam(args.sam, device=device)
+        done = 0
+        for plan, (original, edited) in zip(plans, pairs):
+            try:
+                rgb, alpha, bits = read_image(original)
+                edited_rgb, _, _ = read_image(edited)
+                run = run_localize(rgb, edited_rgb, sam=sam, params=params, localize=localize_params)
+                encoded = {"result": png_bytes(run.result, alpha, bits),
+                           "aligned": png_bytes(run.alignment.image, None, bits)}
+                for key, mask in (("mask_coarse", run.difference.mask), ("mask_refined", run.refined),
+                                  ("mask_final", run.final)):  # found at the editor's scale, written at the photo's
+                    encoded[key] = png_bytes(run.full_size(mask).view(np.uint8).astype(np.float32))
+                encoded["alpha"] = png_bytes(run.alpha)
+            except _input_errors() as exc:
+                skipped.append(f"{original.name}: {_reason(exc)}")
+                print(f"{LOCALIZE_PROG}: skipping {skipped[-1]}", file=sys.stderr)
+                plan.release(remove_if_empty=True)
+                continue
+            record = localize_sidecar(run, (original, edited), {k: f.name for k, f in plan.files.items()}, params,
+                                      localize_params, args, device)
+            write_outputs(plan, encoded, record, args.overwrite)
+            done += 1
+            print(f"{LOCALIZE_PROG}: {original.name} + {edited.name}: {run.alignment.describe()}", file=sys.stderr)
+            for note in run.notes:
+                if note != NO_SAM_LOCALIZE_NOTE:  # said once above
+                    print(f"{LOCALIZE_PROG}: {original.name}: {note}", file=sys.stderr)
+    return finish(LOCALIZE_PROG, done, skipped, out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -524,4 +609,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2, message already printed)
         return int(exc.code or 0)
-    return run_cli(prog, lambda: command(args))
+    saved = os.environ.get(MAX_PIXELS_ENV)  # --max-pixels sets it for this run only (main may be called in-process)
+    try:
+        return run_cli(prog, lambda: command(args))
+    finally:
+        if saved is None:
+            os.environ.pop(MAX_PIXELS_ENV, None)
+        else:
+            os.environ[MAX_PIXELS_ENV] = saved

@@ -9,6 +9,7 @@ Nothing here mutates its input.
 from __future__ import annotations
 
 import math
+import os
 from typing import Literal
 
 import cv2
@@ -19,6 +20,62 @@ class ZoneInputError(ValueError):
     """A bad input the user can fix; the message says what to do."""
 
 
+#: Default pixel limit (width x height) of every image the pack takes: 100 MP. The full-resolution stages need
+#: about 90 bytes per pixel at their peak (float32 copies of the image, canvas, masks, FFT planes; measured as the
+#: peak-memory slope of ``localize`` between 4 and 12 MP), so 100 MP is ~9 GB on top of the models (IP2P ~4 GB in
+#: fp32, SAM ViT-H 2.5 GB): it fits a 24 GB machine. ``ZONE_MAX_PIXELS`` (a number of pixels, e.g. 2.5e8) or the
+#: CLI's ``--max-pixels`` change it.
+DEFAULT_MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "ZONE_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The pixel limit: ``$ZONE_MAX_PIXELS`` when set (a positive number, e.g. ``2.5e8``), else 100 MP."""
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1):
+        raise ZoneInputError(f"{MAX_PIXELS_ENV}={text!r} is not a pixel count >= 1 (e.g. 2.5e8 for 250 MP)")
+    return int(value)
+
+
+def describe_pixels(count: float) -> str:
+    """``count`` pixels in words: "48 MP", "2.1 GP", "900 px"."""
+    if count >= 1e12:
+        return f"{count:.3g} px"
+    if count >= 1e9:
+        return f"{count / 1e9:.3g} GP"
+    return f"{count / 1e6:.3g} MP" if count >= 1e5 else f"{int(count)} px"
+
+
+def check_image_size(height: int, width: int, name: str = "image", limit: int | None = None) -> None:
+    """ZoneInputError naming ``name``, its size and the limit when ``height * width`` is over ``limit`` pixels
+    (default ``max_pixels()``). The one size check of the pack: CLI image headers, node inputs, stage sizes."""
+    limit = max_pixels() if limit is None else int(limit)
+    count = int(height) * int(width)
+    if count > limit:
+        raise ZoneInputError(
+            f"{name} is {int(width)}x{int(height)} = {describe_pixels(count)}, over the limit of "
+            f"{describe_pixels(limit)} ({limit} px; raise it with --max-pixels or ${MAX_PIXELS_ENV} if the memory "
+            "allows, or downscale the image)")
+
+
+def number_text(x: float) -> str:
+    """A bound as written in a declaration: whole numbers in full (18446744073709551615, 1048576), others as %g."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def range_text(low: float, high: float) -> str:
+    """" from 0 to 1" / " >= 0" / " <= 1" / "" for the bounds of a check."""
+    if math.isfinite(low) and math.isfinite(high):
+        return f" from {number_text(low)} to {number_text(high)}"
+    return f" >= {number_text(low)}" if math.isfinite(low) else (f" <= {number_text(high)}" if math.isfinite(high) else "")
+
+
 def check_number(value: float, name: str, low: float = -math.inf, high: float = math.inf) -> float:
     """``value`` as a finite float in ``low..high``; ZoneInputError naming ``name`` otherwise (NaN included, which
     every comparison lets through)."""
@@ -27,9 +84,7 @@ def check_number(value: float, name: str, low: float = -math.inf, high: float = 
     except (TypeError, ValueError):
         raise ZoneInputError(f"{name} must be a number, got {value!r}") from None
     if not math.isfinite(number) or not low <= number <= high:
-        span = f" from {low:g} to {high:g}" if math.isfinite(low) and math.isfinite(high) else (
-            f" >= {low:g}" if math.isfinite(low) else (f" <= {high:g}" if math.isfinite(high) else ""))
-        raise ZoneInputError(f"{name} must be a finite number{span}, got {value!r}")
+        raise ZoneInputError(f"{name} must be a finite number{range_text(low, high)}, got {value!r}")
     return number
 
 
@@ -58,6 +113,7 @@ def to_rgb(image: np.ndarray, name: str = "image", clip: bool = True) -> np.ndar
         raise ZoneInputError(f"{name} must be [H, W, C] with C in 1, 3 or 4 channels, got shape {tuple(np.shape(image))}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ZoneInputError(f"{name} is empty (shape {tuple(arr.shape)})")
+    check_image_size(arr.shape[0], arr.shape[1], name)
     arr = as_float01(arr)
     if not np.isfinite(arr).all():
         raise ZoneInputError(f"{name} contains NaN or infinite values; check the node that produced it")
@@ -78,6 +134,7 @@ def to_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
         arr = arr[..., 0]
     if arr.ndim != 2:
         raise ZoneInputError(f"{name} must be [H, W], got shape {tuple(np.shape(mask))}")
+    check_image_size(arr.shape[0], arr.shape[1], name)
     arr = arr.astype(np.float32, copy=False)
     if not np.isfinite(arr).all():
         raise ZoneInputError(f"{name} contains NaN or infinite values")
@@ -96,6 +153,7 @@ def resize(array: np.ndarray, size: tuple[int, int], interpolation: Interp = "li
     h, w = int(size[0]), int(size[1])
     if h < 1 or w < 1:
         raise ZoneInputError(f"cannot resize to {size}")
+    check_image_size(h, w, "the size to resize to")
     arr = np.asarray(array, dtype=np.float32)
     if arr.shape[:2] == (h, w):
         return arr.copy()

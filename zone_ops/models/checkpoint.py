@@ -4,7 +4,8 @@
   ``weights_only=True`` (no pickled code runs), unwrapped from ``{"model": sd}`` / ``{"state_dict": sd}`` and from a
   ``module.`` / ``model.`` / ``sam.`` / ``_orig_mod.`` key prefix.
 - ``assign_checked`` / ``check_materialised``: put the tensors into a model built on the meta device, refusing any
-  missing, unexpected or misshapen tensor with a message naming it.
+  missing, unexpected, misshapen or non-finite (NaN / inf) tensor with a message naming it (``check_finite``, also
+  used by the diffusers backend and the action head cache).
 - ``resolve_device`` / ``available_devices``: the device choices a loader widget or ``--device`` offers.
 """
 
@@ -113,9 +114,36 @@ def describe_state_dict(sd: Mapping[str, torch.Tensor]) -> str:
     return f"{len(keys)} tensors with top-level names {roots[:8]}{' ...' if len(roots) > 8 else ''}.{hint}"
 
 
+def nonfinite_tensors(named: Any) -> list[str]:
+    """Names of the floating-point tensors in ``named`` ((name, tensor) pairs or a mapping) holding NaN or inf,
+    each with how many such values: ``["blocks.3.attn.qkv.weight (12 of 2359296 values)"]``."""
+    items = named.items() if isinstance(named, Mapping) else named
+    bad = []
+    for key, tensor in items:
+        if not isinstance(tensor, torch.Tensor) or tensor.is_meta or not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        flat = tensor.detach().reshape(-1)
+        count = 0
+        for start in range(0, flat.numel(), 1 << 24):  # bounded temporary memory on huge tensors
+            count += int((~torch.isfinite(flat[start:start + (1 << 24)])).sum())
+        if count:
+            bad.append(f"{key} ({count} of {flat.numel()} values)")
+    return bad
+
+
+def check_finite(named: Any, name: str, error: type[ZoneInputError] = ZoneInputError) -> None:
+    """Raise ``error`` naming the damaged tensor(s) of ``name`` when any floating tensor holds NaN or inf."""
+    bad = nonfinite_tensors(named)
+    if bad:
+        more = f" (+{len(bad) - 3} more tensors)" if len(bad) > 3 else ""
+        raise error(f"{name} is damaged: NaN or infinite weights in {'; '.join(bad[:3])}{more}. "
+                    "Download the file again")
+
+
 def assign_checked(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], describe: str, name: str) -> None:
     """Assign the tensors of ``sd`` to ``model`` (built on the meta device) after checking that every key and shape
-    fits; raises SamCheckpointError naming the first misfits (``describe``: the detected architecture)."""
+    fits and every weight is finite; raises SamCheckpointError naming the first misfits or the damaged tensor
+    (``describe``: the detected architecture)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     problems = [f"missing {k}" for k in expected if k not in sd]
     problems += [f"unexpected {k}" for k in sd if k not in expected]
@@ -123,6 +151,7 @@ def assign_checked(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], descr
     if problems:
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         raise SamCheckpointError(f"{name}: the tensors do not fit the detected {describe}: {'; '.join(problems[:3])}{more}")
+    check_finite(sd, name, SamCheckpointError)
     model.load_state_dict(sd, strict=True, assign=True)
 
 

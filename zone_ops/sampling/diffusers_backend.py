@@ -28,6 +28,7 @@ import torch
 from ..stages.attention_hook import AttentionRecorder, DiffusersAttentionHook
 from ..stages.fused_sampler import IP2P_IN_CHANNELS, SamplerSettings, guided_eps, seeded_noise
 from ..core.images import ZoneInputError
+from ..models.checkpoint import check_finite
 
 #: SD1.5 training noise schedule: used when the folder has no scheduler config.
 SD15_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -262,6 +263,7 @@ def _load_unet(folder: Path, what: str, dtype: torch.dtype, device):
     unet = UNet2DConditionModel.from_pretrained(
         str(folder), subfolder=subfolder, local_files_only=True, torch_dtype=dtype, low_cpu_mem_usage=_low_cpu_mem_usage()
     )
+    check_finite(unet.named_parameters(), f"the {what} UNet in {str(folder)!r}")
     return unet.to(device).eval(), subfolder is not None
 
 
@@ -277,6 +279,8 @@ def _load_encoders(folder: Path, what: str, dtype: torch.dtype, device) -> _Enco
     vae = AutoencoderKL.from_pretrained(
         str(folder), subfolder="vae", local_files_only=True, torch_dtype=dtype, low_cpu_mem_usage=_low_cpu_mem_usage()
     )
+    check_finite(text_encoder.named_parameters(), f"the {what} text encoder in {str(folder)!r}")
+    check_finite(vae.named_parameters(), f"the {what} VAE in {str(folder)!r}")
     return _Encoders(text_encoder.to(device).eval(), tokenizer, vae.to(device).eval())
 
 

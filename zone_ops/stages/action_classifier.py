@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..core.images import ZoneInputError
+from ..models.checkpoint import nonfinite_tensors
 from ..core.types import Action, ZoneAction, default_beta, DEFAULT_BETA_OTHER, DEFAULT_BETA_REMOVE
 
 DATASET_PATH = Path(__file__).resolve().parents[1] / "data" / "instructions.tsv"
@@ -413,7 +414,12 @@ def _load(path: Path) -> dict | None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # corrupt or foreign file: ignore it, it will be retrained and overwritten
         return None
-    return state if isinstance(state, dict) and state.get("version") == HEAD_VERSION else None
+    if not isinstance(state, dict) or state.get("version") != HEAD_VERSION:
+        return None
+    weights = state.get("state_dict")
+    if not isinstance(weights, dict) or nonfinite_tensors(weights) or nonfinite_tensors({"probe": state.get("probe")}):
+        return None  # damaged (NaN / inf weights): retrained and overwritten like a corrupt file
+    return state
 
 
 def _head_from(state: dict) -> ActionHead:

@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 import torch
 
-from ..core.images import ZoneInputError, mask_box, resize
+from ..core.cancel import check_cancel
+from ..core.images import ZoneInputError, check_image_size, mask_box, resize
 
 #: Official effective threshold on D (0..255) and the paper's T.
 OFFICIAL_THRESHOLD = 54.0
@@ -95,6 +96,8 @@ def attention_difference(maps: np.ndarray | torch.Tensor, token_count: int, imag
     h, w = int(image_size[0]), int(image_size[1])
     if h < 1 or w < 1:
         raise ZoneInputError(f"image size must be positive, got {image_size}")
+    check_image_size(h, w, "the attention's image size")
+    check_cancel()
     return np.clip(resize(diff, (h, w), "cubic"), 0.0, 255.0)
 
 
@@ -141,9 +144,11 @@ def attention_to_mask(
     rule = _check_rule(rule)
     thr = default_threshold(rule) if threshold is None else float(threshold)
     diff = attention_difference(maps, token_count, image_size)
+    check_cancel()
     raw = diff < thr if rule == "paper" else diff <= thr
     min_area = scaled_min_area(min_region, diff.shape)
     mask = remove_small_regions(raw, min_area)
+    check_cancel()
     sign = "<" if rule == "paper" else "<="
     if mask.all():
         return CoarseMask(mask, diff, f"the whole image has D {sign} {thr:g}: the attention shows no local edit; "

@@ -53,6 +53,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
+from ..core.cancel import check_cancel as _cancel_hook
 from ..core.images import ZoneInputError, binary_mask, check_number, mask_box, resize_image, resize_mask, to_rgb
 from ..core.preview import overlay_mask
 from ..core.types import ZoneAction
@@ -216,6 +217,8 @@ def best_segment(
     cy0, cy1, cx0, cx1 = cb
     best, best_iou = -1, 0.0
     for i in range(n):
+        if i % 64 == 0:
+            _cancel_hook()
         s = segments[i]
         if s.dtype != bool:
             s = _as_bool(s, f"segment {i}")
@@ -259,6 +262,8 @@ def union_segments(
     iou = inter / (area + m_area - inter)
     candidates = []
     for i, (box, seg_area) in enumerate(zip(segments.boxes, segments.areas)):
+        if i % 64 == 0:
+            _cancel_hook()
         by0, by1, bx0, bx1 = (int(v) for v in box)
         y0, y1, x0, x1 = max(cy0, by0), min(cy1, by1), max(cx0, bx0), min(cx1, bx1)
         if i == start or seg_area <= 0 or y0 >= y1 or x0 >= x1:
