@@ -35,8 +35,11 @@ def import_comfy() -> ModuleType:
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "comfy", "model_management.py")):
         pytest.fail(f"{ENV_VAR}={path} is not a ComfyUI checkout")
-    if path not in sys.path:
-        sys.path.insert(0, path)
+    if path in sys.path:
+        sys.path.remove(path)
+    # first on the path: ComfyUI's top-level modules (``nodes``, ``folder_paths``) must win over a folder of the same
+    # name elsewhere on it (this repository's ``nodes/``, put on the path by a benchmark script a test imported)
+    sys.path.insert(0, path)
     try:
         import comfy.cli_args
 
@@ -48,6 +51,10 @@ def import_comfy() -> ModuleType:
         import comfy.sampler_helpers  # noqa: F401
         import comfy.samplers  # noqa: F401
         import comfy.sd  # noqa: F401
+        import nodes as comfy_nodes  # ComfyUI's nodes.py, cached now for comfy_extras' ``import nodes``
+
+        if not os.path.abspath(comfy_nodes.__file__).startswith(path):
+            raise ImportError(f"'nodes' resolves to {comfy_nodes.__file__}, not to ComfyUI's nodes.py")
         import comfy.sd1_clip  # noqa: F401
         import comfy.supported_models  # noqa: F401
     except Exception as exc:  # asked for, but broken or incompatible: say so loudly
