@@ -17,7 +17,7 @@ its ratio to the plain upscale's; edit kept = sum(alpha x |gt - orig|) / sum(|gt
 median distance in EDITOR px between the fitted and the true map on 20k background points (outside the true
 region, inside the editor's window); max |output - original| where alpha = 0 (must be exactly 0).
 
-Timing (``--timing``): in a fresh process per size, the CLI's own read_image / write_image and run_localize:
+Timing (``--timing``): in a fresh process per size, the CLI's own read_image / png_bytes and run_localize:
 read the original (JPEG q95) and the edit (PNG), run the chain, write the result (PNG); wall and CPU seconds of
 each, the chain's ratio to read + write, and the process's peak resident memory (VmHWM).
 
@@ -215,8 +215,9 @@ def _vm_hwm_mb() -> float:
 
 
 def timing_child(folder: str) -> dict:
-    """In a fresh process: read (CLI's read_image), run_localize, write (CLI's write_image); seconds and peak RSS."""
-    from zone_ops.cli.commands import read_image, write_image
+    """In a fresh process: read (CLI's read_image), run_localize, write (the CLI's png_bytes, then the file);
+    seconds and peak RSS."""
+    from zone_ops.cli.image_files import png_bytes, read_image
 
     before = _vm_hwm_mb()
     d = Path(folder)
@@ -226,7 +227,7 @@ def timing_child(folder: str) -> dict:
     w1, c1 = time.perf_counter(), time.process_time()
     run = run_localize(rgb, edited)
     w2, c2 = time.perf_counter(), time.process_time()
-    write_image(d / "result.png", run.result, alpha, bits)
+    (d / "result.png").write_bytes(png_bytes(run.result, alpha, bits))
     w3, c3 = time.perf_counter(), time.process_time()
     return {"size": list(rgb.shape[:2]), "read_s": w1 - w0, "chain_s": w2 - w1, "write_s": w3 - w2,
             "read_cpu": c1 - c0, "chain_cpu": c2 - c1, "write_cpu": c3 - c2, "peak_mb": _vm_hwm_mb(),
