@@ -110,6 +110,15 @@ CARDS_DRAWN = {
     "zone_mask_only": card_mask_only,
     "zone_any_editor": lambda: _any_editor("rocket-bricks", "editor"),
     "zone_qwen_image_edit": lambda: _any_editor("coins-remove", "Qwen"),
+    "zone_qwen_image_edit_2509": lambda: _any_editor("coffee-add-coin", "Qwen 2509"),
+    "zone_flux_kontext": lambda: _any_editor("astronaut-patch-gold", "Kontext"),
+    "zone_gemini_image": lambda: _any_editor("coffee-green", "Gemini"),
+    "zone_gpt_image": lambda: _any_editor("rocket-bricks", "GPT-image"),
+    "zone_seedream": lambda: _any_editor("coins-remove", "Seedream"),
+    "zone_flux_kontext_pro": lambda: _any_editor("coffee-add-coin", "Kontext Pro"),
+    # the lock graphs: the same before -> after as their unlocked twins (the lock's own effect is not simulated)
+    "zone_local_edit_lock": card_local_edit,
+    "zone_flux_kontext_lock": lambda: _any_editor("astronaut-patch-gold", "Kontext"),
 }
 
 
