@@ -102,10 +102,19 @@ def main() -> int:
         page.get_by_text("ComfyUI-ZONE", exact=True).last.click()
         page.wait_for_timeout(3000)
         page.screenshot(path=str(args.out / "templates_1600x1000.png"))
-        pictures = page.evaluate("() => [...document.querySelectorAll('img')].filter(i => i.src.startsWith('blob:')"
-                                 " && i.naturalWidth > 0).length")  # the frontend fetches card pictures as blobs
         titles = [p.stem for p in sorted((ROOT / "workflows").glob("*.json"))]
-        cards = [t for t in titles if page.get_by_text(t, exact=True).count()]
+        seen_titles: set[str] = set()
+        seen_pictures: set[str] = set()
+        for _ in range(12):  # the grid renders the cards in view only: scroll it down as a user does
+            seen_titles |= {t for t in titles if page.get_by_text(t, exact=True).count()}
+            seen_pictures |= set(page.evaluate(  # the frontend fetches card pictures as blobs
+                "() => [...document.querySelectorAll('img')].filter(i => i.src.startsWith('blob:')"
+                " && i.naturalWidth > 0).map(i => i.src)"))
+            page.mouse.move(830, 700)
+            page.mouse.wheel(0, 500)
+            page.wait_for_timeout(700)
+        pictures = len(seen_pictures)
+        cards = [t for t in titles if t in seen_titles]
         print(f"template cards: {len(cards)} of {len(titles)} titled {cards}, {pictures} pictures loaded")
         page.get_by_text("ZONE local edit", exact=True).first.click()  # open a card as a user does
         page.wait_for_timeout(4000)
