@@ -373,12 +373,18 @@ def _default_links(ctx=None) -> dict[str, Any]:
             "edited": image.flip(-2), "valid_mask": torch.ones(2, *ctx["size"])}
 
 
+def _links_for(declared: dict, links: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``links`` that are link inputs of a node declaring ``declared``: a combo widget may share a
+    link's name (Align Edit's ``model`` widget vs Latent Lock's ``model`` MODEL input)."""
+    return {k: v for k, v in links.items() if k in declared and isinstance(declared[k][0], str)
+            and declared[k][0] in LINKS}
+
+
 @pytest.mark.parametrize("key", DRIVEN)
 def test_defaults_and_uint8_give_outputs(key):
     """At the declared defaults every node runs; a uint8 image gives what the same image as float 0..1 gives."""
     declared = widget_specs(NODE_CLASS_MAPPINGS[key])
-    links = {k: v for k, v in _default_links().items() if k in declared and (key, k) not in UNCONNECTED
-             and isinstance(declared[k][0], str) and declared[k][0] in LINKS}  # (a combo widget may share a link's name, e.g. Align Edit's model)
+    links = {k: v for k, v in _links_for(declared, _default_links()).items() if (key, k) not in UNCONNECTED}
     links.update({k: {"samples": torch.rand(2, 4, 3, 4)} for k in links if declared[k][0] == "LATENT"})
     kwargs = _defaults(key, **links)
     ctx = {"batch": 2, "size": (24, 32)}
@@ -462,8 +468,7 @@ def test_wrong_python_types_at_any_input_name_node_and_input():
     wrong = []
     for key, cls in NODE_CLASS_MAPPINGS.items():
         declared = input_specs(cls)
-        kwargs = _defaults(key, **{k: v for k, v in links.items() if k in declared and isinstance(declared[k][0], str)
-                                   and declared[k][0] in LINKS})  # a combo widget may share a link's name (Align Edit's model)
+        kwargs = _defaults(key, **_links_for(declared, links))
         if key == "ZoneSAMLoader":
             kwargs = {"model_name": "sam.pth", "device": "cpu"}
         node = cls()

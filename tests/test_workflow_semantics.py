@@ -42,11 +42,10 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from test_workflows import (API_DIR, CARDS, VIRTUAL, WORKFLOWS, NodeDef, _core_defs, _pack_defs,
+from test_workflows import (API_DIR, CARD_IDS, VIRTUAL, WORKFLOWS, NodeDef, _core_defs, _pack_defs,
                             expected_widget_values, ui_file)
 
 MUTE, BYPASS = 2, 4
@@ -565,8 +564,7 @@ def defs() -> dict[str, NodeDef]:
 
 
 def test_every_workflow_has_a_table():
-    titles = {title: wid for wid, title in CARDS.items()}
-    files = {titles.get(p.stem, p.stem) for p in WORKFLOWS.glob("*.json")}
+    files = {CARD_IDS.get(p.stem, p.stem) for p in WORKFLOWS.glob("*.json")}
     files |= {p.stem[: -len("_api")] for p in API_DIR.glob("*_api.json")}
     missing = sorted(files - set(TABLES))
     assert not missing, (f"workflows without a wiring table: {missing}: add TABLES[name] = Table(...) to "

@@ -50,11 +50,14 @@ def ui_file(workflow_id: str) -> Path:
     return WORKFLOWS / f"{CARDS[workflow_id]}.json"
 
 
+#: Card title (the UI file's stem) -> workflow id.
+CARD_IDS = {title: wid for wid, title in CARDS.items()}
+
+
 def api_twin(ui_path: Path) -> Path:
     """The API twin of a UI file: workflows/api/<id>_api.json."""
-    ids = {title: wid for wid, title in CARDS.items()}
-    assert ui_path.stem in ids, f"{ui_path.name}: not a card of CARDS {sorted(CARDS.values())}"
-    return API_DIR / f"{ids[ui_path.stem]}_api.json"
+    assert ui_path.stem in CARD_IDS, f"{ui_path.name}: not a card of CARDS {sorted(CARDS.values())}"
+    return API_DIR / f"{CARD_IDS[ui_path.stem]}_api.json"
 
 #: Frontend-only node types (never sent to the server): allowed in UI files, dropped from API files.
 VIRTUAL = {"Note", "MarkdownNote"}

@@ -54,7 +54,6 @@ from .safety import PARTIAL, USER_ERROR, CliError, OutputPlan, claimed_outputs, 
 from ..pipeline import (ACTIONS, LOCALIZE_STAGES, NO_SAM_LOCALIZE_NOTE, NO_SAM_NOTE, STAGES, LocalizeParams, ZoneParams,
                        run_localize)
 from ..models.checkpoint import available_devices
-from ..stages.sam_region_iou import RULES
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 PROG = "zone-edit"
@@ -319,7 +318,6 @@ def sidecar(run: Any, params: ZoneParams, args: argparse.Namespace, source: Path
             device: str) -> dict[str, Any]:
     """The JSON record of one edited image."""
     action = run.action
-    refine = run.refine
     return {
         "input": str(source),
         "outputs": outputs,

@@ -3,7 +3,7 @@
 - ``load_state_dict(path)``: the tensors of a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.bin`` file, read with
   ``weights_only=True`` (no pickled code runs), unwrapped from ``{"model": sd}`` / ``{"state_dict": sd}`` and from a
   ``module.`` / ``model.`` / ``sam.`` / ``_orig_mod.`` key prefix.
-- ``assign_checked`` / ``check_materialised``: put the tensors into a model built on the meta device, refusing any
+- ``assign_checked`` / ``finish_model``: put the tensors into a model built on the meta device, refusing any
   missing, unexpected, misshapen or non-finite (NaN / inf) tensor with a message naming it (``check_finite``, also
   used by the diffusers backend and the action head cache).
 - ``resolve_device`` / ``available_devices``: the device choices a loader widget or ``--device`` offers.
@@ -155,7 +155,13 @@ def assign_checked(model: torch.nn.Module, sd: Mapping[str, torch.Tensor], descr
     model.load_state_dict(sd, strict=True, assign=True)
 
 
-def check_materialised(model: torch.nn.Module, describe: str) -> None:
+def finish_model(model: torch.nn.Module, cfg: Any, device: torch.device) -> torch.nn.Module:
+    """``model`` (its tensors assigned) as float32 in eval mode on ``device``, its detected architecture in
+    ``model.zone_config`` (``cfg``, which has ``describe()``). Raises SamCheckpointError when a tensor was left on the
+    meta device (the checkpoint lacks it)."""
     left = [n for n, t in list(model.named_parameters()) + list(model.named_buffers()) if t.is_meta]
     if left:
-        raise SamCheckpointError(f"checkpoint lacks {left[:3]} for the detected {describe}")
+        raise SamCheckpointError(f"checkpoint lacks {left[:3]} for the detected {cfg.describe()}")
+    model = model.float().to(device).eval()
+    model.zone_config = cfg
+    return model

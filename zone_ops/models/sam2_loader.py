@@ -28,7 +28,8 @@ from typing import Any, Mapping
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .checkpoint import SamCheckpointError, assign_checked, check_materialised, describe_state_dict, load_state_dict, resolve_device
+from .checkpoint import (SamCheckpointError, assign_checked, describe_state_dict, finish_model, load_state_dict,
+                         resolve_device)
 
 #: (trunk embed dim, blocks per stage) -> (size name, config suffix) of the official Hiera variants.
 OFFICIAL_SAM2: dict[tuple[int, tuple[int, ...]], tuple[str, str]] = {
@@ -189,10 +190,7 @@ def sam2_from_state_dict(sd: Mapping[str, torch.Tensor], device: str | torch.dev
     cfg = infer_sam2_config(sd)
     sam = build_sam2(cfg, meta=True)
     assign_checked(sam, sd, cfg.describe(), name)
-    check_materialised(sam, cfg.describe())
-    sam = sam.float().to(target).eval()
-    sam.zone_config = cfg
-    return sam
+    return finish_model(sam, cfg, target)
 
 
 def load_sam2(path: Any, device: str | torch.device = "cpu") -> torch.nn.Module:

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import torch
 
 from ..core.images import ZoneInputError
-from .checkpoint import (SamCheckpointError, assign_checked, check_materialised, describe_state_dict,
+from .checkpoint import (SamCheckpointError, assign_checked, describe_state_dict, finish_model,
                          load_state_dict, resolve_device)
 
 PIXEL_MEAN = (123.675, 116.28, 103.53)
@@ -224,10 +224,7 @@ def load_sam(
     # Non-persistent buffers are not in the state dict: give them real values.
     sam.pixel_mean = torch.tensor(PIXEL_MEAN, dtype=torch.float32).view(-1, 1, 1)
     sam.pixel_std = torch.tensor(PIXEL_STD, dtype=torch.float32).view(-1, 1, 1)
-    check_materialised(sam, cfg.describe())
-    sam = sam.float().to(target).eval()
-    sam.zone_config = cfg
-    return sam
+    return finish_model(sam, cfg, target)
 
 
 def as_sam(model: Any) -> torch.nn.Module:
